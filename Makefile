@@ -1,0 +1,122 @@
+# fitd — build, test, run, bench.
+#
+#   make          build everything into build/ (the binary is build/fitd)
+#   make run      install what is missing, build, start fitd on ./var/fitd.db
+#   make test     install what is missing, build, run every test
+#   make asan     the whole test suite built with -fsanitize=address,undefined
+#   make bench    benchmarks against peers (figures, not tests)
+#
+# BUILD picks the output folder, so several builds can live side by side.
+
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O2
+SAN     ?=
+VERSION := 0.1.0
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+PKGS    := openblas jansson libmicrohttpd sqlite3 nettle zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter -Werror
+CFLAGS  ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -fno-math-errno $(WARN) $(CFLAGS) $(SAN) \
+              -Icore -Iserver -I$(BUILD)/gen $(PKG_CFLAGS) \
+              -DFITD_VERSION='"$(VERSION)"' -DFITD_GIT_REV='"$(GIT_REV)"' -MMD -MP
+LDLIBS  := $(PKG_LIBS) -lpthread -lm
+TEST_LIBS := $(shell pkg-config --libs cmocka libcurl 2>/dev/null)
+
+CORE_SRC   := $(wildcard core/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+INTEG_SRC  := $(wildcard tests/integration/test_*.c)
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/embedded.o
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT := $(BUILD)/tests/support.o
+
+.PHONY: all run test test-only asan bench deps deps-bench clean check-core-deps fmt
+
+all: $(BUILD)/fitd $(UNIT_BIN) $(INTEG_BIN)
+
+$(BUILD)/libnn.a: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libfitd.a: $(SERVER_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/fitd: $(BUILD)/server/main.o $(BUILD)/libfitd.a $(BUILD)/libnn.a
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c | check-core-deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Migrations and the API document are compiled into the binary as byte arrays.
+$(BUILD)/gen/embedded.c: $(MIGRATIONS) api-docs/openapi.yaml server/embed.sh
+	@mkdir -p $(@D)
+	sh server/embed.sh $(MIGRATIONS) api-docs/openapi.yaml > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/embedded.o: $(BUILD)/gen/embedded.c
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/tests/support.o: tests/support.c tests/support.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_SUPPORT) $(BUILD)/libfitd.a $(BUILD)/libnn.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/integration/%.c $(TEST_SUPPORT) $(BUILD)/libfitd.a $(BUILD)/libnn.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+
+# The core must stay free of HTTP, SQL, JSON and threads (STYLE.md rule 1).
+check-core-deps:
+	@if grep -nE '#include *[<"](microhttpd|jansson|sqlite3|pthread)' core/*.c core/*.h; then \
+	  echo "core/ must not include HTTP, JSON, SQL or thread headers" >&2; exit 1; fi
+
+deps:
+	@sh tests/deps.sh build test
+
+deps-bench:
+	@sh tests/deps.sh build test bench
+
+run: deps $(BUILD)/fitd
+	@mkdir -p var
+	$(BUILD)/fitd serve --db var/fitd.db
+
+test: deps
+	$(MAKE) all
+	sh tests/run.sh $(BUILD)
+
+# Without installing: for a machine that already has the packages.
+test-only: all
+	sh tests/run.sh $(BUILD)
+
+asan: deps
+	$(MAKE) BUILD=build/asan OPT=-O1 \
+	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  FITD_TEST_SANITIZED=1 sh tests/run.sh build/asan
+
+bench: deps-bench
+	$(MAKE) $(BUILD)/fitd $(BUILD)/bench/bench_core
+	sh bench/run.sh $(BUILD)
+
+$(BUILD)/bench/bench_core: bench/bench_core.c $(BUILD)/libfitd.a $(BUILD)/libnn.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

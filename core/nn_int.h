@@ -1,0 +1,128 @@
+/*
+ * nn_int.h — the core's internal kernels and helpers, shared between core files
+ * and the unit tests. Not part of the public API (nn.h).
+ *
+ * Kernels follow llm.c's shape: outputs first, dimensions last, a shape comment.
+ * Backward kernels ACCUMULATE into parameter gradients (dw, db) and OVERWRITE
+ * activation gradients (dx) unless the comment says otherwise. No kernel allocates.
+ */
+#ifndef NN_INT_H
+#define NN_INT_H
+
+#include "nn.h"
+
+/* ---------------------------------------------------------------- rng.c */
+
+/* xoshiro256** seeded by splitmix64: fast, 256-bit state, serializable. */
+typedef struct nn_rng {
+    uint64_t s[4];
+} nn_rng;
+void nn_rng_seed(nn_rng *r, uint64_t seed);
+uint64_t nn_rng_next(nn_rng *r);
+double nn_rng_uniform(nn_rng *r);            /* [0, 1), 53 bits */
+double nn_rng_normal(nn_rng *r);             /* N(0, 1) */
+double nn_rng_truncated_normal(nn_rng *r);   /* N(0, 1) redrawn outside [-2, 2] */
+uint64_t nn_rng_below(nn_rng *r, uint64_t n); /* uniform in [0, n), unbiased; n > 0 */
+void nn_rng_shuffle(nn_rng *r, uint32_t *idx, size_t n); /* Fisher-Yates */
+/* A seed for a sub-stream, so that streams derived from one seed don't overlap. */
+uint64_t nn_seed_mix(uint64_t seed, uint64_t stream);
+
+/* ---------------------------------------------------------------- activations.c */
+
+/* y = act(x) row-wise: (B, C). y == x allowed. Softmax is stable (max-shifted). */
+void nn_act_forward(float *y, const float *x, int B, int C, nn_activation act);
+/* dx = dy * act'(x): (B, C). x is the pre-activation, y = act(x). dx == dy allowed.
+ * Softmax: dx_i = y_i * (dy_i - sum_j dy_j y_j). */
+void nn_act_backward(float *dx, const float *dy, const float *x, const float *y, int B, int C,
+                     nn_activation act);
+
+/* ---------------------------------------------------------------- dense.c */
+
+/* z = x W + b, a = act(z).
+ * x (B, in), W (in, out), b (out) or NULL, z (B, out), a (B, out); a == z allowed
+ * for activations whose backward needs only the output (linear, relu, sigmoid,
+ * tanh, softmax). */
+void nn_dense_forward(float *a, float *z, const float *x, const float *w, const float *b, int B,
+                      int in, int out, nn_activation act);
+/* Given dz (B, out) = dL/dz: dw += x^T dz (in, out); db += colsum(dz) (out) when db;
+ * dx = dz W^T (B, in) when dx (overwritten). */
+void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
+                       const float *w, int B, int in, int out);
+
+/* ---------------------------------------------------------------- dropout.c */
+
+/* Inverted dropout over n values: mask[i] = 0 with probability rate, else
+ * 1/(1-rate); y = x * mask. rate == 0 draws nothing and copies. y == x allowed. */
+void nn_dropout_forward(float *y, float *mask, const float *x, size_t n, float rate, nn_rng *r);
+/* dx = dy * mask. dx == dy allowed. */
+void nn_dropout_backward(float *dx, const float *dy, const float *mask, size_t n);
+
+/* ---------------------------------------------------------------- regularizers.c */
+
+int nn_reg_active(nn_regularizer r);
+/* l1 * sum|w| + l2 * sum w^2, accumulated in double. */
+double nn_reg_penalty(const float *w, size_t n, nn_regularizer r);
+/* dw += scale * (l1 * sign(w) + 2 * l2 * w); sign(0) = 0. */
+void nn_reg_grad(float *dw, const float *w, size_t n, nn_regularizer r, float scale);
+
+/* ---------------------------------------------------------------- losses.c */
+
+/* Mean over the B samples of the per-sample loss. pred (B, C) is the model's output
+ * (logits when from_logits); y is (B, C), or (B, 1) integer labels for the sparse
+ * loss. When dpred is non-NULL it receives d(mean loss)/d(pred), (B, C), overwritten.
+ * Keras' clipping (epsilon 1e-7) and renormalization are applied. */
+double nn_loss_forward(float *dpred, const float *pred, const float *y, int B, int C,
+                       const nn_loss_spec *loss);
+
+/* ---------------------------------------------------------------- metrics.c */
+
+/* Sum over the B samples of the metric's per-sample value (the caller divides by
+ * the sample count). Accuracy kinds must be resolved already. */
+double nn_metric_sum(nn_metric_kind m, const float *pred, const float *y, int B, int C,
+                     int from_logits);
+
+/* ---------------------------------------------------------------- init.c */
+
+/* Fill n = fan_in * fan_out (kernel) or n = fan_out (bias) values. */
+void nn_init_fill(float *w, size_t n, int fan_in, int fan_out, const nn_init_spec *init, nn_rng *r);
+
+/* ---------------------------------------------------------------- optim.c */
+
+/* The optimizer sees the parameters as a list of variables (one per tensor): Keras
+ * clips by norm per variable. Slots (moments, accumulators) mirror the parameters
+ * in one allocation. */
+typedef struct nn_optim nn_optim;
+typedef struct nn_var {
+    size_t offset, count;
+} nn_var;
+nn_optim *nn_optim_new(const nn_optimizer_spec *spec, const nn_var *vars, int n_vars,
+                       size_t n_params, nn_error *err);
+void nn_optim_free(nn_optim *o);
+/* The learning rate the next step will use (the schedule at the current step). */
+double nn_optim_lr(const nn_optim *o);
+int64_t nn_optim_iterations(const nn_optim *o);
+/* One update: params -= f(grads). grads may be modified (clipping). */
+void nn_optim_step(nn_optim *o, float *params, float *grads);
+/* State (iterations and slots) for checkpoints. */
+size_t nn_optim_state_bytes(const nn_optim *o);
+void nn_optim_state_save(const nn_optim *o, void *buf);
+nn_status nn_optim_state_load(nn_optim *o, const void *buf, size_t len, nn_error *err);
+
+/* ---------------------------------------------------------------- safetensors.c */
+
+typedef struct nn_st_tensor {
+    const char *name;
+    int ndim;
+    int64_t shape[4];
+    const void *data; /* F32 little-endian, count = product(shape); may be unaligned */
+} nn_st_tensor;
+/* Encode F32 tensors (and optional metadata pairs) into a malloc'ed buffer. */
+nn_status nn_st_encode(const nn_st_tensor *t, int n, const nn_kv *meta, int n_meta, void **buf,
+                       size_t *len, nn_error *err);
+/* Decode: validates the header (JSON subset), offsets and dtypes. On NN_OK,
+ * *tensors (n entries) point into buf and into a malloc'ed name block; free with
+ * nn_st_free_list. Only F32 tensors are accepted. */
+nn_status nn_st_decode(const void *buf, size_t len, nn_st_tensor **tensors, int *n, nn_error *err);
+void nn_st_free_list(nn_st_tensor *tensors, int n);
+
+#endif
