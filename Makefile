@@ -57,7 +57,8 @@ $(BUILD)/fitd: $(BUILD)/server/main.o $(BUILD)/libfitd.a $(BUILD)/libnn.a
 
 $(BUILD)/%.o: %.c | check-core-deps
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "CC $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # Migrations and the API document are compiled into the binary as byte arrays.
 $(BUILD)/gen/embedded.c: $(MIGRATIONS) api-docs/openapi.yaml server/embed.sh

@@ -125,4 +125,23 @@ nn_status nn_st_encode(const nn_st_tensor *t, int n, const nn_kv *meta, int n_me
 nn_status nn_st_decode(const void *buf, size_t len, nn_st_tensor **tensors, int *n, nn_error *err);
 void nn_st_free_list(nn_st_tensor *tensors, int n);
 
+/* ---------------------------------------------------------------- model.c */
+
+/* Forward and backward over one batch of B rows in training mode: dropout is active
+ * and draws from rng (rng may be NULL when no dropout layer has rate > 0).
+ * grads (nn_model_param_count floats) is overwritten with d(loss)/d(params), where
+ * loss = mean data loss over the batch + every penalty (kernel, bias, activity).
+ * Returns that loss; *reg_loss receives the penalties' part and pred (B, out) the
+ * outputs, when non-NULL. Scratch memory lives in the model and grows to the
+ * largest batch seen (the only allocation; NN_ERR_NOMEM is reported as NaN with
+ * *status set when status is non-NULL). */
+double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, const float *y, int B,
+                     float *grads, nn_rng *rng, double *reg_loss, float *pred, nn_status *status);
+
+/* Forward over one batch in evaluation mode (no dropout). Returns the mean data
+ * loss + every penalty (0 + penalties when y is NULL); *reg_loss and pred (B, out)
+ * as for nn_model_grad. */
+double nn_model_eval_batch(nn_model *m, const nn_loss_spec *loss, const float *x, const float *y,
+                           int B, float *pred, double *reg_loss, nn_status *status);
+
 #endif

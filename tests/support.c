@@ -25,7 +25,7 @@ void support_assert_close(const float *a, const float *b, size_t n, double atol,
         }
     }
     if (n_bad) {
-        cm_print_error("%s: %zu of %zu values differ; worst at [%zu]: %.9g vs %.9g (diff %.3g)\n",
+        print_error("%s: %zu of %zu values differ; worst at [%zu]: %.9g vs %.9g (diff %.3g)\n",
                        label, n_bad, n, worst, (double)a[worst], (double)b[worst],
                        fabs((double)a[worst] - (double)b[worst]));
         _fail(file, line);
@@ -64,4 +64,502 @@ char *read_file(const char *path, size_t *len)
     buf[n] = 0;
     if (len) *len = n;
     return buf;
+}
+
+/* ---------------------------------------------------------------- integration tests */
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <zlib.h>
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Sanitized binaries start and stop slower. */
+static long time_scale(void)
+{
+    return getenv("FITD_TEST_SANITIZED") ? 4 : 1;
+}
+
+const char *it_fitd_bin(void)
+{
+    const char *b = getenv("FITD_BIN");
+    return b && *b ? b : "build/fitd";
+}
+
+void it_dump_log(const it_server *s)
+{
+    char *log = read_file(s->log_path, NULL);
+    fprintf(stderr, "---- fitd log (%s) ----\n%s---- end of log ----\n", s->log_path,
+            log ? log : "(unreadable)\n");
+    free(log);
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[1024];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+int it_start(it_server *s, const char *const *extra_args)
+{
+    char port_path[700], listen_arg[] = "127.0.0.1:0";
+    const char *args[64];
+    int n = 0;
+    if (!s->dir[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(s->dir, sizeof s->dir, "%s/fitd-it-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(s->dir)) {
+            s->dir[0] = 0;
+            return -1;
+        }
+    }
+    snprintf(s->db, sizeof s->db, "%s/fitd.db", s->dir);
+    snprintf(s->log_path, sizeof s->log_path, "%s/fitd.log", s->dir);
+    snprintf(port_path, sizeof port_path, "%s/port", s->dir);
+    unlink(port_path);
+    s->port = 0;
+
+    args[n++] = it_fitd_bin();
+    args[n++] = "serve";
+    args[n++] = "--listen";
+    args[n++] = listen_arg;
+    args[n++] = "--db";
+    args[n++] = s->db;
+    args[n++] = "--port-file";
+    args[n++] = port_path;
+    for (int i = 0; extra_args && extra_args[i] && n < 62; i++) args[n++] = extra_args[i];
+    args[n] = NULL;
+
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        execv(args[0], (char *const *)(uintptr_t)args);
+        _exit(127);
+    }
+    s->pid = pid;
+
+    /* Wait for the port file, then for /healthz. */
+    long deadline_ms = 15000 * time_scale();
+    for (long waited = 0; waited < deadline_ms; waited += 20) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "fitd exited during start-up (status %d)\n", status);
+            s->pid = 0;
+            it_dump_log(s);
+            return -1;
+        }
+        if (!s->port) {
+            char *txt = read_file(port_path, NULL);
+            if (txt) {
+                s->port = (unsigned)strtoul(txt, NULL, 10);
+                free(txt);
+            }
+        }
+        if (s->port) {
+            it_resp r;
+            if (it_get(s, "/healthz", &r) == 0 && r.status == 200) {
+                it_resp_free(&r);
+                return 0;
+            }
+            it_resp_free(&r);
+        }
+        sleep_ms(20);
+    }
+    fprintf(stderr, "fitd did not become healthy\n");
+    it_dump_log(s);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    s->pid = 0;
+    return -1;
+}
+
+int it_stop(it_server *s)
+{
+    int rc = -1;
+    if (s->pid > 0) {
+        int status = 0;
+        kill(s->pid, SIGTERM);
+        long deadline_ms = 30000 * time_scale();
+        long waited = 0;
+        for (; waited < deadline_ms; waited += 10) {
+            pid_t w = waitpid(s->pid, &status, WNOHANG);
+            if (w == s->pid) break;
+            sleep_ms(10);
+        }
+        if (waited >= deadline_ms) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, &status, 0);
+            rc = -1;
+        } else {
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        if (rc != 0) it_dump_log(s);
+        s->pid = 0;
+    }
+    if (!s->keep_dir && s->dir[0]) {
+        remove_dir(s->dir);
+        s->dir[0] = 0;
+    }
+    return rc;
+}
+
+void it_resp_free(it_resp *r)
+{
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+typedef struct it_buf {
+    char *data;
+    size_t len, cap;
+} it_buf;
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user)
+{
+    it_buf *b = user;
+    size_t n = size * nmemb;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *nb = realloc(b->data, cap);
+        if (!nb) return 0;
+        b->data = nb;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return n;
+}
+
+static void copy_header_value(char *dst, size_t size, const char *line, size_t n, size_t name_len)
+{
+    const char *v = line + name_len;
+    size_t vn = n - name_len;
+    while (vn && (*v == ' ' || *v == '\t')) v++, vn--;
+    while (vn && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' ')) vn--;
+    if (vn >= size) vn = size - 1;
+    memcpy(dst, v, vn);
+    dst[vn] = 0;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *user)
+{
+    it_resp *r = user;
+    size_t n = size * nmemb;
+    static const struct {
+        const char *name;
+        size_t off, size;
+    } want[] = {
+        {"content-type:", offsetof(it_resp, content_type), sizeof(((it_resp *)0)->content_type)},
+        {"location:", offsetof(it_resp, location), sizeof(((it_resp *)0)->location)},
+        {"allow:", offsetof(it_resp, allow), sizeof(((it_resp *)0)->allow)},
+        {"x-request-id:", offsetof(it_resp, request_id), sizeof(((it_resp *)0)->request_id)},
+        {"retry-after:", offsetof(it_resp, retry_after), sizeof(((it_resp *)0)->retry_after)},
+        {"etag:", offsetof(it_resp, etag), sizeof(((it_resp *)0)->etag)},
+    };
+    /* A new status line (after 100 Continue) starts a new header block. */
+    if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) ((char *)r + want[i].off)[0] = 0;
+        return n;
+    }
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        size_t k = strlen(want[i].name);
+        if (n >= k && strncasecmp(line, want[i].name, k) == 0)
+            copy_header_value((char *)r + want[i].off, want[i].size, line, n, k);
+    }
+    return n;
+}
+
+typedef struct it_fill {
+    const char *pattern;
+    size_t pattern_len, total, sent;
+} it_fill;
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *user)
+{
+    it_fill *f = user;
+    size_t want = size * nitems;
+    size_t left = f->total - f->sent;
+    if (want > left) want = left;
+    for (size_t i = 0; i < want; i++) buf[i] = f->pattern[(f->sent + i) % f->pattern_len];
+    f->sent += want;
+    return want;
+}
+
+static int do_request(const it_server *s, const char *method, const char *path,
+                      const char *const *headers, const void *body, size_t len, it_fill *fill,
+                      it_resp *out)
+{
+    char url[1024];
+    it_buf b = {0};
+    struct curl_slist *hl = NULL;
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    if (!c) return -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", s->port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L * time_scale());
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    for (int i = 0; headers && headers[i]; i++) hl = curl_slist_append(hl, headers[i]);
+    if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (fill) {
+        hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, fill);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    } else if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    /* No "Expect: 100-continue" unless a test asks for it: replies come at once. */
+    hl = curl_slist_append(hl, "Expect:");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_OK || cc == CURLE_SEND_ERROR) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+        if (out->status > 0) rc = 0;
+    }
+    if (rc != 0) fprintf(stderr, "%s %s: %s\n", method, path, curl_easy_strerror(cc));
+    out->body = b.data ? b.data : calloc(1, 1);
+    out->len = b.len;
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+int it_request(const it_server *s, const char *method, const char *path,
+               const char *const *headers, const void *body, size_t len, it_resp *out)
+{
+    return do_request(s, method, path, headers, body, len, NULL, out);
+}
+
+int it_request_chunked(const it_server *s, const char *method, const char *path,
+                       const char *const *headers, const void *fill, size_t fill_len,
+                       size_t total, it_resp *out, size_t *sent)
+{
+    it_fill f = {fill, fill_len, total, 0};
+    int rc = do_request(s, method, path, headers, NULL, 0, &f, out);
+    if (sent) *sent = f.sent;
+    return rc;
+}
+
+int it_get(const it_server *s, const char *path, it_resp *out)
+{
+    return it_request(s, "GET", path, NULL, NULL, 0, out);
+}
+
+int it_delete(const it_server *s, const char *path, it_resp *out)
+{
+    return it_request(s, "DELETE", path, NULL, NULL, 0, out);
+}
+
+int it_post_json(const it_server *s, const char *path, const char *json, it_resp *out)
+{
+    const char *h[] = {"Content-Type: application/json", NULL};
+    return it_request(s, "POST", path, h, json, strlen(json), out);
+}
+
+json_t *it_json(const it_resp *r)
+{
+    json_error_t e;
+    if (!r->body) return NULL;
+    return json_loadb(r->body, r->len, 0, &e);
+}
+
+json_t *support_assert_problem(const it_resp *r, long status, const char *file, int line)
+{
+    if (r->status != status) {
+        print_error("expected status %ld, got %ld: %s\n", status, r->status,
+                       r->body ? r->body : "");
+        _fail(file, line);
+    }
+    if (strcmp(r->content_type, "application/problem+json") != 0) {
+        print_error("expected application/problem+json, got '%s'\n", r->content_type);
+        _fail(file, line);
+    }
+    json_t *doc = it_json(r);
+    json_t *st = doc ? json_object_get(doc, "status") : NULL;
+    if (!doc || !json_is_integer(st) || json_integer_value(st) != status ||
+        !json_is_string(json_object_get(doc, "title")) ||
+        !json_is_string(json_object_get(doc, "type"))) {
+        print_error("not a problem document for %ld: %s\n", status, r->body ? r->body : "");
+        json_decref(doc);
+        _fail(file, line);
+    }
+    return doc;
+}
+
+int it_raw_send_close(const it_server *s, const void *data, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)s->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = -1;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        const char *p = data;
+        size_t left = len;
+        while (left) {
+            ssize_t w = send(fd, p, left, MSG_NOSIGNAL);
+            if (w <= 0) break;
+            p += w;
+            left -= (size_t)w;
+        }
+        rc = left ? -1 : 0;
+    }
+    close(fd);
+    return rc;
+}
+
+int it_run_fitd(const char *const *args, char **output)
+{
+    const char *argv[64];
+    int n = 0, fds[2];
+    argv[n++] = it_fitd_bin();
+    for (int i = 0; args && args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    *output = NULL;
+    if (pipe(fds) != 0) return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    it_buf b = {0};
+    char chunk[4096];
+    ssize_t got;
+    while ((got = read(fds[0], chunk, sizeof chunk)) > 0) on_write(chunk, 1, (size_t)got, &b);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    *output = b.data ? b.data : calloc(1, 1);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+char *it_multipart(const it_part *parts, int n, size_t *len, const char **content_type)
+{
+    static const char boundary[] = "fitd-test-boundary-7d1c0e";
+    it_buf b = {0};
+    char head[512];
+    for (int i = 0; i < n; i++) {
+        int k;
+        if (parts[i].filename)
+            k = snprintf(head, sizeof head,
+                         "--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+                         "Content-Type: application/octet-stream\r\n\r\n",
+                         boundary, parts[i].name, parts[i].filename);
+        else
+            k = snprintf(head, sizeof head,
+                         "--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n", boundary,
+                         parts[i].name);
+        on_write(head, 1, (size_t)k, &b);
+        on_write((char *)(uintptr_t)parts[i].data, 1, parts[i].len, &b);
+        on_write("\r\n", 1, 2, &b);
+    }
+    int k = snprintf(head, sizeof head, "--%s--\r\n", boundary);
+    on_write(head, 1, (size_t)k, &b);
+    *len = b.len;
+    *content_type = "Content-Type: multipart/form-data; boundary=fitd-test-boundary-7d1c0e";
+    return b.data;
+}
+
+void *it_gzip(const void *data, size_t len, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return NULL;
+    size_t cap = deflateBound(&z, (uLong)len) + 64;
+    unsigned char *out = malloc(cap);
+    if (!out) {
+        deflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)(uintptr_t)data;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int it_write_file(const char *path, const void *data, size_t len, int gzip)
+{
+    size_t n = len;
+    void *gz = NULL;
+    if (gzip) {
+        gz = it_gzip(data, len, &n);
+        if (!gz) return -1;
+        data = gz;
+    }
+    FILE *f = fopen(path, "wb");
+    int rc = -1;
+    if (f) {
+        rc = fwrite(data, 1, n, f) == n ? 0 : -1;
+        if (fclose(f) != 0) rc = -1;
+    }
+    free(gz);
+    return rc;
 }

@@ -1,0 +1,11 @@
+/*
+ * commands.h — fitd's subcommands. main.c parses the command word and hands the
+ * remaining arguments over; each command returns the process exit status.
+ */
+#ifndef FITD_COMMANDS_H
+#define FITD_COMMANDS_H
+
+/* fitd train SPEC.json --train DATA [...]: train in-process, one JSON line per epoch. */
+int cmd_train(int argc, char **argv);
+
+#endif

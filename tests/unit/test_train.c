@@ -1,0 +1,605 @@
+/*
+ * test_train.c — the fit loop end to end on real data: learning, determinism,
+ * exact resume from checkpoints, early stopping, and the regularizers' effects
+ * (L2 and dropout narrow the train/validation gap, L1 makes weights sparse).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "nn.h"
+#include "support.h"
+
+static nn_dataset load_csv(const char *name)
+{
+    nn_dataset ds = {0};
+    nn_csv_options opt = nn_csv_default();
+    nn_error err = {0};
+    if (nn_csv_load_file(fixture_path(name), &opt, &ds, &err) != NN_OK) fail_msg("%s: %s", name, err.message);
+    return ds;
+}
+
+/* Feature scaling as a Keras user does it before fit: each column to zero mean
+ * and unit variance (statistics of the whole file; the tests compare runs, so
+ * the small look-ahead does not matter). */
+static void standardize(nn_dataset *ds)
+{
+    for (int j = 0; j < ds->x_width; j++) {
+        double mean = 0, var = 0;
+        for (size_t i = 0; i < ds->n; i++) mean += ds->x[i * ds->x_width + j];
+        mean /= (double)ds->n;
+        for (size_t i = 0; i < ds->n; i++) {
+            double d = ds->x[i * ds->x_width + j] - mean;
+            var += d * d;
+        }
+        double sd = sqrt(var / (double)ds->n);
+        for (size_t i = 0; i < ds->n; i++)
+            ds->x[i * ds->x_width + j] = (float)((ds->x[i * ds->x_width + j] - mean) / (sd > 0 ? sd : 1));
+    }
+}
+
+/* digits' grey levels 0..16 to [0, 1], as the Keras example does. */
+static nn_dataset load_digits(void)
+{
+    nn_dataset ds = load_csv("digits.csv");
+    for (size_t i = 0; i < ds.n * (size_t)ds.x_width; i++) ds.x[i] /= 16.0f;
+    return ds;
+}
+
+/* Everything one training run needs, with Keras-like defaults. */
+typedef struct run {
+    nn_layer_spec layers[8];
+    nn_model_spec model;
+    nn_compile_spec compile;
+    nn_fit_spec fit;
+} run;
+
+static void run_init(run *r, int input_dim, nn_optimizer_kind opt, nn_loss_kind loss, const char *metric)
+{
+    memset(r, 0, sizeof *r);
+    r->model.input_dim = input_dim;
+    r->model.layers = r->layers;
+    r->compile.optimizer = nn_optimizer_default(opt);
+    r->compile.loss = nn_loss_default(loss);
+    if (metric) {
+        r->compile.n_metrics = 1;
+        r->compile.metrics[0] = nn_metric_from_name(metric);
+        snprintf(r->compile.metric_names[0], sizeof r->compile.metric_names[0], "%s", metric);
+    }
+    r->fit = nn_fit_default();
+    r->fit.seed = 7;
+}
+
+static void add(run *r, nn_layer_spec l) { r->layers[r->model.n_layers++] = l; }
+
+static nn_layer_spec dense_l2(int units, nn_activation act, double l1, double l2)
+{
+    nn_layer_spec l = nn_layer_dense(units, act);
+    l.kernel_reg.l1 = l1;
+    l.kernel_reg.l2 = l2;
+    return l;
+}
+
+/* Keeps the records of a run. */
+typedef struct history {
+    int n;
+    nn_epoch_record rec[200];
+    int snap_epoch;        /* when > 0: take a checkpoint after this epoch */
+    void *ckpt;
+    size_t ckpt_len;
+    float *params_at[200]; /* optional copies of the weights after each epoch */
+    int keep_params;
+} history;
+
+static int on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
+{
+    history *h = user;
+    h->rec[h->n] = *rec;
+    if (h->snap_epoch == rec->epoch) {
+        nn_error err = {0};
+        assert_int_equal(nn_trainer_checkpoint(t, &h->ckpt, &h->ckpt_len, &err), NN_OK);
+    }
+    h->n++;
+    return 0;
+}
+
+static void history_free(history *h)
+{
+    free(h->ckpt);
+    for (int i = 0; i < 200; i++) free(h->params_at[i]);
+}
+
+/* Train and return the model (caller frees); records go to h. */
+static nn_model *train(run *r, const nn_dataset *train_ds, const nn_dataset *val_ds, history *h)
+{
+    nn_error err = {0};
+    nn_model *m = nn_model_new(&r->model, r->fit.seed, &err);
+    if (!m) fail_msg("model: %s", err.message);
+    nn_trainer *t = nn_trainer_new(m, &r->compile, &r->fit, train_ds, val_ds, &err);
+    if (!t) fail_msg("trainer: %s", err.message);
+    nn_callbacks cb = {.user = h, .on_epoch = on_epoch};
+    if (nn_trainer_run(t, &cb, &err) != NN_OK) fail_msg("run: %s", err.message);
+    nn_trainer_free(t);
+    return m;
+}
+
+static void classic_digits(run *r)
+{
+    run_init(r, 64, NN_OPT_ADAM, NN_LOSS_SPARSE_CATEGORICAL_CE, "accuracy");
+    add(r, dense_l2(64, NN_ACT_RELU, 0, 0.001));
+    add(r, nn_layer_dropout(0.2));
+    add(r, nn_layer_dense(10, NN_ACT_SOFTMAX));
+    r->fit.epochs = 30;
+    r->fit.batch_size = 32;
+    r->fit.validation_split = 0.2;
+}
+
+/* Every fifth sample held out for validation. (validation_split takes the file's
+ * last 20%, written by fewer people than the rest: about 0.91 accuracy there, for
+ * PyTorch too, so a hold-out spread over the file measures learning better.) */
+static void split_every_fifth(const nn_dataset *ds, nn_dataset *tr, nn_dataset *va)
+{
+    size_t nv = (ds->n + 4) / 5, nt = ds->n - nv;
+    memset(tr, 0, sizeof *tr);
+    memset(va, 0, sizeof *va);
+    tr->x_width = va->x_width = ds->x_width;
+    tr->y_width = va->y_width = ds->y_width;
+    tr->n = nt;
+    va->n = nv;
+    tr->x = malloc(nt * (size_t)ds->x_width * sizeof(float));
+    tr->y = malloc(nt * (size_t)ds->y_width * sizeof(float));
+    va->x = malloc(nv * (size_t)ds->x_width * sizeof(float));
+    va->y = malloc(nv * (size_t)ds->y_width * sizeof(float));
+    assert_true(tr->x && tr->y && va->x && va->y);
+    size_t it = 0, iv = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        nn_dataset *d = i % 5 == 0 ? va : tr;
+        size_t k = i % 5 == 0 ? iv++ : it++;
+        memcpy(d->x + k * ds->x_width, ds->x + i * ds->x_width, (size_t)ds->x_width * sizeof(float));
+        memcpy(d->y + k * ds->y_width, ds->y + i * ds->y_width, (size_t)ds->y_width * sizeof(float));
+    }
+    nn_dataset_describe(tr);
+    nn_dataset_describe(va);
+}
+
+/* The classic Keras example model learns digits. */
+static void test_classic_model_learns_digits(void **state)
+{
+    (void)state;
+    nn_dataset all = load_digits(), ds, va;
+    split_every_fifth(&all, &ds, &va);
+    nn_dataset_free(&all);
+    run r;
+    history h = {0};
+    classic_digits(&r);
+    r.fit.validation_split = 0;
+    nn_model *m = train(&r, &ds, &va, &h);
+    assert_int_equal(h.n, 30);
+    const nn_epoch_record *last = &h.rec[h.n - 1];
+    print_message("digits: loss %.4f val_loss %.4f acc %.4f val_acc %.4f reg %.4f\n", last->loss, last->val_loss,
+                  last->metrics[0], last->val_metrics[0], last->regularization_loss);
+    assert_true(last->has_val);
+    assert_true(last->val_metrics[0] >= 0.95);
+    assert_true(last->regularization_loss > 0 && last->regularization_loss < last->loss);
+    assert_true(h.rec[0].loss > last->loss);
+    nn_model_free(m);
+    history_free(&h);
+    nn_dataset_free(&ds);
+    nn_dataset_free(&va);
+}
+
+/* Same spec, data, seed and thread count: bit-identical weights. */
+static void test_determinism(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    run r;
+    history h1 = {0}, h2 = {0};
+    classic_digits(&r);
+    r.fit.epochs = 3;
+    nn_model *a = train(&r, &ds, NULL, &h1);
+    nn_model *b = train(&r, &ds, NULL, &h2);
+    assert_int_equal(nn_model_param_count(a), nn_model_param_count(b));
+    assert_memory_equal(nn_model_params(a), nn_model_params(b), nn_model_param_count(a) * sizeof(float));
+    /* A different seed gives different weights. */
+    r.fit.seed = 8;
+    history h3 = {0};
+    nn_model *c = train(&r, &ds, NULL, &h3);
+    assert_memory_not_equal(nn_model_params(a), nn_model_params(c), nn_model_param_count(a) * sizeof(float));
+    nn_model_free(a);
+    nn_model_free(b);
+    nn_model_free(c);
+    history_free(&h1);
+    history_free(&h2);
+    history_free(&h3);
+    nn_dataset_free(&ds);
+}
+
+/* Training resumed from an epoch-k checkpoint ends bit-identical to an
+ * uninterrupted run, for every optimizer family and with early stopping state. */
+static void check_resume(nn_optimizer_kind opt, int restore_best)
+{
+    nn_dataset ds = load_digits();
+    run r;
+    history full = {0}, part = {0};
+    classic_digits(&r);
+    r.compile.optimizer = nn_optimizer_default(opt);
+    r.fit.epochs = 4;
+    if (restore_best) {
+        r.fit.early_stopping.enabled = 1;
+        snprintf(r.fit.early_stopping.monitor, sizeof r.fit.early_stopping.monitor, "val_loss");
+        r.fit.early_stopping.patience = 10;
+        r.fit.early_stopping.restore_best_weights = 1;
+    }
+    full.snap_epoch = 2;
+    nn_model *ref = train(&r, &ds, NULL, &full);
+    assert_non_null(full.ckpt);
+
+    nn_error err = {0};
+    nn_model *m = nn_model_new(&r.model, 999 /* other init: the checkpoint must overwrite it */, &err);
+    assert_non_null(m);
+    nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
+    assert_non_null(t);
+    assert_int_equal(nn_trainer_restore(t, full.ckpt, full.ckpt_len, &err), NN_OK);
+    assert_int_equal(nn_trainer_epoch(t), 2);
+    nn_callbacks cb = {.user = &part, .on_epoch = on_epoch};
+    assert_int_equal(nn_trainer_run(t, &cb, &err), NN_OK);
+    assert_int_equal(part.n, 2);
+    assert_int_equal(part.rec[0].epoch, 3);
+    assert_true(part.rec[1].loss == full.rec[3].loss);
+    assert_true(part.rec[1].val_loss == full.rec[3].val_loss);
+    assert_memory_equal(nn_model_params(m), nn_model_params(ref), nn_model_param_count(m) * sizeof(float));
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_model_free(ref);
+    history_free(&full);
+    history_free(&part);
+    nn_dataset_free(&ds);
+}
+
+static void test_resume_adam(void **state) { (void)state; check_resume(NN_OPT_ADAM, 0); }
+static void test_resume_sgd_restore_best(void **state) { (void)state; check_resume(NN_OPT_SGD, 1); }
+static void test_resume_rmsprop(void **state) { (void)state; check_resume(NN_OPT_RMSPROP, 0); }
+
+/* A checkpoint is refused by a trainer for another model, and when corrupted. */
+static void test_checkpoint_rejects_mismatch(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    run r;
+    history h = {0};
+    classic_digits(&r);
+    r.fit.epochs = 1;
+    h.snap_epoch = 1;
+    nn_model *m = train(&r, &ds, NULL, &h);
+    run r2;
+    classic_digits(&r2);
+    r2.layers[0].units = 32;
+    nn_error err = {0};
+    nn_model *m2 = nn_model_new(&r2.model, 1, &err);
+    nn_trainer *t2 = nn_trainer_new(m2, &r2.compile, &r2.fit, &ds, NULL, &err);
+    assert_non_null(t2);
+    assert_int_equal(nn_trainer_restore(t2, h.ckpt, h.ckpt_len, &err), NN_ERR_MISMATCH);
+    nn_error_clear(&err);
+    nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
+    ((unsigned char *)h.ckpt)[h.ckpt_len / 2] ^= 1;
+    assert_int_equal(nn_trainer_restore(t, h.ckpt, h.ckpt_len, &err), NN_ERR_PARSE);
+    assert_int_equal(nn_trainer_restore(t, h.ckpt, 10, &err), NN_ERR_PARSE);
+    nn_trainer_free(t);
+    nn_trainer_free(t2);
+    nn_model_free(m);
+    nn_model_free(m2);
+    history_free(&h);
+    nn_dataset_free(&ds);
+}
+
+/* An over-parameterized model on a small training set: returns the final
+ * validation-minus-training loss gap. */
+static double overfit_gap(double l2, double rate, double *val_acc)
+{
+    nn_dataset ds = load_digits();
+    nn_dataset tr = nn_dataset_view(&ds, 0, 300), va = nn_dataset_view(&ds, 1000, 797);
+    run r;
+    history h = {0};
+    run_init(&r, 64, NN_OPT_ADAM, NN_LOSS_SPARSE_CATEGORICAL_CE, "accuracy");
+    add(&r, dense_l2(256, NN_ACT_RELU, 0, l2));
+    if (rate > 0) add(&r, nn_layer_dropout(rate));
+    add(&r, dense_l2(256, NN_ACT_RELU, 0, l2));
+    if (rate > 0) add(&r, nn_layer_dropout(rate));
+    add(&r, nn_layer_dense(10, NN_ACT_SOFTMAX));
+    r.fit.epochs = 60;
+    r.fit.batch_size = 32;
+    nn_model *m = train(&r, &tr, &va, &h);
+    const nn_epoch_record *last = &h.rec[h.n - 1];
+    double gap = last->val_loss - last->loss;
+    *val_acc = last->val_metrics[0];
+    print_message("l2 %g dropout %g: loss %.4f val_loss %.4f gap %.4f val_acc %.4f\n", l2, rate, last->loss,
+                  last->val_loss, gap, last->val_metrics[0]);
+    nn_model_free(m);
+    history_free(&h);
+    nn_dataset_free(&ds);
+    return gap;
+}
+
+static void test_l2_and_dropout_shrink_the_gap(void **state)
+{
+    (void)state;
+    double acc0, acc1, acc2;
+    double none = overfit_gap(0, 0, &acc0);
+    double l2 = overfit_gap(0.003, 0, &acc1);
+    double dropout = overfit_gap(0, 0.5, &acc2);
+    assert_true(none > 0.1); /* it does overfit */
+    /* Measured here: none 0.400, l2(0.003) 0.301, dropout(0.5) 0.300. */
+    assert_true(l2 < 0.85 * none);
+    assert_true(dropout < 0.85 * none);
+}
+
+/* Fraction of kernel weights of the first layer with |w| < eps. */
+static double near_zero_fraction(const nn_model *m, double eps)
+{
+    const nn_tensor_info *k = nn_model_tensor(m, 0);
+    const float *w = nn_model_params_const(m) + k->offset;
+    size_t n = 0;
+    for (size_t i = 0; i < k->count; i++) n += fabsf(w[i]) < eps;
+    return (double)n / (double)k->count;
+}
+
+static void test_l1_is_sparser_than_l2(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    double frac[2];
+    for (int i = 0; i < 2; i++) {
+        run r;
+        history h = {0};
+        run_init(&r, 64, NN_OPT_ADAM, NN_LOSS_SPARSE_CATEGORICAL_CE, "accuracy");
+        add(&r, dense_l2(64, NN_ACT_RELU, i == 0 ? 0.001 : 0, i == 1 ? 0.001 : 0));
+        add(&r, nn_layer_dense(10, NN_ACT_SOFTMAX));
+        r.fit.epochs = 20;
+        nn_model *m = train(&r, &ds, NULL, &h);
+        frac[i] = near_zero_fraction(m, 1e-3);
+        nn_model_free(m);
+        history_free(&h);
+    }
+    print_message("near-zero kernel weights: l1 %.3f, l2 %.3f\n", frac[0], frac[1]);
+    assert_true(frac[0] > 2 * frac[1] && frac[0] > 0.2);
+    nn_dataset_free(&ds);
+}
+
+/* Breast cancer (binary, unscaled features) and diabetes (regression) learn. */
+static void test_binary_task_learns(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_csv("breast_cancer.csv");
+    standardize(&ds);
+    run r;
+    history h = {0};
+    run_init(&r, 30, NN_OPT_ADAM, NN_LOSS_BINARY_CE, "accuracy");
+    add(&r, nn_layer_dense(16, NN_ACT_RELU));
+    add(&r, nn_layer_dense(1, NN_ACT_SIGMOID));
+    r.fit.epochs = 60;
+    r.fit.validation_split = 0.2;
+    nn_model *m = train(&r, &ds, NULL, &h);
+    const nn_epoch_record *last = &h.rec[h.n - 1];
+    print_message("breast_cancer: val_loss %.4f val_acc %.4f\n", last->val_loss, last->val_metrics[0]);
+    assert_true(last->val_metrics[0] >= 0.88);
+    nn_model_free(m);
+    history_free(&h);
+    nn_dataset_free(&ds);
+}
+
+static void test_regression_task_learns(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_csv("diabetes.csv");
+    standardize(&ds);
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < ds.n; i++) mean += ds.y[i] / (double)ds.n;
+    for (size_t i = 0; i < ds.n; i++) var += (ds.y[i] - mean) * (ds.y[i] - mean) / (double)ds.n;
+    run r;
+    history h = {0};
+    run_init(&r, 10, NN_OPT_ADAM, NN_LOSS_MSE, "mae");
+    r.compile.optimizer.learning_rate = 0.01;
+    add(&r, nn_layer_dense(32, NN_ACT_RELU));
+    add(&r, nn_layer_dense(1, NN_ACT_LINEAR));
+    r.fit.epochs = 150;
+    r.fit.validation_split = 0.2;
+    nn_model *m = train(&r, &ds, NULL, &h);
+    const nn_epoch_record *last = &h.rec[h.n - 1];
+    print_message("diabetes: target variance %.1f, val_loss %.1f, val_mae %.1f\n", var, last->val_loss,
+                  last->val_metrics[0]);
+    assert_true(last->val_loss < 0.7 * var);
+    nn_model_free(m);
+    history_free(&h);
+    nn_dataset_free(&ds);
+}
+
+/* EarlyStopping stops when the monitor stops improving and, with
+ * restore_best_weights, ends with the best epoch's weights. */
+typedef struct es_capture {
+    history h;
+    size_t n_params;
+} es_capture;
+
+static int on_epoch_keep(void *user, nn_trainer *t, const nn_epoch_record *rec)
+{
+    (void)t;
+    es_capture *c = user;
+    history *h = &c->h;
+    h->rec[h->n] = *rec;
+    h->n++;
+    return 0;
+}
+
+static void test_early_stopping_restores_best(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    nn_dataset tr = nn_dataset_view(&ds, 0, 200), va = nn_dataset_view(&ds, 1000, 400);
+    run r;
+    run_init(&r, 64, NN_OPT_ADAM, NN_LOSS_SPARSE_CATEGORICAL_CE, "accuracy");
+    add(&r, nn_layer_dense(128, NN_ACT_RELU));
+    add(&r, nn_layer_dense(10, NN_ACT_SOFTMAX));
+    r.compile.optimizer.learning_rate = 0.01;
+    r.fit.epochs = 100;
+    r.fit.early_stopping.enabled = 1;
+    snprintf(r.fit.early_stopping.monitor, sizeof r.fit.early_stopping.monitor, "val_loss");
+    r.fit.early_stopping.patience = 3;
+    r.fit.early_stopping.restore_best_weights = 1;
+
+    nn_error err = {0};
+    nn_model *m = nn_model_new(&r.model, r.fit.seed, &err);
+    nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &tr, &va, &err);
+    assert_non_null(t);
+    es_capture c = {0};
+    nn_callbacks cb = {.user = &c, .on_epoch = on_epoch_keep};
+    assert_int_equal(nn_trainer_run(t, &cb, &err), NN_OK);
+    assert_true(nn_trainer_stopped_early(t));
+    int best = nn_trainer_best_epoch(t);
+    assert_true(best >= 1 && best < c.h.n);
+    assert_int_equal(c.h.n, best + 3); /* patience 3: three epochs without improvement */
+    for (int i = 0; i < c.h.n; i++)
+        if (i + 1 != best) assert_true(c.h.rec[i].val_loss >= c.h.rec[best - 1].val_loss);
+    /* The final weights are the best epoch's: evaluating gives its val_loss. */
+    nn_eval_result ev;
+    assert_int_equal(nn_model_evaluate(m, &r.compile, &va, r.fit.batch_size, &ev, &err), NN_OK);
+    assert_true(fabs(ev.loss - c.h.rec[best - 1].val_loss) < 1e-9 * fabs(ev.loss) + 1e-12);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_dataset_free(&ds);
+}
+
+/* Cancellation is honoured between batches. */
+static int cancel_after(void *user)
+{
+    int *left = user;
+    return (*left)-- <= 0;
+}
+
+static void test_cancel_between_batches(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    run r;
+    classic_digits(&r);
+    nn_error err = {0};
+    nn_model *m = nn_model_new(&r.model, 1, &err);
+    nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
+    int left = 5;
+    nn_callbacks cb = {.user = &left, .should_cancel = cancel_after};
+    assert_int_equal(nn_trainer_run(t, &cb, &err), NN_ERR_CANCELLED);
+    assert_non_null(strstr(err.message, "batch 6"));
+    assert_int_equal(nn_trainer_epoch(t), 0);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_dataset_free(&ds);
+}
+
+/* Divergence is reported with the epoch and batch. */
+static void test_divergence_is_reported(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_csv("diabetes.csv");
+    run r;
+    run_init(&r, 10, NN_OPT_SGD, NN_LOSS_MSE, NULL);
+    r.compile.optimizer.learning_rate = 10.0;
+    add(&r, nn_layer_dense(8, NN_ACT_LINEAR));
+    add(&r, nn_layer_dense(1, NN_ACT_LINEAR));
+    r.fit.epochs = 5;
+    nn_error err = {0};
+    nn_model *m = nn_model_new(&r.model, 1, &err);
+    nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
+    assert_int_equal(nn_trainer_run(t, NULL, &err), NN_ERR_NUMERIC);
+    assert_non_null(strstr(err.message, "epoch 1, batch"));
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_dataset_free(&ds);
+}
+
+/* Data that does not fit the model is refused before training. */
+static void test_data_checks(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    run r;
+    classic_digits(&r);
+    nn_error err = {0};
+    r.model.input_dim = 63;
+    nn_model *m = nn_model_new(&r.model, 1, &err);
+    assert_null(nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err));
+    assert_int_equal(err.code, NN_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "64 features"));
+    nn_model_free(m);
+    nn_error_clear(&err);
+    classic_digits(&r);
+    r.layers[2].units = 5; /* labels go up to 9 */
+    m = nn_model_new(&r.model, 1, &err);
+    assert_null(nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err));
+    assert_non_null(strstr(err.message, "labels go up to 9"));
+    nn_model_free(m);
+    nn_error_clear(&err);
+    classic_digits(&r);
+    r.fit.validation_split = 0.0001; /* floor(1797 * 0.9999) = 1796: one validation sample is fine */
+    m = nn_model_new(&r.model, 1, &err);
+    nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
+    assert_non_null(t);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_dataset_free(&ds);
+}
+
+/* Safetensors round trip through the model, and refusal of wrong shapes. */
+static void test_weights_round_trip(void **state)
+{
+    (void)state;
+    run r;
+    classic_digits(&r);
+    nn_error err = {0};
+    nn_model *a = nn_model_new(&r.model, 1, &err), *b = nn_model_new(&r.model, 2, &err);
+    void *buf = NULL;
+    size_t len = 0;
+    nn_kv meta[] = {{"format", "fitd"}};
+    assert_int_equal(nn_model_save_safetensors(a, meta, 1, &buf, &len, &err), NN_OK);
+    assert_memory_not_equal(nn_model_params(a), nn_model_params(b), nn_model_param_count(a) * sizeof(float));
+    assert_int_equal(nn_model_load_safetensors(b, buf, len, &err), NN_OK);
+    assert_memory_equal(nn_model_params(a), nn_model_params(b), nn_model_param_count(a) * sizeof(float));
+    assert_string_equal(nn_model_tensor(a, 0)->name, "dense/kernel");
+    assert_string_equal(nn_model_tensor(a, 3)->name, "dense_1/bias");
+    r.layers[0].units = 32;
+    nn_model *c = nn_model_new(&r.model, 1, &err);
+    assert_int_equal(nn_model_load_safetensors(c, buf, len, &err), NN_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "dense/kernel"));
+    free(buf);
+    nn_model_free(a);
+    nn_model_free(b);
+    nn_model_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classic_model_learns_digits),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_resume_adam),
+        cmocka_unit_test(test_resume_sgd_restore_best),
+        cmocka_unit_test(test_resume_rmsprop),
+        cmocka_unit_test(test_checkpoint_rejects_mismatch),
+        cmocka_unit_test(test_l2_and_dropout_shrink_the_gap),
+        cmocka_unit_test(test_l1_is_sparser_than_l2),
+        cmocka_unit_test(test_binary_task_learns),
+        cmocka_unit_test(test_regression_task_learns),
+        cmocka_unit_test(test_early_stopping_restores_best),
+        cmocka_unit_test(test_cancel_between_batches),
+        cmocka_unit_test(test_divergence_is_reported),
+        cmocka_unit_test(test_data_checks),
+        cmocka_unit_test(test_weights_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
