@@ -3,6 +3,8 @@
 # Exit non-zero if any binary fails (cmocka exits with the number of failures;
 # a sanitizer report makes the process fail too).
 BUILD=${1:-build}
+# Integration tests start this binary (the sanitized one under make asan).
+export FITD_BIN="${FITD_BIN:-$BUILD/fitd}"
 passed=0 failed=0 bad=""
 for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
