@@ -1,0 +1,341 @@
+/*
+ * store.h — fitd's persistent store: datasets, jobs (the durable queue), per-epoch
+ * metrics, checkpoints and trained weights, in one SQLite file.
+ *
+ * Callers see operations (store_job_claim, store_epoch_commit, ...), never SQL, so
+ * the backend can later become a shared PostgreSQL without touching them (DESIGN.md,
+ * "Growth path"). No other module opens the database.
+ *
+ * Connections: one `store` handle per thread (store_open); a handle is used by one
+ * thread at a time, distinct handles may be used concurrently from many threads and
+ * processes. Every connection runs in WAL mode with synchronous=FULL, foreign keys
+ * on and a busy timeout; statements are prepared once per connection, cached, and
+ * always bound with parameters. store_migrate runs once at start-up, from one
+ * connection, before the others do real work; store_recover_running right after.
+ *
+ * Errors: every fallible call returns a store_rc (STORE_OK == 0) and leaves a
+ * message in the handle (store_errmsg, valid until the next call on that handle).
+ * A write either commits entirely or leaves nothing behind. Disk full is STORE_FULL
+ * (the HTTP layer answers 507), a lock not obtained within the busy timeout is
+ * STORE_BUSY (503), a damaged or foreign file is STORE_CORRUPT.
+ *
+ * Ownership: fixed-size fields live in the structs; `char *` fields of store_job
+ * and every buffer returned through a `void **` / array out-parameter are malloc'ed
+ * and belong to the caller (store_job_free, store_job_list_free,
+ * store_dataset_list_free, free, nn_dataset_free, as each function says). Input
+ * pointers are borrowed for the duration of the call only.
+ *
+ * Identifiers are opaque, unguessable strings: "ds_" / "job_" + 26 lowercase
+ * base32 characters (128 random bits). Timestamps are RFC 3339 UTC text with
+ * milliseconds ("2026-01-31T12:34:56.789Z"); "" means "not yet". Lists are newest
+ * first in insertion order, with an opaque cursor for the next page.
+ *
+ * Tenants: every dataset and job carries a tenant string ("" until authentication
+ * lands); list queries can filter on it. Nothing else is built for tenants yet.
+ */
+#ifndef FITD_STORE_H
+#define FITD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn.h"
+
+typedef struct store store;
+
+typedef enum store_rc {
+    STORE_OK = 0,
+    STORE_NOT_FOUND, /* no such dataset / job (or no weights / checkpoint stored) */
+    STORE_CONFLICT,  /* state forbids it: idempotency key reused with another body,
+                        delete of an unfinished job or of a dataset in use, ... */
+    STORE_BUSY,      /* database locked beyond the busy timeout (retry later) */
+    STORE_FULL,      /* disk (or max_page_count) full: nothing was written */
+    STORE_CORRUPT,   /* not a SQLite database, damaged file or stored data */
+    STORE_INVALID,   /* a caller's bad argument (bad cursor, field too long, ...) */
+    STORE_LIMIT,     /* a configured cap was reached (store_job_new.max_queued) */
+    STORE_NOMEM,     /* out of memory */
+    STORE_ERROR      /* anything else (I/O error, schema from a newer fitd, ...) */
+} store_rc;
+
+/* "ok", "not_found", ... (static strings). */
+const char *store_rc_name(store_rc rc);
+
+/* ---------------------------------------------------------------- sizes */
+
+#define STORE_ID_MAX 32      /* "job_" + 26 + NUL fits */
+#define STORE_TS_MAX 32      /* RFC 3339 with milliseconds + NUL */
+#define STORE_TENANT_MAX 64
+#define STORE_NAME_MAX 256   /* dataset names (job names are malloc'ed) */
+#define STORE_SHAPE_MAX 4    /* dimensions of a dataset's input_shape */
+#define STORE_CURSOR_MAX 64  /* an opaque list cursor + NUL */
+#define STORE_SHA256_HEX 65  /* 64 hex digits + NUL */
+#define STORE_LIST_DEFAULT 50
+#define STORE_LIST_MAX 1000
+
+/* ---------------------------------------------------------------- connections */
+
+/* Open (creating if absent) the database at `path` for the calling thread and set
+ * WAL, synchronous=FULL, foreign_keys=ON and a 5000 ms busy timeout. Returns NULL on
+ * failure with a message in errbuf (may be NULL) naming the file, e.g.
+ * "var/fitd.db: file is not a SQLite database". Free with store_close. */
+store *store_open(const char *path, char *errbuf, size_t errlen);
+/* Finalize the cached statements and close. Accepts NULL. */
+void store_close(store *s);
+/* The message of the last failed call on this handle ("" if none). */
+const char *store_errmsg(const store *s);
+/* The path the handle was opened with. */
+const char *store_path(const store *s);
+
+/* Apply every embedded "migrations/NNNN_*.sql" not yet recorded in
+ * schema_migrations, in version order, each in its own transaction, recording
+ * (version, name, applied_at). Idempotent. If the database records a version
+ * higher than the newest embedded one (it was written by a newer fitd), nothing is
+ * changed and STORE_ERROR names the database file and both versions. */
+store_rc store_migrate(store *s);
+/* The highest applied migration version (0 for a fresh database). */
+store_rc store_schema_version(store *s, int *version);
+
+/* At start-up: jobs left `running` by a dead process go back to `queued` (they
+ * resume from their last checkpoint); a running job whose cancel had been
+ * requested becomes `cancelled` instead. *n_requeued (may be NULL) counts the
+ * requeued jobs. */
+store_rc store_recover_running(store *s, int *n_requeued);
+
+/* A cheap read that proves the database answers (for /healthz). */
+store_rc store_ping(store *s);
+
+/* Fill buf (>= prefix length + 27 bytes) with prefix + 26 base32 characters of
+ * 128 bits from getrandom(). STORE_ERROR if randomness is unavailable,
+ * STORE_INVALID if buf is too small. Thread-safe. */
+store_rc store_new_id(const char *prefix, char *buf, size_t len);
+
+/* ---------------------------------------------------------------- datasets */
+
+/* A dataset resource. On store_dataset_insert the caller fills tenant, name,
+ * format and (optionally) input_shape; the store fills everything else. */
+typedef struct store_dataset_meta {
+    char id[STORE_ID_MAX];
+    char tenant[STORE_TENANT_MAX];
+    char name[STORE_NAME_MAX];
+    char format[16];          /* how it was uploaded: "csv", "json", "idx" (free text) */
+    int64_t n_samples;
+    int n_input_dims;         /* 0 on insert = {x_width} */
+    int64_t input_shape[STORE_SHAPE_MAX]; /* product == x_width (e.g. {28, 28}) */
+    int x_width;              /* features per sample */
+    int y_width;              /* targets per sample (the regression width) */
+    int y_integer;            /* every target is a non-negative integer */
+    int n_classes;            /* y_width == 1 and y_integer: max label + 1; else 0 */
+    int64_t bytes;            /* stored bytes of x and y (float32) */
+    char sha256[STORE_SHA256_HEX]; /* hex SHA-256 of x then y, float32 little-endian */
+    char created_at[STORE_TS_MAX];
+} store_dataset_meta;
+
+/* Store a parsed dataset (x and y as float32 little-endian BLOBs, in chunks so any
+ * size up to the core's limits fits) and its meta in ONE transaction: on any
+ * failure nothing is left. `meta` is in/out: tenant, name, format, n_input_dims and
+ * input_shape are read; id, n_samples, widths, y_integer, n_classes (copied from
+ * `ds`, so call nn_dataset_describe first), bytes, sha256 and created_at are
+ * written. STORE_INVALID for an empty dataset or a shape that does not match
+ * x_width. `ds` is borrowed. */
+store_rc store_dataset_insert(store *s, store_dataset_meta *meta, const nn_dataset *ds);
+/* Meta of one dataset. STORE_NOT_FOUND if absent. */
+store_rc store_dataset_get(store *s, const char *id, store_dataset_meta *out);
+
+/* A page of a list, newest first. */
+typedef struct store_list_query {
+    const char *tenant; /* NULL = every tenant */
+    int limit;          /* 0 = STORE_LIST_DEFAULT; clamped to [1, STORE_LIST_MAX] */
+    const char *cursor; /* NULL or "" = first page; else a next_cursor returned before */
+} store_list_query;
+
+/* *items is a malloc'ed array of *n metas (NULL when *n == 0), freed with
+ * store_dataset_list_free. next_cursor (STORE_CURSOR_MAX bytes) receives the
+ * cursor of the next page, "" when this is the last. STORE_INVALID for a cursor
+ * that this store did not produce. */
+store_rc store_dataset_list(store *s, const store_list_query *q, store_dataset_meta **items,
+                            size_t *n, char *next_cursor);
+void store_dataset_list_free(store_dataset_meta *items);
+
+/* Meta (out_meta may be NULL) and the matrices. On STORE_OK *out holds malloc'ed x
+ * and y, freed with nn_dataset_free; y_integer and n_classes are set. On failure
+ * *out is zeroed. STORE_CORRUPT if the stored chunks do not add up. */
+store_rc store_dataset_load(store *s, const char *id, store_dataset_meta *out_meta,
+                            nn_dataset *out);
+/* Delete a dataset and its data. STORE_CONFLICT while a queued or running job uses
+ * it (as train, validation or test data); finished jobs keep their spec but lose
+ * the link. STORE_NOT_FOUND if absent. */
+store_rc store_dataset_delete(store *s, const char *id);
+/* *in_use = 1 when a queued or running job uses the dataset. */
+store_rc store_dataset_in_use(store *s, const char *id, int *in_use);
+
+/* ---------------------------------------------------------------- jobs */
+
+typedef enum store_job_status {
+    STORE_JOB_QUEUED = 0,
+    STORE_JOB_RUNNING,
+    STORE_JOB_SUCCEEDED,
+    STORE_JOB_FAILED,
+    STORE_JOB_CANCELLED,
+    STORE_JOB_STATUS_COUNT
+} store_job_status;
+/* "queued", "running", "succeeded", "failed", "cancelled". */
+const char *store_job_status_name(store_job_status st);
+/* STORE_JOB_STATUS_COUNT for an unknown name. */
+store_job_status store_job_status_from_name(const char *name);
+/* succeeded, failed or cancelled. */
+int store_job_status_finished(store_job_status st);
+
+/* Everything the API returns about a job. Strings marked malloc'ed are owned by
+ * the struct: release them with store_job_free (the struct itself is the
+ * caller's). Zero-initialise before the first use. */
+typedef struct store_job {
+    char id[STORE_ID_MAX];
+    char tenant[STORE_TENANT_MAX];
+    store_job_status status;
+    char *name;              /* malloc'ed; NULL when none was given */
+    char *spec_json;         /* malloc'ed; the job spec as submitted (normalized by the caller) */
+    char train_dataset_id[STORE_ID_MAX];      /* "" if the dataset was deleted since */
+    char validation_dataset_id[STORE_ID_MAX]; /* "" = none */
+    char test_dataset_id[STORE_ID_MAX];       /* "" = none */
+    int epochs;              /* planned epochs */
+    int epoch;               /* progress: the epoch in progress, or the last committed */
+    int batch, batches;      /* progress within that epoch */
+    int epochs_done;         /* epochs committed (metrics rows 1..epochs_done exist) */
+    int best_epoch;          /* 1-based; 0 = none yet */
+    int attempts;            /* times claimed by a worker */
+    int cancel_requested;
+    int has_checkpoint;      /* a checkpoint is stored (resume possible) */
+    int checkpoint_epoch;    /* its epoch; 0 if none */
+    int has_weights;         /* final weights are stored */
+    char *last_metrics_json; /* malloc'ed; the last committed epoch record; NULL before */
+    char *error;             /* malloc'ed; NULL unless failed (or a message on cancel) */
+    char *test_metrics_json; /* malloc'ed; NULL unless evaluated on test data */
+    char *idempotency_key;   /* malloc'ed; NULL when none was given */
+    char created_at[STORE_TS_MAX];
+    char started_at[STORE_TS_MAX];  /* first claim; "" while never run */
+    char finished_at[STORE_TS_MAX]; /* "" until finished */
+    char updated_at[STORE_TS_MAX];
+} store_job;
+/* Free the malloc'ed members and zero the struct. Accepts NULL. */
+void store_job_free(store_job *j);
+
+/* A job submission (all pointers borrowed). */
+typedef struct store_job_new {
+    const char *tenant;                /* NULL = "" */
+    const char *name;                  /* NULL = none */
+    const char *spec_json;             /* required */
+    const char *train_dataset_id;      /* required */
+    const char *validation_dataset_id; /* NULL or "" = none */
+    const char *test_dataset_id;       /* NULL or "" = none */
+    int epochs;                        /* planned epochs (>= 1) */
+    const char *idempotency_key;       /* NULL or "" = none */
+    const char *body_hash;             /* required with a key: e.g. hex SHA-256 of the body */
+    int64_t max_queued;                /* > 0: STORE_LIMIT when that many jobs are queued */
+} store_job_new;
+
+/* Enqueue a job durably: on STORE_OK the row is committed (answer 202 only now)
+ * and *out (may be NULL; freed with store_job_free) holds it. With an idempotency
+ * key already used by this tenant: the same body_hash returns the existing job with
+ * *created = 0 (whatever its state); another hash is STORE_CONFLICT. *created (may
+ * be NULL) is 1 for a new job. A dataset id that does not exist is STORE_NOT_FOUND
+ * (the caller normally checked it already). */
+store_rc store_job_insert(store *s, const store_job_new *in, store_job *out, int *created);
+/* STORE_NOT_FOUND if absent. *out is freed with store_job_free. */
+store_rc store_job_get(store *s, const char *id, store_job *out);
+
+typedef struct store_job_query {
+    const char *tenant;   /* NULL = every tenant */
+    int has_status;       /* filter on `status` when non-zero */
+    store_job_status status;
+    int limit;            /* 0 = STORE_LIST_DEFAULT; clamped to [1, STORE_LIST_MAX] */
+    const char *cursor;   /* NULL or "" = first page */
+} store_job_query;
+/* Newest first (insertion order, stable under concurrent inserts). *jobs is a
+ * malloc'ed array of *n (NULL when 0), freed with store_job_list_free(*jobs, *n).
+ * next_cursor as for store_dataset_list. */
+store_rc store_job_list(store *s, const store_job_query *q, store_job **jobs, size_t *n,
+                        char *next_cursor);
+void store_job_list_free(store_job *jobs, size_t n);
+/* Jobs in a state (e.g. queued, for limits and metrics). */
+store_rc store_job_count(store *s, store_job_status st, int64_t *count);
+
+/* Worker side: atomically move the oldest queued job to running (one
+ * UPDATE ... RETURNING; sets started_at on the first claim, increments attempts)
+ * and fill *out with it (freed with store_job_free). STORE_NOT_FOUND when the
+ * queue is empty. Safe against any number of concurrent claimers: a job is handed
+ * to exactly one. */
+store_rc store_job_claim(store *s, store_job *out);
+
+/* User side: a queued job becomes cancelled at once; a running job gets
+ * cancel_requested = 1 (the worker sees it through store_job_cancel_requested and
+ * finishes the job as cancelled; its metrics are kept). *status_out (may be NULL)
+ * receives the status after the call. Cancelling a running job twice is fine;
+ * a finished job is STORE_CONFLICT; absent STORE_NOT_FOUND. */
+store_rc store_job_cancel(store *s, const char *id, store_job_status *status_out);
+/* *requested = 1 when a cancel of this job was requested. */
+store_rc store_job_cancel_requested(store *s, const char *id, int *requested);
+
+/* One completed epoch, written by the worker. */
+typedef struct store_epoch {
+    int epoch;                 /* 1-based */
+    const char *record_json;   /* the epoch's metrics object (required) */
+    const void *checkpoint;    /* trainer state after this epoch; NULL = keep the old one */
+    size_t checkpoint_len;
+    int best_epoch;            /* 0 = none */
+    int batches;               /* batches per epoch (progress becomes batches/batches) */
+} store_epoch;
+/* In ONE transaction: insert or replace the metrics row (job_id, epoch) so that a
+ * resumed epoch never duplicates, drop rows of later epochs (left by a run resumed
+ * from an older checkpoint), replace the job's checkpoint, and update its progress,
+ * best epoch and last metrics. Only for a running job: otherwise STORE_CONFLICT
+ * (STORE_NOT_FOUND if absent). */
+store_rc store_epoch_commit(store *s, const char *job_id, const store_epoch *e);
+/* Cheap progress update of a running job (the caller may throttle it). A job that is
+ * no longer running is left alone and STORE_CONFLICT returned. */
+store_rc store_job_progress(store *s, const char *job_id, int epoch, int batch, int batches);
+
+/* Finish a running job as succeeded, failed or cancelled, in one transaction:
+ * error text (NULL = none), final weights (safetensors, NULL = none), test metrics
+ * JSON (NULL = none); the checkpoint is dropped (it can no longer be resumed).
+ * STORE_INVALID for a non-final status; STORE_CONFLICT if the job is not running. */
+store_rc store_job_finish(store *s, const char *job_id, store_job_status status,
+                          const char *error, const void *weights, size_t weights_len,
+                          const char *test_metrics_json);
+/* Graceful shutdown: a running job goes back to queued (it resumes from its
+ * checkpoint). STORE_CONFLICT if it is not running. */
+store_rc store_job_requeue(store *s, const char *job_id);
+
+/* The latest checkpoint: *buf malloc'ed (free), *len bytes, *epoch (may be NULL).
+ * STORE_NOT_FOUND if the job or the checkpoint is absent (the message says which). */
+store_rc store_job_checkpoint_load(store *s, const char *job_id, void **buf, size_t *len,
+                                   int *epoch);
+/* The final weights (safetensors): *buf malloc'ed (free). STORE_NOT_FOUND if the job
+ * or its weights are absent. */
+store_rc store_job_weights_load(store *s, const char *job_id, void **buf, size_t *len);
+
+/* Per-epoch records in epoch order: fn is called once per row with the epoch and
+ * the record's JSON text (borrowed, valid during the call only, NUL-terminated).
+ * fn returning non-zero stops the walk and STORE_ERROR is returned. The walk reads
+ * one snapshot. STORE_NOT_FOUND if the job is absent (a job with no epochs yet
+ * calls fn zero times). */
+typedef int (*store_metrics_fn)(void *user, int epoch, const char *record_json, size_t len);
+store_rc store_job_metrics(store *s, const char *job_id, store_metrics_fn fn, void *user);
+
+/* Delete a finished job with its metrics, checkpoint and weights (foreign keys ON
+ * DELETE CASCADE). STORE_CONFLICT if queued or running; STORE_NOT_FOUND if absent. */
+store_rc store_job_delete(store *s, const char *job_id);
+
+/* ---------------------------------------------------------------- fault injection */
+
+/* Tests only. Cap the database at n_pages pages (PRAGMA max_page_count) so that
+ * writes fail with STORE_FULL; 0 restores the default cap. */
+store_rc store_test_set_max_pages(store *s, int64_t n_pages);
+/* Tests only. The n-th statement step from now on this handle fails as if SQLite
+ * returned the error behind `rc` (STORE_FULL, STORE_BUSY, STORE_CORRUPT or, for
+ * anything else, an I/O error); 0 disables. Transaction control (COMMIT included)
+ * counts as a step; ROLLBACK does not. */
+void store_test_fail_after(store *s, int n, store_rc rc);
+/* Tests only. Bytes per stored dataset chunk (default 16 MiB); 0 restores it. */
+void store_test_set_chunk_bytes(store *s, size_t n_bytes);
+
+#endif
