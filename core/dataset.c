@@ -1,0 +1,65 @@
+/* dataset.c — nn_dataset containers and the parsing limits.
+ *
+ * A dataset owns two row-major float32 matrices (x and y). Views share the
+ * parent's memory and must not be freed. The file parsers (csv.c, idx.c) build
+ * datasets; this file only describes, slices and frees them. */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+
+nn_limits nn_limits_default(void)
+{
+    nn_limits l;
+    l.max_bytes = (size_t)2 << 30; /* 2 GiB */
+    l.max_samples = 10000000;
+    l.max_features = 1000000;
+    return l;
+}
+
+/* Frees x and y and zeroes the struct; NULL-safe. Never call it on a view. */
+void nn_dataset_free(nn_dataset *ds)
+{
+    if (!ds) return;
+    free(ds->x);
+    free(ds->y);
+    memset(ds, 0, sizeof *ds);
+}
+
+/* y_integer: n > 0 and every target is a finite integer >= 0 (an empty dataset
+ * proves nothing, so it is not integer). n_classes = max + 1 for a single integer
+ * target column, provided that fits an int; otherwise 0. */
+void nn_dataset_describe(nn_dataset *ds)
+{
+    if (!ds) return;
+    ds->y_integer = 0;
+    ds->n_classes = 0;
+    if (!ds->y || ds->n == 0 || ds->y_width <= 0) return;
+    size_t total = ds->n * (size_t)ds->y_width;
+    float max = 0.0f;
+    for (size_t i = 0; i < total; i++) {
+        float v = ds->y[i];
+        if (!isfinite(v) || v < 0.0f || v != floorf(v)) return;
+        if (v > max) max = v;
+    }
+    ds->y_integer = 1;
+    if (ds->y_width == 1 && (double)max < (double)INT_MAX) ds->n_classes = (int)max + 1;
+}
+
+/* Rows [from, from + count) clamped to the dataset; the view keeps the parent's
+ * y_integer and n_classes so that train and validation splits agree on them. */
+nn_dataset nn_dataset_view(const nn_dataset *ds, size_t from, size_t count)
+{
+    nn_dataset v;
+    memset(&v, 0, sizeof v);
+    if (!ds) return v;
+    v = *ds;
+    if (from > ds->n) from = ds->n;
+    if (count > ds->n - from) count = ds->n - from;
+    v.n = count;
+    v.x = ds->x ? ds->x + from * (size_t)ds->x_width : NULL;
+    v.y = ds->y ? ds->y + from * (size_t)ds->y_width : NULL;
+    return v;
+}
