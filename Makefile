@@ -23,7 +23,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter -Werror
 CFLAGS  ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -fno-math-errno $(WARN) $(CFLAGS) $(SAN) \
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -fno-math-errno -fopenmp-simd $(WARN) $(CFLAGS) $(SAN) \
               -Icore -Iserver -I$(BUILD)/gen $(PKG_CFLAGS) \
               -DFITD_VERSION='"$(VERSION)"' -DFITD_GIT_REV='"$(GIT_REV)"' -MMD -MP
 LDLIBS  := $(PKG_LIBS) -lpthread -lm

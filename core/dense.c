@@ -9,6 +9,8 @@
  */
 #include <cblas.h>
 
+#include <string.h>
+
 #include "nn_int.h"
 
 /* Leading dimensions must be >= 1 even for empty matrices (BLAS argument checks). */
@@ -49,7 +51,7 @@ static void colsum_add(float *restrict db, const float *restrict dz, int B, int 
 }
 
 /* dz (B, out), x (B, in), w (in, out):
- *   dw (in, out) += x^T dz;  db (out) += colsum(dz) when db;
+ *   dw (in, out) = x^T dz;  db (out) = colsum(dz) when db;
  *   dx (B, in) = dz W^T when dx (overwritten). */
 void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
                        const float *w, int B, int in, int out)
@@ -62,9 +64,12 @@ void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const f
     }
     if (in > 0 && dw) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, B, 1.0f, x, ld(in), dz,
-                    ld(out), 1.0f, dw, ld(out));
+                    ld(out), 0.0f, dw, ld(out));
     }
-    if (db) colsum_add(db, dz, B, out);
+    if (db) {
+        memset(db, 0, (size_t)out * sizeof *db);
+        colsum_add(db, dz, B, out);
+    }
     if (dx && in > 0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, in, out, 1.0f, dz, ld(out), w,
                     ld(out), 0.0f, dx, ld(in));

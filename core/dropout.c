@@ -3,16 +3,73 @@
  * with probability `rate` and the survivors are scaled by 1/(1-rate), so the
  * expected output equals the input and evaluation needs no rescaling.
  *
- * Why this shape: one 64-bit draw yields two 32-bit uniforms, each compared with
- * an integer threshold (no float conversion per element), which keeps the mask
- * cheap next to the GEMMs. The mask is stored as the multiplier itself (0 or
- * 1/(1-rate)) so the backward is a single multiply. Draw order is fixed (element
- * i uses the low half for even i, the high half for odd i), so a seed fixes the
- * mask.
+ * Why this shape: the mask costs as much memory traffic as the activations, so the
+ * random bits must be nearly free. Each call takes one draw from the model's RNG
+ * to seed eight xoshiro256** lanes that run side by side (a loop the compiler
+ * turns into vector code), and every 64-bit output gives two 32-bit uniforms,
+ * each compared with an integer threshold. The mask is stored as the multiplier
+ * itself (0 or 1/(1-rate)) so the backward is a single multiply. The model's RNG
+ * advances by exactly one draw per call, so a seed fixes every mask.
  */
 #include <string.h>
 
 #include "nn_int.h"
+
+#define LANES 8
+#define BLOCK 1024 /* 32-bit uniforms per refill: 4 KiB on the stack */
+
+typedef struct lanes {
+    uint64_t s0[LANES], s1[LANES], s2[LANES], s3[LANES];
+} lanes;
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void lanes_seed(lanes *L, uint64_t seed)
+{
+    for (int l = 0; l < LANES; l++) {
+        L->s0[l] = splitmix(&seed);
+        L->s1[l] = splitmix(&seed);
+        L->s2[l] = splitmix(&seed);
+        L->s3[l] = splitmix(&seed);
+    }
+}
+
+/* BLOCK 32-bit uniforms: xoshiro256** in each lane (Blackman & Vigna). */
+static void lanes_fill(lanes *restrict L, uint32_t *restrict out)
+{
+    for (int i = 0; i < BLOCK; i += 2 * LANES) {
+        for (int l = 0; l < LANES; l++) {
+            uint64_t s1 = L->s1[l] * 5;
+            uint64_t r = ((s1 << 7) | (s1 >> 57)) * 9;
+            uint64_t t = L->s1[l] << 17;
+            L->s2[l] ^= L->s0[l];
+            L->s3[l] ^= L->s1[l];
+            L->s1[l] ^= L->s2[l];
+            L->s0[l] ^= L->s3[l];
+            L->s2[l] ^= t;
+            L->s3[l] = (L->s3[l] << 45) | (L->s3[l] >> 19);
+            out[i + l] = (uint32_t)r;
+            out[i + LANES + l] = (uint32_t)(r >> 32);
+        }
+    }
+}
+
+/* mask[i] = 0 when u32 < thr, else keep; y = x * mask. */
+static void apply(float *restrict y, float *restrict mask, const float *restrict x, const uint32_t *restrict u,
+                  size_t n, uint32_t thr, float keep)
+{
+    for (size_t i = 0; i < n; i++) {
+        float m = u[i] < thr ? 0.0f : keep;
+        mask[i] = m;
+        y[i] = x[i] * m;
+    }
+}
 
 /* mask[i] = 0 with probability thr / 2^32 (thr = floor(rate * 2^32)), else
  * 1/(1-rate); y = x * mask. y == x allowed. rate <= 0 copies x, fills mask with 1
@@ -25,22 +82,22 @@ void nn_dropout_forward(float *y, float *mask, const float *x, size_t n, float r
             for (size_t i = 0; i < n; i++) mask[i] = 1.0f;
         return;
     }
-    const uint64_t thr = (uint64_t)((double)rate * 4294967296.0); /* rate < 1: thr < 2^32 */
-    const float keep_scale = 1.0f / (1.0f - rate);
-    size_t i = 0;
-    for (; i + 1 < n; i += 2) {
-        uint64_t bits = nn_rng_next(r);
-        float m0 = (bits & 0xffffffffu) < thr ? 0.0f : keep_scale;
-        float m1 = (bits >> 32) < thr ? 0.0f : keep_scale;
-        mask[i] = m0;
-        mask[i + 1] = m1;
-        y[i] = x[i] * m0;
-        y[i + 1] = x[i + 1] * m1;
-    }
-    if (i < n) {
-        float m0 = (nn_rng_next(r) & 0xffffffffu) < thr ? 0.0f : keep_scale;
-        mask[i] = m0;
-        y[i] = x[i] * m0;
+    const uint32_t thr = (uint32_t)((double)rate * 4294967296.0); /* rate < 1: thr < 2^32 */
+    const float keep = 1.0f / (1.0f - rate);
+    lanes L;
+    uint32_t u[BLOCK];
+    lanes_seed(&L, nn_rng_next(r));
+    for (size_t i = 0; i < n; i += BLOCK) {
+        size_t k = n - i < BLOCK ? n - i : BLOCK;
+        lanes_fill(&L, u);
+        /* y may alias x (in place), so the aliasing-free kernel gets a copy when needed. */
+        if (y == x) {
+            float tmp[BLOCK];
+            memcpy(tmp, x + i, k * sizeof *tmp);
+            apply(y + i, mask + i, tmp, u, k, thr, keep);
+        } else {
+            apply(y + i, mask + i, x + i, u, k, thr, keep);
+        }
     }
 }
 

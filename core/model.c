@@ -299,7 +299,6 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
     int C = nn_model_output_dim(m);
     if (pred) memcpy(pred, out, (size_t)B * (size_t)C * sizeof(float));
 
-    memset(grads, 0, m->n_params * sizeof(float));
     float *d_out = m->d_a, *d_in = m->d_b; /* gradient w.r.t. this layer's output / input */
     double data_loss = nn_loss_forward(d_out, out, y, B, C, loss);
 
@@ -308,6 +307,7 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
         const float *in = i ? m->layers[i - 1].a : x;
         size_t n_out = (size_t)B * (size_t)L->out;
         if (L->spec.kind == NN_LAYER_DENSE) {
+            /* The activity penalty was summed in the forward pass; only its gradient here. */
             if (nn_reg_active(L->spec.activity_reg))
                 nn_reg_grad(d_out, L->a, n_out, L->spec.activity_reg, 1.0f / (float)B);
             nn_act_backward(d_out, d_out, L->z, L->a, B, L->out, L->spec.activation); /* now dL/dz */
@@ -315,10 +315,8 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
             float *db = L->b_off == SIZE_MAX ? NULL : grads + L->b_off;
             nn_dense_backward(L->need_dx ? d_in : NULL, grads + L->w_off, db, d_out, in, w, B, L->in,
                               L->out);
-            if (nn_reg_active(L->spec.kernel_reg))
-                nn_reg_grad(grads + L->w_off, w, (size_t)L->in * (size_t)L->out, L->spec.kernel_reg, 1.0f);
-            if (db && nn_reg_active(L->spec.bias_reg))
-                nn_reg_grad(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg, 1.0f);
+            pen += nn_reg_apply(grads + L->w_off, w, (size_t)L->in * (size_t)L->out, L->spec.kernel_reg, 1.0f);
+            if (db) pen += nn_reg_apply(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg, 1.0f);
         } else {
             if (!L->need_dx) break;
             if (rng && L->spec.rate > 0)
@@ -331,7 +329,6 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
         d_out = d_in;
         d_in = t;
     }
-    pen += weight_penalty(m);
     if (reg_loss) *reg_loss = pen;
     return data_loss + pen;
 }

@@ -3,8 +3,8 @@
  * and the unit tests. Not part of the public API (nn.h).
  *
  * Kernels follow llm.c's shape: outputs first, dimensions last, a shape comment.
- * Backward kernels ACCUMULATE into parameter gradients (dw, db) and OVERWRITE
- * activation gradients (dx) unless the comment says otherwise. No kernel allocates.
+ * Backward kernels OVERWRITE their outputs unless the comment says otherwise (the
+ * regularizers accumulate into a gradient). No kernel allocates.
  */
 #ifndef NN_INT_H
 #define NN_INT_H
@@ -44,8 +44,9 @@ void nn_act_backward(float *dx, const float *dy, const float *x, const float *y,
  * tanh, softmax). */
 void nn_dense_forward(float *a, float *z, const float *x, const float *w, const float *b, int B,
                       int in, int out, nn_activation act);
-/* Given dz (B, out) = dL/dz: dw += x^T dz (in, out); db += colsum(dz) (out) when db;
- * dx = dz W^T (B, in) when dx (overwritten). */
+/* Given dz (B, out) = dL/dz: dw = x^T dz (in, out); db = colsum(dz) (out) when db;
+ * dx = dz W^T (B, in) when dx. All overwritten: a layer's gradients are written
+ * once per batch, so the model never zeroes its gradient buffer. */
 void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
                        const float *w, int B, int in, int out);
 
@@ -64,6 +65,9 @@ int nn_reg_active(nn_regularizer r);
 double nn_reg_penalty(const float *w, size_t n, nn_regularizer r);
 /* dw += scale * (l1 * sign(w) + 2 * l2 * w); sign(0) = 0. */
 void nn_reg_grad(float *dw, const float *w, size_t n, nn_regularizer r, float scale);
+/* Both in one pass over w: adds the gradient as nn_reg_grad and returns the
+ * (unscaled) penalty as nn_reg_penalty. */
+double nn_reg_apply(float *dw, const float *w, size_t n, nn_regularizer r, float scale);
 
 /* ---------------------------------------------------------------- losses.c */
 
