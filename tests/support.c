@@ -432,7 +432,7 @@ json_t *support_assert_problem(const it_resp *r, long status, const char *file, 
     return doc;
 }
 
-int it_raw_send_close(const it_server *s, const void *data, size_t len)
+int it_raw_send_close(const it_server *s, const void *data, size_t len, long hold_ms)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
@@ -452,6 +452,7 @@ int it_raw_send_close(const it_server *s, const void *data, size_t len)
             left -= (size_t)w;
         }
         rc = left ? -1 : 0;
+        sleep_ms(hold_ms);
     }
     close(fd);
     return rc;

@@ -1,0 +1,985 @@
+/*
+ * api_jobs.c — the /v1/jobs routes: submit, list, read, cancel, delete, metrics,
+ * weights and predict.
+ *
+ * Handlers never train (STYLE rule 13): they validate, persist through the calling
+ * thread's store connection, signal the pool and reply. A submission is answered
+ * 202 only after store_job_insert committed the row. The stored spec is the
+ * resolved one (spec_job_to_json: every default written out), so GET shows what
+ * will run and the worker parses exactly that.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <nettle/sha2.h>
+
+#include "api.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "nn.h"
+#include "pool.h"
+#include "spec.h"
+#include "store.h"
+
+/* Rows one predict call may ask for. */
+#define API_PREDICT_MAX_ROWS 10000
+
+static const char *const json_types[] = {"application/json", NULL};
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Answer a failed store call with the status DESIGN.md's error table implies. */
+static void reply_store_error(http_req *req, store *st, store_rc rc, const char *what)
+{
+    switch (rc) {
+    case STORE_NOT_FOUND: http_reply_problem(req, 404, "%s not found", what); break;
+    case STORE_CONFLICT: http_reply_problem(req, 409, "%s: %s", what, store_errmsg(st)); break;
+    case STORE_BUSY:
+        http_reply_header(req, "Retry-After", "1");
+        http_reply_problem(req, 503, "the database is busy; retry");
+        break;
+    case STORE_FULL: http_reply_problem(req, 507, "the database is full"); break;
+    case STORE_LIMIT:
+        http_reply_header(req, "Retry-After", "5");
+        http_reply_problem(req, 503, "too many queued jobs; retry later");
+        break;
+    case STORE_NOMEM: http_reply_problem(req, 503, "out of memory"); break;
+    case STORE_INVALID: http_reply_problem(req, 400, "%s", store_errmsg(st)); break;
+    default: {
+        char q[300];
+        LOG(LOG_ERROR, "store error", "\"request_id\":\"%s\",\"rc\":\"%s\",\"error\":%s",
+            http_req_id(req), store_rc_name(rc), log_quote(q, sizeof q, store_errmsg(st)));
+        http_reply_problem(req, 500, "internal storage error");
+    }
+    }
+}
+
+static const srv_config *app_config(http_req *req)
+{
+    const api_ctx *ctx = http_req_app(req);
+    return ctx ? ctx->cfg : NULL;
+}
+
+static pool *app_pool(http_req *req)
+{
+    const api_ctx *ctx = http_req_app(req);
+    return ctx ? ctx->pool : NULL;
+}
+
+static spec_limits limits_for(http_req *req)
+{
+    spec_limits l = spec_limits_default();
+    const srv_config *cfg = app_config(req);
+    if (cfg) {
+        if (cfg->max_layers > 0) l.max_layers = cfg->max_layers;
+        if (cfg->max_units > 0) l.max_units = cfg->max_units;
+        if (cfg->max_params > 0) l.max_params = (size_t)cfg->max_params;
+        if (cfg->max_epochs > 0) l.max_epochs = cfg->max_epochs;
+        if (cfg->max_batch_size > 0) l.max_batch_size = cfg->max_batch_size;
+    }
+    return l;
+}
+
+/* A string or null. */
+static json_t *str_or_null(const char *s)
+{
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+/* Parse stored JSON text into a value; null if absent or unreadable. */
+static json_t *stored_json(const char *text)
+{
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    return v ? v : json_null();
+}
+
+/* The job resource. Returns a new reference or NULL on out of memory. */
+static json_t *job_resource(pool *workers, const store_job *j)
+{
+    pool_progress live;
+    int epoch = j->epoch, epochs = j->epochs, batch = j->batch, batches = j->batches;
+    if (j->status == STORE_JOB_RUNNING && pool_progress_get(workers, j->id, &live)) {
+        if (live.epoch > 0) epoch = live.epoch;
+        if (live.epochs > 0) epochs = live.epochs;
+        batch = live.batch;
+        if (live.batches > 0) batches = live.batches;
+    }
+    json_t *data = json_pack("{s:o, s:o, s:o}", "train", str_or_null(j->train_dataset_id),
+                             "validation", str_or_null(j->validation_dataset_id), "test",
+                             str_or_null(j->test_dataset_id));
+    json_t *progress = json_pack("{s:i, s:i, s:i, s:i}", "epoch", epoch, "epochs", epochs, "batch",
+                                 batch, "batches", batches);
+    json_t *o = json_pack(
+        "{s:s, s:o, s:s, s:o*, s:o*, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
+        j->id, "name", str_or_null(j->name), "status", store_job_status_name(j->status), "progress",
+        progress, "data", data, "metrics", stored_json(j->last_metrics_json), "best_epoch",
+        j->best_epoch > 0 ? json_integer(j->best_epoch) : json_null(), "error",
+        str_or_null(j->error), "test_metrics", stored_json(j->test_metrics_json), "attempts",
+        j->attempts, "created_at", str_or_null(j->created_at), "started_at",
+        str_or_null(j->started_at), "finished_at", str_or_null(j->finished_at), "updated_at",
+        str_or_null(j->updated_at), "spec", stored_json(j->spec_json));
+    return o;
+}
+
+static void reply_job(http_req *req, unsigned status, const store_job *j)
+{
+    json_t *o = job_resource(app_pool(req), j);
+    if (!o) {
+        http_reply_problem(req, 503, "out of memory");
+        return;
+    }
+    http_reply_json(req, status, o);
+}
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+    struct sha256_ctx ctx;
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    sha256_init(&ctx);
+    sha256_update(&ctx, len, data);
+    sha256_digest(&ctx, sizeof digest, digest);
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* The index in the "layers" array of the last dense layer (the output layer). */
+static int output_layer_index(const nn_model_spec *m)
+{
+    for (int i = m->n_layers - 1; i >= 0; i--)
+        if (m->layers[i].kind == NN_LAYER_DENSE) return i;
+    return -1;
+}
+
+/* Check one dataset against the parsed spec; append problems to `errors`.
+ * Returns -1 on a store failure (after replying), else 0. */
+static int check_dataset(http_req *req, store *st, const spec_job *job, const char *role,
+                         const char *id, json_t *errors)
+{
+    store_dataset_meta meta;
+    char ptr[64];
+    snprintf(ptr, sizeof ptr, "/data/%s", role);
+    store_rc rc = store_dataset_get(st, id, &meta);
+    if (rc == STORE_NOT_FOUND) {
+        http_problem_add(errors, ptr, "dataset %s does not exist", id);
+        return 0;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(req, st, rc, "dataset");
+        return -1;
+    }
+    if (meta.x_width != job->model.input_dim)
+        http_problem_add(errors, "/model/input_shape",
+                         "input_shape [%d] does not match dataset %s (data.%s), which has %d "
+                         "features per sample",
+                         job->model.input_dim, id, role, meta.x_width);
+    int out = output_layer_index(&job->model);
+    if (out < 0) return 0;
+    int units = job->model.layers[out].units;
+    char uptr[64];
+    snprintf(uptr, sizeof uptr, "/model/layers/%d/units", out);
+    switch (job->compile.loss.kind) {
+    case NN_LOSS_SPARSE_CATEGORICAL_CE:
+        if (meta.y_width != 1 || !meta.y_integer)
+            http_problem_add(errors, ptr,
+                             "sparse_categorical_crossentropy needs one integer label per "
+                             "sample; dataset %s has %s targets",
+                             id, meta.y_width != 1 ? "several" : "non-integer");
+        else if (meta.n_classes > units)
+            http_problem_add(errors, uptr,
+                             "the output layer has %d units but dataset %s (data.%s) has labels "
+                             "up to %d",
+                             units, id, role, meta.n_classes - 1);
+        break;
+    case NN_LOSS_BINARY_CE:
+        if (meta.y_width != units)
+            http_problem_add(errors, uptr,
+                             "the output layer has %d units but dataset %s (data.%s) has %d "
+                             "targets per sample",
+                             units, id, role, meta.y_width);
+        else if (meta.y_integer && meta.n_classes > 2)
+            http_problem_add(errors, ptr,
+                             "binary_crossentropy needs 0/1 targets; dataset %s has labels up "
+                             "to %d",
+                             id, meta.n_classes - 1);
+        break;
+    default:
+        if (meta.y_width != units)
+            http_problem_add(errors, uptr,
+                             "the output layer has %d units but dataset %s (data.%s) has %d "
+                             "targets per sample",
+                             units, id, role, meta.y_width);
+        break;
+    }
+    return 0;
+}
+
+/* When the spec did not parse, still say which named datasets do not exist. */
+static int check_raw_datasets(http_req *req, store *st, const json_t *root, json_t *errors)
+{
+    static const char *const roles[] = {"train", "validation", "test"};
+    const json_t *data = json_is_object(root) ? json_object_get(root, "data") : NULL;
+    if (!json_is_object(data)) return 0;
+    for (int i = 0; i < 3; i++) {
+        const json_t *v = json_object_get(data, roles[i]);
+        if (!json_is_string(v)) continue;
+        store_dataset_meta meta;
+        const char *id = json_string_value(v);
+        store_rc rc = store_dataset_get(st, id, &meta);
+        if (rc == STORE_NOT_FOUND) {
+            char ptr[64];
+            snprintf(ptr, sizeof ptr, "/data/%s", roles[i]);
+            http_problem_add(errors, ptr, "dataset %s does not exist", id);
+        } else if (rc != STORE_OK && rc != STORE_INVALID) {
+            reply_store_error(req, st, rc, "dataset");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- POST /v1/jobs */
+
+static void handle_submit(http_req *req)
+{
+    json_t *root = NULL, *errors = NULL, *resolved = NULL;
+    spec_problems *probs = NULL;
+    spec_job job = {0};
+    store_job row = {0};
+    char *spec_text = NULL;
+    size_t body_len = 0;
+    const char *body = NULL;
+    store *st = http_store(req);
+    if (!st) return;
+
+    root = http_req_json(req);
+    if (!root) goto out; /* replied 400 */
+    body = http_req_body(req, &body_len);
+
+    errors = json_array();
+    probs = calloc(1, sizeof *probs);
+    if (!errors || !probs) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    spec_limits lim = limits_for(req);
+    int prc = spec_job_parse(root, &lim, 0, &job, probs);
+    if (prc == SPEC_NOMEM) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < probs->n; i++)
+        http_problem_add(errors, probs->items[i].pointer, "%s", probs->items[i].message);
+    if (prc == SPEC_OK) {
+        if (check_dataset(req, st, &job, "train", job.train, errors) ||
+            (job.validation[0] &&
+             check_dataset(req, st, &job, "validation", job.validation, errors)) ||
+            (job.test[0] && check_dataset(req, st, &job, "test", job.test, errors)))
+            goto out;
+    } else if (check_raw_datasets(req, st, root, errors)) {
+        goto out;
+    }
+    if (json_array_size(errors) > 0) {
+        http_reply_problem_errors(req, 422, "the job spec is invalid", errors);
+        errors = NULL;
+        goto out;
+    }
+
+    resolved = spec_job_to_json(&job);
+    spec_text = resolved ? json_dumps(resolved, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (!spec_text) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    const char *key = http_req_header(req, "Idempotency-Key");
+    char hash[65] = "";
+    if (key) {
+        if (!key[0] || strlen(key) > 255) {
+            json_t *e = json_array();
+            http_problem_add(e, "", "Idempotency-Key must be 1 to 255 characters");
+            http_reply_problem_errors(req, 400, "bad Idempotency-Key header", e);
+            goto out;
+        }
+        sha256_hex(body ? body : "", body_len, hash);
+    }
+    const srv_config *cfg = app_config(req);
+    store_job_new in = {
+        .name = job.name[0] ? job.name : NULL,
+        .spec_json = spec_text,
+        .train_dataset_id = job.train,
+        .validation_dataset_id = job.validation,
+        .test_dataset_id = job.test,
+        .epochs = job.fit.epochs,
+        .idempotency_key = key,
+        .body_hash = key ? hash : NULL,
+        .max_queued = cfg ? cfg->max_queued : 0,
+    };
+    int created = 0;
+    store_rc rc = store_job_insert(st, &in, &row, &created);
+    if (rc == STORE_CONFLICT) {
+        http_reply_problem(req, 409,
+                           "Idempotency-Key %s was already used with a different request body",
+                           key ? key : "");
+        goto out;
+    }
+    if (rc == STORE_NOT_FOUND) { /* a dataset was deleted since we checked */
+        json_t *e = json_array();
+        http_problem_add(e, "/data", "%s", store_errmsg(st));
+        http_reply_problem_errors(req, 422, "the job spec is invalid", e);
+        goto out;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(req, st, rc, "job");
+        goto out;
+    }
+    if (created) {
+        pool_notify(app_pool(req));
+        LOG(LOG_INFO, "job queued", "\"request_id\":\"%s\",\"job_id\":\"%s\"", http_req_id(req),
+            row.id);
+    } else {
+        http_reply_header(req, "Idempotent-Replayed", "true");
+    }
+    char location[64];
+    snprintf(location, sizeof location, "/v1/jobs/%s", row.id);
+    http_reply_header(req, "Location", location);
+    reply_job(req, 202, &row);
+out:
+    store_job_free(&row);
+    free(spec_text);
+    json_decref(resolved);
+    spec_job_free(&job);
+    free(probs);
+    json_decref(errors);
+    json_decref(root);
+}
+
+/* ---------------------------------------------------------------- GET /v1/jobs */
+
+static void handle_list(http_req *req)
+{
+    store_job *jobs = NULL;
+    size_t n = 0;
+    char next[STORE_CURSOR_MAX] = "";
+    int limit = 0;
+    const char *cursor = NULL;
+    store *st = http_store(req);
+    if (!st) return;
+    if (http_req_page(req, STORE_LIST_DEFAULT, STORE_LIST_MAX, &limit, &cursor)) return;
+
+    store_job_query q = {.limit = limit, .cursor = cursor};
+    const char *status = http_req_query(req, "status");
+    if (status) {
+        q.status = store_job_status_from_name(status);
+        if (q.status == STORE_JOB_STATUS_COUNT) {
+            json_t *e = json_array();
+            http_problem_add(e, "/status",
+                             "status must be one of queued, running, succeeded, failed, "
+                             "cancelled");
+            http_reply_problem_errors(req, 400, "bad query parameter: status", e);
+            return;
+        }
+        q.has_status = 1;
+    }
+    store_rc rc = store_job_list(st, &q, &jobs, &n, next);
+    if (rc == STORE_INVALID) {
+        json_t *e = json_array();
+        http_problem_add(e, "/cursor", "this cursor was not issued by this server");
+        http_reply_problem_errors(req, 400, "bad query parameter: cursor", e);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(req, st, rc, "jobs");
+        return;
+    }
+    json_t *items = json_array();
+    int bad = !items;
+    for (size_t i = 0; !bad && i < n; i++) bad |= json_array_append_new(items, job_resource(app_pool(req), &jobs[i]));
+    store_job_list_free(jobs, n);
+    json_t *o = bad ? NULL : json_pack("{s:o, s:o}", "items", items, "next_cursor", str_or_null(next));
+    if (!o) {
+        if (bad) json_decref(items);
+        http_reply_problem(req, 503, "out of memory");
+        return;
+    }
+    http_reply_json(req, 200, o);
+}
+
+/* ---------------------------------------------------------------- one job */
+
+/* Load the job named by {id}; replies and returns -1 when it cannot. */
+static int load_job(http_req *req, store *st, store_job *out)
+{
+    const char *id = http_req_param(req, "id");
+    store_rc rc = store_job_get(st, id ? id : "", out);
+    if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
+        http_reply_problem(req, 404, "job %s not found", id ? id : "");
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(req, st, rc, "job");
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_get(http_req *req)
+{
+    store_job j = {0};
+    store *st = http_store(req);
+    if (!st) return;
+    if (load_job(req, st, &j) == 0) reply_job(req, 200, &j);
+    store_job_free(&j);
+}
+
+static void handle_cancel(http_req *req)
+{
+    store_job j = {0};
+    store_job_status after = STORE_JOB_STATUS_COUNT;
+    const char *id = http_req_param(req, "id");
+    store *st = http_store(req);
+    if (!st) return;
+    store_rc rc = store_job_cancel(st, id ? id : "", &after);
+    if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
+        http_reply_problem(req, 404, "job %s not found", id ? id : "");
+        return;
+    }
+    if (rc == STORE_CONFLICT) {
+        http_reply_problem(req, 409, "job %s has already finished", id);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(req, st, rc, "job");
+        return;
+    }
+    if (after == STORE_JOB_RUNNING) pool_cancel(app_pool(req), id);
+    LOG(LOG_INFO, "job cancel requested", "\"request_id\":\"%s\",\"job_id\":\"%s\",\"status\":\"%s\"",
+        http_req_id(req), id, store_job_status_name(after));
+    if (load_job(req, st, &j) == 0) reply_job(req, 202, &j);
+    store_job_free(&j);
+}
+
+static void handle_delete(http_req *req)
+{
+    const char *id = http_req_param(req, "id");
+    store *st = http_store(req);
+    if (!st) return;
+    store_rc rc = store_job_delete(st, id ? id : "");
+    if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
+        http_reply_problem(req, 404, "job %s not found", id ? id : "");
+        return;
+    }
+    if (rc == STORE_CONFLICT) {
+        http_reply_problem(req, 409, "job %s is still queued or running; cancel it first", id);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(req, st, rc, "job");
+        return;
+    }
+    http_reply_empty(req, 204);
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+typedef struct buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+} buf;
+
+static void buf_add(buf *b, const char *s, size_t n)
+{
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            b->failed = 1;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+static void buf_str(buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+/* JSON: the stored record texts joined into one array, without re-parsing. */
+static int metrics_json_row(void *user, int epoch, const char *text, size_t len)
+{
+    buf *b = user;
+    buf_str(b, b->len > 1 ? "," : "");
+    buf_add(b, text, len);
+    return b->failed;
+}
+
+typedef struct csv_state {
+    json_t *records; /* array of parsed records */
+    int failed;
+} csv_state;
+
+static int metrics_csv_row(void *user, int epoch, const char *text, size_t len)
+{
+    csv_state *c = user;
+    json_t *r = json_loadb(text, len, 0, NULL);
+    if (!r || json_array_append_new(c->records, r)) c->failed = 1;
+    return c->failed;
+}
+
+/* CSV: a header row with every key seen (first-seen order), then one row per epoch;
+ * a missing or null value is an empty field. */
+static int metrics_csv(const json_t *records, buf *b)
+{
+    json_t *cols = json_array();
+    size_t i, k;
+    json_t *rec;
+    if (!cols) return -1;
+    json_array_foreach(records, i, rec) {
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)rec, key, v) {
+            int seen = 0;
+            json_t *c;
+            json_array_foreach(cols, k, c) if (strcmp(json_string_value(c), key) == 0) seen = 1;
+            if (!seen) json_array_append_new(cols, json_string(key));
+        }
+    }
+    json_t *c;
+    json_array_foreach(cols, k, c) {
+        if (k) buf_str(b, ",");
+        buf_str(b, json_string_value(c));
+    }
+    buf_str(b, "\n");
+    json_array_foreach(records, i, rec) {
+        json_array_foreach(cols, k, c) {
+            char num[64] = "";
+            json_t *v = json_object_get(rec, json_string_value(c));
+            if (json_is_integer(v))
+                snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+            else if (json_is_real(v))
+                snprintf(num, sizeof num, "%.9g", json_real_value(v));
+            if (k) buf_str(b, ",");
+            buf_str(b, num);
+        }
+        buf_str(b, "\n");
+    }
+    json_decref(cols);
+    return b->failed ? -1 : 0;
+}
+
+static int accepts_csv(http_req *req)
+{
+    const char *accept = http_req_header(req, "Accept");
+    if (!accept) return 0;
+    /* Case-insensitive search for the media type. */
+    for (const char *p = accept; *p; p++)
+        if (strncasecmp(p, "text/csv", 8) == 0) return 1;
+    return 0;
+}
+
+static void handle_metrics(http_req *req)
+{
+    buf b = {0};
+    csv_state c = {0};
+    const char *id = http_req_param(req, "id");
+    store *st = http_store(req);
+    if (!st) return;
+    int csv = accepts_csv(req);
+    store_rc rc;
+    if (csv) {
+        c.records = json_array();
+        if (!c.records) {
+            http_reply_problem(req, 503, "out of memory");
+            return;
+        }
+        rc = store_job_metrics(st, id ? id : "", metrics_csv_row, &c);
+    } else {
+        buf_str(&b, "[");
+        rc = store_job_metrics(st, id ? id : "", metrics_json_row, &b);
+    }
+    if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
+        http_reply_problem(req, 404, "job %s not found", id ? id : "");
+        goto out;
+    }
+    if (rc != STORE_OK || c.failed || b.failed) {
+        if (rc == STORE_OK || c.failed || b.failed)
+            http_reply_problem(req, 503, "out of memory");
+        else
+            reply_store_error(req, st, rc, "job");
+        goto out;
+    }
+    if (csv) {
+        if (metrics_csv(c.records, &b) || !b.data) {
+            http_reply_problem(req, 503, "out of memory");
+            goto out;
+        }
+        http_reply_bytes(req, 200, "text/csv; charset=utf-8", b.data, b.len);
+    } else {
+        buf_str(&b, "]");
+        if (b.failed) {
+            http_reply_problem(req, 503, "out of memory");
+            goto out;
+        }
+        http_reply_bytes(req, 200, "application/json", b.data, b.len);
+    }
+    b.data = NULL; /* owned by the reply now */
+out:
+    free(b.data);
+    json_decref(c.records);
+}
+
+/* ---------------------------------------------------------------- weights, predict */
+
+/* Build the job's model from its stored spec and load the stored weights. Replies
+ * and returns NULL on failure. *spec_out receives the parsed spec (free it). */
+static nn_model *load_trained_model(http_req *req, store *st, const store_job *j,
+                                    spec_job *spec_out, void **weights, size_t *weights_len)
+{
+    spec_limits lim = {
+        .max_layers = 1 << 30,
+        .max_units = 1 << 30,
+        .max_input_dim = 1 << 30,
+        .max_params = (size_t)-1,
+        .max_epochs = 1 << 30,
+        .max_batch_size = 1 << 30,
+    };
+    nn_error err = {0};
+    nn_model *m = NULL;
+    if (!j->has_weights) {
+        http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id,
+                           store_job_status_name(j->status));
+        return NULL;
+    }
+    store_rc rc = store_job_weights_load(st, j->id, weights, weights_len);
+    if (rc == STORE_NOT_FOUND) {
+        http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id,
+                           store_job_status_name(j->status));
+        return NULL;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(req, st, rc, "weights");
+        return NULL;
+    }
+    if (!j->spec_json ||
+        spec_job_parse_text(j->spec_json, strlen(j->spec_json), &lim, SPEC_DATA_OPTIONAL,
+                            spec_out, NULL) != SPEC_OK) {
+        http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j->id);
+        return NULL;
+    }
+    m = nn_model_new(&spec_out->model, spec_out->fit.seed, &err);
+    if (m && nn_model_load_safetensors(m, *weights, *weights_len, &err) == NN_OK) return m;
+    nn_model_free(m);
+    if (err.code == NN_ERR_NOMEM)
+        http_reply_problem(req, 503, "out of memory");
+    else
+        http_reply_problem(req, 500, "the stored weights of job %s cannot be read: %s", j->id,
+                           err.message);
+    return NULL;
+}
+
+/* {"<layer>/kernel": {"shape": [in, out], "data": [[...], ...]}, "<layer>/bias":
+ * {"shape": [out], "data": [...]}, ...} */
+static json_t *weights_json(const nn_model *m)
+{
+    json_t *o = json_object();
+    const float *params = nn_model_params_const(m);
+    int bad = !o;
+    for (int t = 0; !bad && t < nn_model_tensor_count(m); t++) {
+        const nn_tensor_info *ti = nn_model_tensor(m, t);
+        const float *w = params + ti->offset;
+        json_t *shape = json_array(), *data = json_array();
+        bad = !shape || !data;
+        for (int d = 0; !bad && d < ti->ndim; d++)
+            bad |= json_array_append_new(shape, json_integer(ti->shape[d]));
+        if (ti->ndim == 2) {
+            for (int64_t r = 0; !bad && r < ti->shape[0]; r++) {
+                json_t *row = json_array();
+                bad = !row;
+                for (int64_t c = 0; !bad && c < ti->shape[1]; c++)
+                    bad |= json_array_append_new(row, json_real(w[r * ti->shape[1] + c]));
+                if (!bad) bad |= json_array_append_new(data, row);
+                else json_decref(row);
+            }
+        } else {
+            for (size_t i = 0; !bad && i < ti->count; i++)
+                bad |= json_array_append_new(data, json_real(w[i]));
+        }
+        if (!bad) {
+            bad |= json_object_set_new(o, ti->name, json_pack("{s:o, s:o}", "shape", shape,
+                                                               "data", data));
+        } else {
+            json_decref(shape);
+            json_decref(data);
+        }
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void handle_weights(http_req *req)
+{
+    store_job j = {0};
+    spec_job spec = {0};
+    void *w = NULL;
+    size_t wlen = 0;
+    nn_model *m = NULL;
+    store *st = http_store(req);
+    if (!st) return;
+    const char *format = http_req_query(req, "format");
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "safetensors") != 0) {
+        json_t *e = json_array();
+        http_problem_add(e, "/format", "format must be safetensors or json");
+        http_reply_problem_errors(req, 400, "bad query parameter: format", e);
+        return;
+    }
+    if (load_job(req, st, &j)) goto out;
+    if (!format || strcmp(format, "safetensors") == 0) {
+        if (!j.has_weights) {
+            http_reply_problem(req, 409, "job %s has no weights (status %s)", j.id,
+                               store_job_status_name(j.status));
+            goto out;
+        }
+        store_rc rc = store_job_weights_load(st, j.id, &w, &wlen);
+        if (rc == STORE_NOT_FOUND) {
+            http_reply_problem(req, 409, "job %s has no weights", j.id);
+            goto out;
+        }
+        if (rc != STORE_OK) {
+            reply_store_error(req, st, rc, "weights");
+            goto out;
+        }
+        char disp[96];
+        snprintf(disp, sizeof disp, "attachment; filename=\"%s.safetensors\"", j.id);
+        http_reply_header(req, "Content-Disposition", disp);
+        http_reply_bytes(req, 200, "application/octet-stream", w, wlen);
+        w = NULL;
+        goto out;
+    }
+    m = load_trained_model(req, st, &j, &spec, &w, &wlen);
+    if (!m) goto out;
+    json_t *o = weights_json(m);
+    if (!o) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    http_reply_json(req, 200, o);
+out:
+    nn_model_free(m);
+    free(w);
+    spec_job_free(&spec);
+    store_job_free(&j);
+}
+
+/* Validate {"inputs": [[...], ...]} against the input width; fills x (malloc'ed,
+ * rows * width floats). Problems go to `errors`. Returns the row count, or -1 when
+ * out of memory. */
+static long parse_inputs(const json_t *root, int width, json_t *errors, float **x)
+{
+    const char *key;
+    json_t *v;
+    char ptr[160];
+    *x = NULL;
+    if (!json_is_object(root)) {
+        http_problem_add(errors, "", "the body must be an object {\"inputs\": [[...], ...]}");
+        return 0;
+    }
+    json_object_foreach((json_t *)root, key, v) {
+        if (strcmp(key, "inputs") != 0) {
+            /* A JSON Pointer escapes ~ and / in keys. */
+            char esc[128];
+            size_t n = 0;
+            for (const char *p = key; *p && n + 3 < sizeof esc; p++) {
+                if (*p == '~' || *p == '/') {
+                    esc[n++] = '~';
+                    esc[n++] = *p == '~' ? '0' : '1';
+                } else {
+                    esc[n++] = *p;
+                }
+            }
+            esc[n] = 0;
+            snprintf(ptr, sizeof ptr, "/%s", esc);
+            http_problem_add(errors, ptr, "unknown field");
+        }
+    }
+    const json_t *inputs = json_object_get(root, "inputs");
+    if (!inputs) {
+        http_problem_add(errors, "/inputs", "required");
+        return 0;
+    }
+    if (!json_is_array(inputs)) {
+        http_problem_add(errors, "/inputs", "must be an array of rows");
+        return 0;
+    }
+    size_t rows = json_array_size(inputs);
+    if (rows == 0) {
+        http_problem_add(errors, "/inputs", "must hold at least one row");
+        return 0;
+    }
+    if (rows > API_PREDICT_MAX_ROWS) {
+        http_problem_add(errors, "/inputs", "at most %d rows per request", API_PREDICT_MAX_ROWS);
+        return 0;
+    }
+    *x = malloc(rows * (size_t)width * sizeof **x);
+    if (!*x) return -1;
+    int n_bad = 0;
+    for (size_t r = 0; r < rows && n_bad < 32; r++) {
+        const json_t *row = json_array_get(inputs, r);
+        snprintf(ptr, sizeof ptr, "/inputs/%zu", r);
+        if (!json_is_array(row)) {
+            http_problem_add(errors, ptr, "must be an array of %d numbers", width);
+            n_bad++;
+            continue;
+        }
+        if (json_array_size(row) != (size_t)width) {
+            http_problem_add(errors, ptr, "has %zu values; the model takes %d",
+                             json_array_size(row), width);
+            n_bad++;
+            continue;
+        }
+        for (int c = 0; c < width; c++) {
+            const json_t *cell = json_array_get(row, (size_t)c);
+            if (!json_is_number(cell) || !isfinite(json_number_value(cell))) {
+                snprintf(ptr, sizeof ptr, "/inputs/%zu/%d", r, c);
+                http_problem_add(errors, ptr, "must be a finite number");
+                n_bad++;
+                break;
+            }
+            (*x)[r * (size_t)width + (size_t)c] = (float)json_number_value(cell);
+        }
+    }
+    return (long)rows;
+}
+
+/* Does the model classify? Then "classes" holds argmax (or the 0.5 threshold for
+ * one sigmoid/binary output). *threshold_logit is set when outputs are logits. */
+static int is_classifier(const spec_job *spec, const nn_model *m, int *logits)
+{
+    nn_loss_kind k = spec->compile.loss.kind;
+    *logits = spec->compile.loss.from_logits;
+    if (k == NN_LOSS_SPARSE_CATEGORICAL_CE || k == NN_LOSS_CATEGORICAL_CE ||
+        k == NN_LOSS_BINARY_CE)
+        return 1;
+    nn_activation a = nn_model_output_activation(m);
+    return (a == NN_ACT_SOFTMAX && nn_model_output_dim(m) > 1) ||
+           (a == NN_ACT_SIGMOID && nn_model_output_dim(m) == 1);
+}
+
+static void handle_predict(http_req *req)
+{
+    store_job j = {0};
+    spec_job spec = {0};
+    json_t *root = NULL, *errors = NULL, *outputs = NULL, *classes = NULL;
+    void *w = NULL;
+    size_t wlen = 0;
+    nn_model *m = NULL;
+    float *x = NULL, *y = NULL;
+    nn_error err = {0};
+    store *st = http_store(req);
+    if (!st) return;
+    root = http_req_json(req);
+    if (!root) goto out;
+    if (load_job(req, st, &j)) goto out;
+    if (j.status != STORE_JOB_SUCCEEDED) {
+        http_reply_problem(req, 409, "job %s has not succeeded (status %s)", j.id,
+                           store_job_status_name(j.status));
+        goto out;
+    }
+    m = load_trained_model(req, st, &j, &spec, &w, &wlen);
+    if (!m) goto out;
+    free(w);
+    w = NULL;
+    int in = nn_model_input_dim(m), out_dim = nn_model_output_dim(m);
+    errors = json_array();
+    if (!errors) goto nomem;
+    long rows = parse_inputs(root, in, errors, &x);
+    if (rows < 0) goto nomem;
+    if (json_array_size(errors) > 0) {
+        http_reply_problem_errors(req, 422, "the inputs are invalid", errors);
+        errors = NULL;
+        goto out;
+    }
+    y = malloc((size_t)rows * (size_t)out_dim * sizeof *y);
+    if (!y) goto nomem;
+    if (nn_model_predict(m, x, (size_t)rows, y, &err) != NN_OK) {
+        if (err.code == NN_ERR_NOMEM) goto nomem;
+        http_reply_problem(req, 500, "prediction failed: %s", err.message);
+        goto out;
+    }
+    int logits = 0, classify = is_classifier(&spec, m, &logits);
+    outputs = json_array();
+    classes = classify ? json_array() : NULL;
+    if (!outputs || (classify && !classes)) goto nomem;
+    for (long r = 0; r < rows; r++) {
+        const float *yr = y + (size_t)r * (size_t)out_dim;
+        json_t *row = json_array();
+        if (!row || json_array_append_new(outputs, row)) goto nomem;
+        for (int c = 0; c < out_dim; c++)
+            if (json_array_append_new(row, json_real(yr[c]))) goto nomem;
+        if (classify) {
+            int best = 0;
+            if (out_dim == 1) {
+                best = yr[0] >= (logits ? 0.0f : 0.5f);
+            } else {
+                for (int c = 1; c < out_dim; c++)
+                    if (yr[c] > yr[best]) best = c;
+            }
+            if (json_array_append_new(classes, json_integer(best))) goto nomem;
+        }
+    }
+    json_t *o = json_pack("{s:o}", "outputs", outputs);
+    outputs = NULL;
+    if (!o) goto nomem;
+    if (classes) {
+        json_object_set_new(o, "classes", classes);
+        classes = NULL;
+    }
+    http_reply_json(req, 200, o);
+    goto out;
+nomem:
+    http_reply_problem(req, 503, "out of memory");
+out:
+    json_decref(classes);
+    json_decref(outputs);
+    json_decref(errors);
+    json_decref(root);
+    free(y);
+    free(x);
+    free(w);
+    nn_model_free(m);
+    spec_job_free(&spec);
+    store_job_free(&j);
+}
+
+/* ---------------------------------------------------------------- routes */
+
+int api_jobs_register(http_server *srv)
+{
+    const http_route routes[] = {
+        {.method = HTTP_POST, .pattern = "/v1/jobs", .handler = handle_submit,
+         .body = HTTP_BODY_BUFFER, .content_types = json_types},
+        {.method = HTTP_GET, .pattern = "/v1/jobs", .handler = handle_list},
+        {.method = HTTP_GET, .pattern = "/v1/jobs/{id}", .handler = handle_get},
+        {.method = HTTP_DELETE, .pattern = "/v1/jobs/{id}", .handler = handle_delete},
+        {.method = HTTP_POST, .pattern = "/v1/jobs/{id}/cancel", .handler = handle_cancel},
+        {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/metrics", .handler = handle_metrics},
+        {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/weights", .handler = handle_weights},
+        {.method = HTTP_POST, .pattern = "/v1/jobs/{id}/predict", .handler = handle_predict,
+         .body = HTTP_BODY_BUFFER, .content_types = json_types},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (http_route_add(srv, &routes[i])) return -1;
+    return 0;
+}

@@ -1,0 +1,856 @@
+/* http.c — libmicrohttpd daemon, routing, limits and replies (see http.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "embedded.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+
+#define HTTP_MAX_SEGS 12
+#define HTTP_MAX_PARAMS 4
+
+typedef struct route_ent {
+    http_route r;
+    int n_segs;
+    char *segs[HTTP_MAX_SEGS]; /* "{id}" kept with braces: a parameter */
+} route_ent;
+
+struct http_server {
+    http_config cfg;
+    route_ent *routes;
+    int n_routes, cap_routes;
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+    uint64_t id_seed;
+    atomic_uint_fast64_t id_counter;
+    pthread_key_t store_key;
+    int store_key_ok;
+};
+
+typedef struct http_hdr {
+    char *name, *value;
+    struct http_hdr *next;
+} http_hdr;
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    char id[17];
+    http_method method;
+    char method_name[16];
+    char *path;
+    const route_ent *route;
+    int n_params;
+    const char *param_names[HTTP_MAX_PARAMS]; /* point into route segments */
+    char *param_values[HTTP_MAX_PARAMS];
+    char media_type[128];
+    size_t limit;    /* body cap in bytes */
+    size_t received; /* body bytes seen so far */
+    char *body;
+    size_t body_len, body_cap;
+    int replied;    /* a response was queued (or is pending) */
+    int in_body;    /* inside an upload-data call: MHD cannot queue yet */
+    struct MHD_Response *pending; /* a reply made while the body streams */
+    size_t discarded; /* body bytes dropped after an early reply */
+    unsigned status;
+    int handler_ran;
+    void *state;
+    void (*cleanup)(void *state, int aborted);
+    http_hdr *headers;
+    struct timespec t0;
+};
+
+/* ---------------------------------------------------------------- small helpers */
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+static const struct {
+    http_method m;
+    const char *name;
+} method_names[] = {{HTTP_GET, "GET"},       {HTTP_POST, "POST"},   {HTTP_PUT, "PUT"},
+                    {HTTP_DELETE, "DELETE"}, {HTTP_PATCH, "PATCH"}, {HTTP_HEAD, "HEAD"}};
+
+static http_method method_from_name(const char *s)
+{
+    for (size_t i = 0; i < sizeof method_names / sizeof method_names[0]; i++)
+        if (strcmp(s, method_names[i].name) == 0) return method_names[i].m;
+    return (http_method)0;
+}
+
+const char *http_status_phrase(unsigned status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return "Unknown";
+    }
+}
+
+/* Split a pattern into segments; returns -1 if malformed (no leading '/', too
+ * many segments, too many parameters, empty segment). */
+static int pattern_split(route_ent *e, const char *pattern)
+{
+    if (pattern[0] != '/') return -1;
+    const char *p = pattern + 1;
+    int n_params = 0;
+    while (*p) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == 0 || e->n_segs == HTTP_MAX_SEGS) return -1;
+        char *seg = malloc(len + 1);
+        if (!seg) return -1;
+        memcpy(seg, p, len);
+        seg[len] = 0;
+        e->segs[e->n_segs++] = seg;
+        if (seg[0] == '{' && (len < 3 || seg[len - 1] != '}' || ++n_params > HTTP_MAX_PARAMS))
+            return -1;
+        p += len;
+        if (*p == '/') p++;
+    }
+    return 0;
+}
+
+/* Does `path` match route `e`? When `req` is non-NULL the parameter values are
+ * captured into it. Returns 1 on a match, 0 otherwise, -1 on out of memory. */
+static int route_match(const route_ent *e, const char *path, http_req *req)
+{
+    if (path[0] != '/') return 0;
+    const char *p = path + 1;
+    int i = 0;
+    if (*p == 0) return e->n_segs == 0;
+    while (*p) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (i >= e->n_segs || len == 0) return 0;
+        const char *seg = e->segs[i];
+        if (seg[0] == '{') {
+            if (req) {
+                char *v = malloc(len + 1);
+                if (!v) return -1;
+                memcpy(v, p, len);
+                v[len] = 0;
+                req->param_names[req->n_params] = seg;
+                req->param_values[req->n_params++] = v;
+            }
+        } else if (strlen(seg) != len || memcmp(seg, p, len) != 0) {
+            return 0;
+        }
+        i++;
+        p += len;
+        if (*p == '/') {
+            p++;
+            if (*p == 0) return 0; /* a trailing slash is another path */
+        }
+    }
+    return i == e->n_segs;
+}
+
+static void req_free_params(http_req *req)
+{
+    for (int i = 0; i < req->n_params; i++) free(req->param_values[i]);
+    req->n_params = 0;
+}
+
+/* ---------------------------------------------------------------- per-thread store */
+
+static void store_key_destroy(void *p)
+{
+    store_close((store *)p);
+}
+
+store *http_store(http_req *req)
+{
+    http_server *srv = req->srv;
+    store *st = srv->store_key_ok ? pthread_getspecific(srv->store_key) : NULL;
+    if (st) return st;
+    char err[256] = "";
+    if (srv->store_key_ok && srv->cfg.db_path) st = store_open(srv->cfg.db_path, err, sizeof err);
+    if (!st) {
+        char q[300];
+        LOG(LOG_ERROR, "store open failed", "\"request_id\":\"%s\",\"error\":%s", req->id,
+            log_quote(q, sizeof q, err[0] ? err : "no database configured"));
+        http_reply_problem(req, 500, "the database could not be opened");
+        return NULL;
+    }
+    if (pthread_setspecific(srv->store_key, st) != 0) {
+        store_close(st);
+        http_reply_problem(req, 500, "out of memory");
+        return NULL;
+    }
+    return st;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static int queue(http_req *req, unsigned status, struct MHD_Response *resp,
+                 const char *content_type)
+{
+    int rc = -1;
+    if (!resp) goto out;
+    if (MHD_add_response_header(resp, "X-Request-Id", req->id) != MHD_YES) goto out;
+    if (content_type && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                                content_type) != MHD_YES)
+        goto out;
+    for (http_hdr *h = req->headers; h; h = h->next)
+        if (MHD_add_response_header(resp, h->name, h->value) != MHD_YES) goto out;
+    if (req->in_body) {
+        /* libmicrohttpd 0.9.x accepts a response only before the body or after
+         * it: keep it, drop the rest of the body, queue it on the final call. */
+        req->pending = resp;
+        resp = NULL;
+    } else if (MHD_queue_response(req->conn, status, resp) != MHD_YES) {
+        goto out;
+    }
+    req->replied = 1;
+    req->status = status;
+    rc = 0;
+out:
+    if (resp) MHD_destroy_response(resp);
+    if (rc != 0 && !req->replied) req->status = 500;
+    return rc;
+}
+
+int http_reply_header(http_req *req, const char *name, const char *value)
+{
+    http_hdr *h = calloc(1, sizeof *h);
+    if (!h) return -1;
+    h->name = dup_str(name);
+    h->value = dup_str(value);
+    if (!h->name || !h->value) {
+        free(h->name);
+        free(h->value);
+        free(h);
+        return -1;
+    }
+    h->next = req->headers;
+    req->headers = h;
+    return 0;
+}
+
+int http_reply_bytes(http_req *req, unsigned status, const char *content_type, void *data,
+                     size_t len)
+{
+    if (req->replied) {
+        free(data);
+        return -1;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(len, data, &free);
+    if (!resp) {
+        free(data);
+        return -1;
+    }
+    return queue(req, status, resp, content_type);
+}
+
+int http_reply_static(http_req *req, unsigned status, const char *content_type, const void *data,
+                      size_t len)
+{
+    if (req->replied) return -1;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_PERSISTENT);
+    return queue(req, status, resp, content_type);
+}
+
+int http_reply_empty(http_req *req, unsigned status)
+{
+    return http_reply_static(req, status, NULL, "", 0);
+}
+
+static int reply_json_typed(http_req *req, unsigned status, json_t *body, const char *type)
+{
+    if (req->replied || !body) {
+        json_decref(body);
+        return -1;
+    }
+    size_t len = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    char *buf = len ? malloc(len + 1) : NULL;
+    if (!buf || json_dumpb(body, buf, len, JSON_COMPACT) != len) {
+        free(buf);
+        json_decref(body);
+        return -1;
+    }
+    buf[len++] = '\n';
+    json_decref(body);
+    return http_reply_bytes(req, status, type, buf, len);
+}
+
+int http_reply_json(http_req *req, unsigned status, json_t *body)
+{
+    return reply_json_typed(req, status, body, "application/json");
+}
+
+int http_reply_problem_errors(http_req *req, unsigned status, const char *detail,
+                              json_t *errors)
+{
+    if (req->replied) {
+        json_decref(errors);
+        return -1;
+    }
+    json_t *doc = json_pack("{s:s, s:s, s:i}", "type", "about:blank", "title",
+                            http_status_phrase(status), "status", (int)status);
+    if (doc && detail) json_object_set_new(doc, "detail", json_string(detail));
+    if (doc && errors) json_object_set(doc, "errors", errors);
+    json_decref(errors);
+    if (!doc) {
+        /* Out of memory: a fixed body still tells the client what happened. */
+        static const char oom[] = "{\"type\":\"about:blank\",\"title\":\"Internal Server "
+                                  "Error\",\"status\":500,\"detail\":\"out of memory\"}\n";
+        return http_reply_static(req, 500, "application/problem+json", oom, sizeof oom - 1);
+    }
+    if (status >= 500 || status == 0)
+        LOG(LOG_WARN, "problem", "\"request_id\":\"%s\",\"status\":%u", req->id, status);
+    return reply_json_typed(req, status, doc, "application/problem+json");
+}
+
+int http_reply_problem(http_req *req, unsigned status, const char *detail_fmt, ...)
+{
+    char detail[512];
+    if (detail_fmt) {
+        va_list ap;
+        va_start(ap, detail_fmt);
+        vsnprintf(detail, sizeof detail, detail_fmt, ap);
+        va_end(ap);
+    }
+    return http_reply_problem_errors(req, status, detail_fmt ? detail : NULL, NULL);
+}
+
+int http_reply_store_error(http_req *req, store *st, int rc)
+{
+    const char *msg = st ? store_errmsg(st) : "";
+    if (!msg || !msg[0]) msg = store_rc_name((store_rc)rc);
+    switch ((store_rc)rc) {
+    case STORE_NOT_FOUND: return http_reply_problem(req, 404, "%s", msg);
+    case STORE_CONFLICT: return http_reply_problem(req, 409, "%s", msg);
+    case STORE_INVALID: return http_reply_problem(req, 400, "%s", msg);
+    case STORE_BUSY:
+        http_reply_header(req, "Retry-After", "1");
+        return http_reply_problem(req, 503, "the database is busy; retry shortly");
+    case STORE_LIMIT:
+        http_reply_header(req, "Retry-After", "5");
+        return http_reply_problem(req, 503, "%s", msg);
+    case STORE_FULL: return http_reply_problem(req, 507, "the disk is full: nothing was stored");
+    default: {
+        char q[600];
+        LOG(LOG_ERROR, "store error", "\"request_id\":\"%s\",\"rc\":\"%s\",\"error\":%s", req->id,
+            store_rc_name((store_rc)rc), log_quote(q, sizeof q, msg));
+        return http_reply_problem(req, 500, "a storage error occurred");
+    }
+    }
+}
+
+int http_problem_add(json_t *errors, const char *pointer, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *e = json_pack("{s:s, s:s}", "pointer", pointer, "message", msg);
+    if (!e) return -1;
+    return json_array_append_new(errors, e) == 0 ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- request getters */
+
+const char *http_req_id(const http_req *req) { return req->id; }
+http_method http_req_method(const http_req *req) { return req->method; }
+const char *http_req_path(const http_req *req) { return req->path; }
+const char *http_req_media_type(const http_req *req) { return req->media_type; }
+void *http_req_app(const http_req *req) { return req->srv->cfg.app; }
+struct MHD_Connection *http_req_connection(http_req *req) { return req->conn; }
+void *http_req_state(const http_req *req) { return req->state; }
+
+const char *http_req_param(const http_req *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < req->n_params; i++) {
+        const char *seg = req->param_names[i]; /* "{name}" */
+        if (strlen(seg) == n + 2 && memcmp(seg + 1, name, n) == 0) return req->param_values[i];
+    }
+    return NULL;
+}
+
+const char *http_req_query(const http_req *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_req_header(const http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_body(const http_req *req, size_t *len)
+{
+    if (len) *len = req->body_len;
+    return req->body_len ? req->body : NULL;
+}
+
+void http_req_set_state(http_req *req, void *state, void (*cleanup)(void *state, int aborted))
+{
+    req->state = state;
+    req->cleanup = cleanup;
+}
+
+json_t *http_req_json(http_req *req)
+{
+    json_error_t jerr;
+    if (req->body_len == 0) {
+        http_reply_problem(req, 400, "the request body is empty; a JSON document is required");
+        return NULL;
+    }
+    json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        json_t *errors = json_array();
+        if (errors) http_problem_add(errors, "", "%s", jerr.text);
+        char detail[400];
+        snprintf(detail, sizeof detail, "malformed JSON at line %d, column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
+        http_reply_problem_errors(req, 400, detail, errors);
+        return NULL;
+    }
+    return root;
+}
+
+int http_req_page(http_req *req, int default_limit, int max_limit, int *limit,
+                  const char **cursor)
+{
+    const char *s = http_req_query(req, "limit");
+    *limit = default_limit;
+    *cursor = http_req_query(req, "cursor");
+    if (*cursor && (**cursor == 0 || strlen(*cursor) > 200)) {
+        json_t *errors = json_array();
+        if (errors) http_problem_add(errors, "/cursor", "not a cursor from a previous page");
+        http_reply_problem_errors(req, 400, "invalid query parameter cursor", errors);
+        return -1;
+    }
+    if (s) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < 1 || v > max_limit) {
+            json_t *errors = json_array();
+            if (errors)
+                http_problem_add(errors, "/limit", "must be an integer from 1 to %d", max_limit);
+            http_reply_problem_errors(req, 400, "invalid query parameter limit", errors);
+            return -1;
+        }
+        *limit = (int)v;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- built-in routes */
+
+static void handle_healthz(http_req *req)
+{
+    store *st = http_store(req);
+    if (!st) return;
+    if (store_ping(st) != STORE_OK) {
+        http_reply_problem(req, 503, "database unreachable: %s", store_errmsg(st));
+        return;
+    }
+    json_t *body = json_pack("{s:s}", "status", "ok");
+    if (!body || http_reply_json(req, 200, body) != 0) http_reply_problem(req, 500, "out of memory");
+}
+
+static void handle_openapi(http_req *req)
+{
+    const srv_embedded_file *f = srv_embedded_find("api-docs/openapi.yaml");
+    if (!f) {
+        http_reply_problem(req, 404, "the API document is not embedded in this build");
+        return;
+    }
+    http_reply_static(req, 200, "application/yaml", f->data, f->len);
+}
+
+/* ---------------------------------------------------------------- server */
+
+http_server *http_server_new(const http_config *cfg)
+{
+    http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) return NULL;
+    srv->cfg = *cfg;
+    if (!srv->cfg.host) srv->cfg.host = "127.0.0.1";
+    if (!srv->cfg.n_threads) srv->cfg.n_threads = 4;
+    if (!srv->cfg.connection_limit) srv->cfg.connection_limit = 1024;
+    if (!srv->cfg.connection_timeout_s) srv->cfg.connection_timeout_s = 30;
+    if (!srv->cfg.connection_memory) srv->cfg.connection_memory = 128 * 1024;
+    if (!srv->cfg.max_body_default) srv->cfg.max_body_default = 1024 * 1024;
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec;
+    }
+    srv->id_seed = seed;
+    atomic_init(&srv->id_counter, 0);
+    if (pthread_key_create(&srv->store_key, store_key_destroy) != 0) {
+        free(srv);
+        return NULL;
+    }
+    srv->store_key_ok = 1;
+    http_route hz = {.method = HTTP_GET, .pattern = "/healthz", .handler = handle_healthz};
+    http_route oa = {.method = HTTP_GET, .pattern = "/v1/openapi.yaml", .handler = handle_openapi};
+    if (http_route_add(srv, &hz) != 0 || http_route_add(srv, &oa) != 0) {
+        http_server_free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+int http_route_add(http_server *srv, const http_route *route)
+{
+    if (!route->pattern || !route->handler || srv->daemon) return -1;
+    if (srv->n_routes == srv->cap_routes) {
+        int ncap = srv->cap_routes ? srv->cap_routes * 2 : 16;
+        route_ent *n = realloc(srv->routes, (size_t)ncap * sizeof *n);
+        if (!n) return -1;
+        srv->routes = n;
+        srv->cap_routes = ncap;
+    }
+    route_ent *e = &srv->routes[srv->n_routes];
+    memset(e, 0, sizeof *e);
+    e->r = *route;
+    if (pattern_split(e, route->pattern) != 0) {
+        for (int i = 0; i < e->n_segs; i++) free(e->segs[i]);
+        return -1;
+    }
+    srv->n_routes++;
+    return 0;
+}
+
+/* Lower-cased media type without parameters. */
+static void media_type_of(const char *ct, char *out, size_t size)
+{
+    size_t n = 0;
+    if (ct) {
+        while (*ct == ' ' || *ct == '\t') ct++;
+        for (; *ct && *ct != ';' && *ct != ' ' && *ct != '\t' && n + 1 < size; ct++)
+            out[n++] = (char)((*ct >= 'A' && *ct <= 'Z') ? *ct + 32 : *ct);
+    }
+    out[n] = 0;
+}
+
+static void log_access(const http_req *req, int aborted)
+{
+    if (LOG_INFO < log_get_level()) return;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - req->t0.tv_sec) * 1e3 +
+                (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e6;
+    char qpath[600];
+    log_write(LOG_INFO, "request",
+              "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":%s,\"status\":%u,"
+              "\"bytes_in\":%zu,\"ms\":%.3f%s",
+              req->id, req->method_name, log_quote(qpath, sizeof qpath, req->path),
+              req->replied ? req->status : 0, req->received, ms,
+              aborted ? ",\"aborted\":true" : "");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_req *req = *req_cls;
+    if (!req) return;
+    int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || !req->handler_ran;
+    log_access(req, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    if (req->cleanup) req->cleanup(req->state, aborted);
+    if (req->pending) MHD_destroy_response(req->pending);
+    req_free_params(req);
+    for (http_hdr *h = req->headers, *next; h; h = next) {
+        next = h->next;
+        free(h->name);
+        free(h->value);
+        free(h);
+    }
+    free(req->body);
+    free(req->path);
+    free(req);
+    *req_cls = NULL;
+}
+
+/* First call for a request: route it and run the checks that need only the
+ * headers. Returns MHD_NO only when the connection must be dropped. */
+static enum MHD_Result begin_request(http_server *srv, http_req *req, const char *url)
+{
+    /* Route: the first route whose pattern and method match; collect the methods of
+     * every route whose pattern matches for 405's Allow. */
+    unsigned allow = 0;
+    const route_ent *hit = NULL;
+    for (int i = 0; i < srv->n_routes; i++) {
+        const route_ent *e = &srv->routes[i];
+        if (route_match(e, url, NULL) != 1) continue;
+        allow |= (unsigned)e->r.method;
+        if (!hit && e->r.method == req->method) hit = e;
+    }
+    if (!hit) {
+        if (!allow) {
+            http_reply_problem(req, 404, "no resource at this path");
+            return MHD_YES;
+        }
+        char list[64] = "";
+        for (size_t i = 0; i < sizeof method_names / sizeof method_names[0]; i++) {
+            if (!(allow & (unsigned)method_names[i].m)) continue;
+            if (list[0]) strcat(list, ", ");
+            strcat(list, method_names[i].name);
+        }
+        if (http_reply_header(req, "Allow", list) != 0) return MHD_NO;
+        http_reply_problem(req, 405, "%s is not allowed here; allowed: %s", req->method_name,
+                           list);
+        return MHD_YES;
+    }
+    req->route = hit;
+    if (route_match(hit, url, req) < 0) return MHD_NO;
+
+    media_type_of(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                              MHD_HTTP_HEADER_CONTENT_TYPE),
+                  req->media_type, sizeof req->media_type);
+    if (hit->r.content_types) {
+        int ok = 0;
+        for (const char *const *t = hit->r.content_types; *t && !ok; t++)
+            ok = strcasecmp(*t, req->media_type) == 0;
+        if (!ok) {
+            char list[256] = "";
+            for (const char *const *t = hit->r.content_types; *t; t++) {
+                if (strlen(list) + strlen(*t) + 3 >= sizeof list) break;
+                if (list[0]) strcat(list, ", ");
+                strcat(list, *t);
+            }
+            http_reply_problem(req, 415, "Content-Type %s is not accepted here; use %s",
+                               req->media_type[0] ? req->media_type : "(none)", list);
+            return MHD_YES;
+        }
+    }
+
+    req->limit = hit->r.max_body ? hit->r.max_body : srv->cfg.max_body_default;
+    const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == ERANGE || n > req->limit) {
+            http_reply_problem(req, 413, "the body (%s bytes) exceeds this route's limit of %zu bytes",
+                               cl, req->limit);
+            return MHD_YES;
+        }
+    }
+    if (hit->r.on_begin && hit->r.body != HTTP_BODY_NONE) hit->r.on_begin(req);
+    return MHD_YES;
+}
+
+/* Bytes of body we read and drop after an early reply before closing the
+ * connection instead (a client that ignores the answer and keeps sending). */
+#define HTTP_DISCARD_MAX ((size_t)16 << 20)
+
+static void body_chunk(http_req *req, const char *data, size_t size)
+{
+    if (req->replied) { /* an error was answered: discard the rest */
+        req->discarded += size;
+        return;
+    }
+    if (size > req->limit - req->received) {
+        req->received += size;
+        http_reply_problem(req, 413, "the body exceeds this route's limit of %zu bytes",
+                           req->limit);
+        return;
+    }
+    req->received += size;
+    switch (req->route->r.body) {
+    case HTTP_BODY_NONE:
+        break;
+    case HTTP_BODY_STREAM:
+        if (req->route->r.on_body) req->route->r.on_body(req, data, size);
+        break;
+    case HTTP_BODY_BUFFER:
+        if (req->body_len + size + 1 > req->body_cap) {
+            size_t ncap = req->body_cap ? req->body_cap : 4096;
+            while (ncap < req->body_len + size + 1) ncap *= 2;
+            if (ncap > req->limit + 1) ncap = req->limit + 1;
+            char *nb = realloc(req->body, ncap);
+            if (!nb) {
+                http_reply_problem(req, 500, "out of memory");
+                return;
+            }
+            req->body = nb;
+            req->body_cap = ncap;
+        }
+        memcpy(req->body + req->body_len, data, size);
+        req->body_len += size;
+        req->body[req->body_len] = 0;
+        break;
+    }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **req_cls)
+{
+    http_server *srv = cls;
+    http_req *req = *req_cls;
+    if (!req) {
+        req = calloc(1, sizeof *req);
+        if (!req) return MHD_NO;
+        req->srv = srv;
+        req->conn = conn;
+        clock_gettime(CLOCK_MONOTONIC, &req->t0);
+        uint64_t n = atomic_fetch_add(&srv->id_counter, 1);
+        snprintf(req->id, sizeof req->id, "%016llx",
+                 (unsigned long long)splitmix64(srv->id_seed + n));
+        req->method = method_from_name(method);
+        snprintf(req->method_name, sizeof req->method_name, "%s", method);
+        req->path = dup_str(url);
+        *req_cls = req;
+        if (!req->path) return MHD_NO;
+        return begin_request(srv, req, url);
+    }
+    if (*upload_data_size) {
+        req->in_body = 1;
+        body_chunk(req, upload_data, *upload_data_size);
+        req->in_body = 0;
+        *upload_data_size = 0;
+        return req->discarded > HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
+    if (req->pending) {
+        struct MHD_Response *resp = req->pending;
+        req->pending = NULL;
+        enum MHD_Result r = MHD_queue_response(conn, req->status, resp);
+        MHD_destroy_response(resp);
+        return r;
+    }
+    /* The whole body has arrived. */
+    if (!req->replied) {
+        req->handler_ran = 1;
+        req->route->r.handler(req);
+        if (!req->replied) {
+            LOG(LOG_ERROR, "handler did not reply", "\"request_id\":\"%s\"", req->id);
+            http_reply_problem(req, 500, "the request could not be completed");
+        }
+    }
+    return req->replied ? MHD_YES : MHD_NO;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 0)))
+#endif
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512], q[600];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+    LOG(LOG_WARN, "libmicrohttpd", "\"detail\":%s", log_quote(q, sizeof q, msg));
+}
+
+int http_server_start(http_server *srv, char *errbuf, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, srv->cfg.host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(srv->cfg.port);
+    } else if (inet_pton(AF_INET6, srv->cfg.host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(srv->cfg.port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        if (errbuf) snprintf(errbuf, errlen, "not a numeric IP address: %s", srv->cfg.host);
+        return -1;
+    }
+    /* Jansson's hashtable seed must be fixed before several threads create objects. */
+    json_object_seed(0);
+    srv->daemon = MHD_start_daemon(
+        flags, srv->cfg.port, NULL, NULL, &on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        &mhd_logger, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.n_threads,
+        MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        srv->cfg.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        srv->cfg.connection_memory, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, srv,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        if (errbuf)
+            snprintf(errbuf, errlen, "cannot listen on %s:%u (address in use or not permitted)",
+                     srv->cfg.host, (unsigned)srv->cfg.port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : srv->cfg.port;
+    return 0;
+}
+
+void *http_server_app(const http_server *srv) { return srv->cfg.app; }
+
+uint16_t http_server_port(const http_server *srv) { return srv->port; }
+
+void http_server_stop(http_server *srv)
+{
+    if (!srv || !srv->daemon) return;
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+}
+
+void http_server_free(http_server *srv)
+{
+    if (!srv) return;
+    http_server_stop(srv);
+    for (int i = 0; i < srv->n_routes; i++)
+        for (int j = 0; j < srv->routes[i].n_segs; j++) free(srv->routes[i].segs[j]);
+    free(srv->routes);
+    if (srv->store_key_ok) pthread_key_delete(srv->store_key);
+    free(srv);
+}

@@ -1,0 +1,233 @@
+/*
+ * http.h — fitd's HTTP layer: a libmicrohttpd daemon, a route table, body limits
+ * and the one way to answer (JSON, bytes, or an RFC 9457 problem).
+ *
+ * What it does: runs MHD with its internal epoll thread pool (connection limit,
+ * connection timeout and per-connection memory limit always set), matches each
+ * request against the registered routes (method + path pattern with `{name}`
+ * segments), and answers by itself for what is the same on every route:
+ *   - unknown path -> 404; known path, other method -> 405 with `Allow`;
+ *   - Content-Type not among the route's accepted types -> 415;
+ *   - body over the route's cap -> 413, from Content-Length before any byte is
+ *     read, else while counting bytes as they arrive — never after buffering;
+ *   - a reply made while the body streams (413, a parse error from on_body) is
+ *     held until the client has sent the rest, which is read and dropped (MHD
+ *     0.9.x cannot queue a response mid-body); after 16 MiB of dropped bytes the
+ *     connection is closed instead;
+ *   - a handler that returns without replying -> 500 problem.
+ * Every request gets a 16-hex-digit id, sent back as `X-Request-Id` and written in
+ * each log line about it. One access-log line is written when a request ends.
+ * GET /healthz and GET /v1/openapi.yaml are built in.
+ *
+ * What it does not: parse JSON bodies beyond http_req_json, know any resource, or
+ * open the database except through the per-thread store handle (http_store).
+ *
+ * Body modes. HTTP_BODY_BUFFER: the body (capped at the route's max_body) is
+ * collected in the request and the handler runs once it is complete
+ * (http_req_body). HTTP_BODY_STREAM: on_body receives each chunk as it arrives
+ * (never buffered by http), then the handler runs at the end of the body. Use
+ * http_req_set_state to keep per-request state; its cleanup runs when MHD
+ * reports the request finished, also when the client went away mid-upload
+ * (aborted = 1), so nothing partial is ever stored if storing happens in the
+ * handler only.
+ *
+ * Threads: handlers, on_begin, on_body and cleanups run on MHD's pool threads; one
+ * request is served by one thread at a time. A request's state needs no locks;
+ * anything shared between requests does. Route registration happens before
+ * http_server_start only. Jansson's hash seed must be set before threads start:
+ * http_server_start calls json_object_seed(0).
+ *
+ * Ownership: strings returned by http_req_* getters are borrowed and live until
+ * the request ends. http_reply_json steals its json_t; http_reply_bytes takes a
+ * malloc'ed buffer and frees it (through MHD's free callback).
+ */
+#ifndef FITD_HTTP_H
+#define FITD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+typedef struct store store; /* server/store.h */
+struct MHD_Connection;
+
+typedef struct http_server http_server;
+typedef struct http_req http_req;
+
+/* Methods as bits, so one path can list the methods it allows. */
+typedef enum http_method {
+    HTTP_GET = 1,
+    HTTP_POST = 2,
+    HTTP_PUT = 4,
+    HTTP_DELETE = 8,
+    HTTP_PATCH = 16,
+    HTTP_HEAD = 32
+} http_method;
+
+typedef enum http_body_mode {
+    HTTP_BODY_NONE = 0, /* a body is ignored (read and discarded, still capped) */
+    HTTP_BODY_BUFFER,   /* collect up to max_body bytes, then run the handler */
+    HTTP_BODY_STREAM    /* hand chunks to on_body as they arrive */
+} http_body_mode;
+
+/* A handler answers the request with exactly one http_reply_* call (the first
+ * reply wins; later ones are ignored and return -1). */
+typedef void (*http_handler)(http_req *req);
+
+/* One route. Pass to http_route_add; the struct is copied, the strings it points
+ * to must outlive the server (use literals). */
+typedef struct http_route {
+    http_method method;
+    const char *pattern;  /* "/v1/jobs/{id}/cancel": literal segments and {name} */
+    http_handler handler; /* required: runs once the whole body has arrived */
+    http_body_mode body;
+    size_t max_body;      /* bytes; 0 = the server's max_body_default */
+    /* Accepted media types (NULL-terminated, compared case-insensitively without
+     * parameters, e.g. "application/json"); NULL = any, including none. A request
+     * with a body whose Content-Type is missing or not listed gets 415. */
+    const char *const *content_types;
+    /* Optional, STREAM and BUFFER modes: runs after the checks above passed and
+     * before any body byte. Return 0 to go on; non-zero after replying (e.g. a bad
+     * query parameter) — the body is then discarded. */
+    int (*on_begin)(http_req *req);
+    /* STREAM mode only: one chunk of the body. Return 0 to go on; non-zero after
+     * replying (a parse error): the rest of the body is discarded and the handler
+     * does not run. */
+    int (*on_body)(http_req *req, const char *data, size_t len);
+} http_route;
+
+/* Server settings. Zero fields take the defaults in brackets. */
+typedef struct http_config {
+    const char *host;              /* numeric IPv4/IPv6 address ["127.0.0.1"] */
+    uint16_t port;                 /* 0 = ephemeral; see http_server_port */
+    unsigned n_threads;            /* MHD pool threads [4] */
+    unsigned connection_limit;     /* [1024] */
+    unsigned connection_timeout_s; /* idle seconds before MHD closes [30] */
+    size_t connection_memory;      /* MHD per-connection memory limit [128 KiB] */
+    size_t max_body_default;       /* cap for routes with max_body 0 [1 MiB] */
+    const char *db_path;           /* for http_store's per-thread connections */
+    void *app;                     /* returned by http_req_app (e.g. the srv_config) */
+} http_config;
+
+/* Create a server (not yet listening). `cfg` is copied; its strings must outlive
+ * the server. Returns NULL on out of memory. Free with http_server_free. */
+http_server *http_server_new(const http_config *cfg);
+
+/* Register a route (before http_server_start). Returns 0, or -1 on out of memory
+ * or a malformed pattern. Register the same pattern once per method. */
+int http_route_add(http_server *srv, const http_route *route);
+
+/* Bind and start MHD's threads. Returns 0, or -1 with a message in
+ * errbuf (may be NULL) when the address cannot be bound. */
+int http_server_start(http_server *srv, char *errbuf, size_t errlen);
+
+/* The bound port (useful when cfg.port was 0); 0 before start. */
+uint16_t http_server_port(const http_server *srv);
+
+/* The `app` pointer of the config (for route registration code). */
+void *http_server_app(const http_server *srv);
+
+/* Stop accepting, finish in-flight requests, join the threads. Idempotent. */
+void http_server_stop(http_server *srv);
+
+/* Stop if running and release everything. NULL allowed. */
+void http_server_free(http_server *srv);
+
+/* ---------------------------------------------------------------- the request */
+
+const char *http_req_id(const http_req *req);      /* 16 hex digits */
+http_method http_req_method(const http_req *req);
+const char *http_req_path(const http_req *req);    /* without the query string */
+/* The value of a {name} segment of the matched pattern, or NULL. */
+const char *http_req_param(const http_req *req, const char *name);
+/* A query-string argument (decoded), or NULL if absent. */
+const char *http_req_query(const http_req *req, const char *key);
+/* A request header (case-insensitive name), or NULL. */
+const char *http_req_header(const http_req *req, const char *name);
+/* The Content-Type's media type, lower-cased, without parameters ("" if none). */
+const char *http_req_media_type(const http_req *req);
+/* BUFFER mode: the body and its length (NUL-terminated; NULL/0 when empty). */
+const char *http_req_body(const http_req *req, size_t *len);
+/* The `app` pointer of http_config. */
+void *http_req_app(const http_req *req);
+/* The MHD connection, e.g. for MHD_create_post_processor in a STREAM route. */
+struct MHD_Connection *http_req_connection(http_req *req);
+
+/* Per-request state for the route's callbacks. `cleanup` (may be NULL) runs once
+ * when the request ends, with aborted = 1 if it did not complete normally (client
+ * gone, timeout, or the handler never ran). Setting new state replaces the old
+ * without running its cleanup. */
+void http_req_set_state(http_req *req, void *state, void (*cleanup)(void *state, int aborted));
+void *http_req_state(const http_req *req);
+
+/* The calling thread's store connection, opened lazily with cfg.db_path and
+ * closed when the thread exits (a pthread key destructor). Not shared between
+ * threads; do not close it. On failure it replies 500 and returns NULL: the
+ * handler then simply returns. */
+store *http_store(http_req *req);
+
+/* BUFFER mode: the body parsed as JSON (new reference, the caller decrefs). On an
+ * empty or malformed body it replies 400 problem naming line/column and returns
+ * NULL. */
+json_t *http_req_json(http_req *req);
+
+/* Pagination from ?limit=&cursor=. *limit defaults to default_limit and must be
+ * 1..max_limit; *cursor is the borrowed cursor string or NULL. Returns 0, or -1
+ * after replying 400 problem (errors pointer "/limit"). */
+int http_req_page(http_req *req, int default_limit, int max_limit, int *limit,
+                  const char **cursor);
+
+/* ---------------------------------------------------------------- replies */
+
+/* Add a header to the reply that will be queued next (Location, Retry-After,
+ * ETag, ...). Both strings are copied. Returns 0 or -1 (out of memory). */
+int http_reply_header(http_req *req, const char *name, const char *value);
+
+/* Reply with `body` serialized as application/json. Steals the reference (also
+ * on failure). Returns 0, or -1 if a reply was already queued or on failure. */
+int http_reply_json(http_req *req, unsigned status, json_t *body);
+
+/* Reply with `len` bytes of `data` (malloc'ed; ownership passes to MHD, which
+ * frees it — also on failure). */
+int http_reply_bytes(http_req *req, unsigned status, const char *content_type, void *data,
+                     size_t len);
+
+/* Reply with a static or otherwise long-lived buffer (not copied, not freed). */
+int http_reply_static(http_req *req, unsigned status, const char *content_type, const void *data,
+                      size_t len);
+
+/* Reply without a body (204, 202 without a document, ...). */
+int http_reply_empty(http_req *req, unsigned status);
+
+/* Reply application/problem+json (RFC 9457) with type "about:blank", title the
+ * standard reason phrase of `status`, status and detail (printf format; may be
+ * NULL). */
+int http_reply_problem(http_req *req, unsigned status, const char *detail_fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* The same with an `errors` array of {"pointer", "message"} objects (stolen;
+ * may be NULL). Validation failures use 422 with every problem listed. */
+int http_reply_problem_errors(http_req *req, unsigned status, const char *detail,
+                              json_t *errors);
+
+/* Reply for a failed store call: `rc` is a store_rc (store.h) and the detail is
+ * store_errmsg(st). NOT_FOUND 404, CONFLICT 409, INVALID 400, BUSY 503 with
+ * Retry-After: 1, LIMIT 503 with Retry-After: 5, FULL 507, anything else 500. */
+int http_reply_store_error(http_req *req, store *st, int rc);
+
+/* Append {"pointer": pointer, "message": printf(fmt, ...)} to `errors` (a JSON
+ * array). Returns 0 or -1 on out of memory. */
+int http_problem_add(json_t *errors, const char *pointer, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* The standard reason phrase for a status ("Not Found"); "Unknown" otherwise. */
+const char *http_status_phrase(unsigned status);
+
+#endif

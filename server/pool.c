@@ -1,0 +1,645 @@
+/*
+ * pool.c — worker threads that claim queued jobs from the store and train them on
+ * the core. See pool.h for the contract.
+ *
+ * Locking: `mu` guards the wake-up counter and the table of running jobs (slot
+ * ids); a running job's progress and cancel flag are atomics read without the
+ * lock. `cache_mu` guards the dataset cache. No lock is held while training, while
+ * loading a dataset or while talking to the store.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "nn.h"
+#include "pool.h"
+#include "record.h"
+#include "spec.h"
+#include "store.h"
+
+/* How often a running job writes its batch progress to the store and looks for a
+ * cancel requested in the database (by another process, or a lost pool_cancel). */
+#define POOL_PROGRESS_INTERVAL_S 1.0
+/* A sleeping worker also looks at the queue this often: a safety net for jobs
+ * queued by another process sharing the database. */
+#define POOL_IDLE_POLL_S 2
+
+/* One loaded dataset, shared read-only by the jobs that use it. */
+typedef struct ds_entry {
+    char id[STORE_ID_MAX];
+    int refs;
+    int loading; /* a worker is loading it; others wait on cache_cv */
+    nn_dataset ds;
+    struct ds_entry *next;
+} ds_entry;
+
+/* What a worker is running: visible to pool_cancel and pool_progress_get. */
+typedef struct slot {
+    char job_id[STORE_ID_MAX]; /* "" when idle; written under pool.mu */
+    atomic_int cancel;
+    atomic_int epoch, epochs, batch, batches;
+} slot;
+
+typedef struct worker {
+    struct pool *p;
+    int index;
+    pthread_t thread;
+    int started;
+    slot slot;
+} worker;
+
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int wakeups;          /* notifications not yet consumed; under mu */
+    atomic_int stopping;
+    char *db_path;
+    int n_workers;
+    worker *workers;
+
+    pthread_mutex_t cache_mu;
+    pthread_cond_t cache_cv;
+    ds_entry *cache;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int online_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* ---------------------------------------------------------------- dataset cache */
+
+/* Get a shared, read-only dataset: load it from the store on first use, otherwise
+ * take another reference. Returns NULL with a message in err on failure. Release
+ * with cache_release. */
+static const nn_dataset *cache_acquire(pool *p, store *st, const char *id, char *err,
+                                       size_t err_len)
+{
+    ds_entry *e = NULL;
+    pthread_mutex_lock(&p->cache_mu);
+    for (;;) {
+        for (e = p->cache; e; e = e->next)
+            if (strcmp(e->id, id) == 0) break;
+        if (!e || !e->loading) break;
+        pthread_cond_wait(&p->cache_cv, &p->cache_mu);
+    }
+    if (e) {
+        e->refs++;
+        pthread_mutex_unlock(&p->cache_mu);
+        return &e->ds;
+    }
+    e = calloc(1, sizeof *e);
+    if (!e) {
+        pthread_mutex_unlock(&p->cache_mu);
+        snprintf(err, err_len, "out of memory loading dataset %s", id);
+        return NULL;
+    }
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->refs = 1;
+    e->loading = 1;
+    e->next = p->cache;
+    p->cache = e;
+    pthread_mutex_unlock(&p->cache_mu);
+
+    store_rc rc = store_dataset_load(st, id, NULL, &e->ds);
+    if (rc != STORE_OK)
+        snprintf(err, err_len, "dataset %s could not be loaded: %s (%s)", id, store_errmsg(st),
+                 store_rc_name(rc));
+
+    pthread_mutex_lock(&p->cache_mu);
+    e->loading = 0;
+    if (rc != STORE_OK) {
+        ds_entry **pp = &p->cache;
+        while (*pp != e) pp = &(*pp)->next;
+        *pp = e->next;
+        free(e);
+        e = NULL;
+    }
+    pthread_cond_broadcast(&p->cache_cv);
+    pthread_mutex_unlock(&p->cache_mu);
+    return e ? &e->ds : NULL;
+}
+
+/* Drop a reference taken by cache_acquire; the last one frees the data. NULL ok. */
+static void cache_release(pool *p, const nn_dataset *ds)
+{
+    if (!ds) return;
+    ds_entry *gone = NULL;
+    pthread_mutex_lock(&p->cache_mu);
+    for (ds_entry **pp = &p->cache; *pp; pp = &(*pp)->next) {
+        if (&(*pp)->ds == ds) {
+            if (--(*pp)->refs == 0) {
+                gone = *pp;
+                *pp = gone->next;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->cache_mu);
+    if (gone) {
+        nn_dataset_free(&gone->ds);
+        free(gone);
+    }
+}
+
+/* ---------------------------------------------------------------- one job */
+
+typedef struct run_ctx {
+    pool *p;
+    worker *w;
+    store *st;
+    const char *job_id;
+    double last_progress_s;
+    int db_cancel; /* a cancel was seen in the database */
+    char commit_err[400];
+} run_ctx;
+
+/* Serialize a record built by record.c (consumed) to compact text; malloc'ed,
+ * NULL on out of memory. */
+static char *dump_record(json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))
+                   : NULL;
+    json_decref(o);
+    return text;
+}
+
+/* Check the database's cancel flag; sets ctx->db_cancel. */
+static void poll_db_cancel(run_ctx *ctx)
+{
+    int requested = 0;
+    if (store_job_cancel_requested(ctx->st, ctx->job_id, &requested) == STORE_OK && requested)
+        ctx->db_cancel = 1;
+}
+
+static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
+{
+    run_ctx *ctx = user;
+    void *ckpt = NULL;
+    size_t ckpt_len = 0;
+    char *text = NULL;
+    nn_error err = {0};
+    int rc = 1;
+
+    text = dump_record(record_epoch_json(rec));
+    if (!text) {
+        snprintf(ctx->commit_err, sizeof ctx->commit_err,
+                 "out of memory writing the record of epoch %d", rec->epoch);
+        goto out;
+    }
+    if (nn_trainer_checkpoint(t, &ckpt, &ckpt_len, &err) != NN_OK) {
+        snprintf(ctx->commit_err, sizeof ctx->commit_err, "checkpoint after epoch %d: %s",
+                 rec->epoch, err.message);
+        goto out;
+    }
+    store_epoch e = {
+        .epoch = rec->epoch,
+        .record_json = text,
+        .checkpoint = ckpt,
+        .checkpoint_len = ckpt_len,
+        .best_epoch = nn_trainer_best_epoch(t),
+        .batches = nn_trainer_batches_per_epoch(t),
+    };
+    store_rc src = store_epoch_commit(ctx->st, ctx->job_id, &e);
+    if (src == STORE_CONFLICT) {
+        /* No longer running (cancelled in the database by another process). */
+        ctx->db_cancel = 1;
+        rc = 0;
+        goto out;
+    }
+    if (src != STORE_OK) {
+        snprintf(ctx->commit_err, sizeof ctx->commit_err, "storing epoch %d: %s (%s)", rec->epoch,
+                 store_errmsg(ctx->st), store_rc_name(src));
+        goto out;
+    }
+    atomic_store(&ctx->w->slot.epoch, rec->epoch + 1);
+    atomic_store(&ctx->w->slot.batch, 0);
+    poll_db_cancel(ctx);
+    rc = 0;
+out:
+    free(ckpt);
+    free(text);
+    return rc;
+}
+
+static int cb_should_cancel(void *user)
+{
+    run_ctx *ctx = user;
+    return atomic_load(&ctx->w->slot.cancel) || ctx->db_cancel || atomic_load(&ctx->p->stopping);
+}
+
+static void cb_on_batch(void *user, int epoch, int batch, int n_batches)
+{
+    run_ctx *ctx = user;
+    slot *s = &ctx->w->slot;
+    atomic_store(&s->epoch, epoch);
+    atomic_store(&s->batch, batch);
+    atomic_store(&s->batches, n_batches);
+    double t = now_s();
+    if (t - ctx->last_progress_s >= POOL_PROGRESS_INTERVAL_S) {
+        ctx->last_progress_s = t;
+        (void)store_job_progress(ctx->st, ctx->job_id, epoch, batch, n_batches);
+        poll_db_cancel(ctx);
+    }
+}
+
+/* Limits wide enough for any spec the API accepted (its limits may exceed the
+ * spec module's defaults); the stored spec was validated at submission. */
+static spec_limits permissive_limits(void)
+{
+    spec_limits l = {
+        .max_layers = INT_MAX,
+        .max_units = INT_MAX,
+        .max_input_dim = INT_MAX,
+        .max_params = (size_t)-1,
+        .max_epochs = INT_MAX,
+        .max_batch_size = INT_MAX,
+    };
+    return l;
+}
+
+/* Make an error message that says where: the core's messages name the epoch and
+ * batch for numeric failures; others get the progress appended. */
+static void describe_failure(char *buf, size_t len, const nn_error *err, nn_status rc,
+                             const slot *s)
+{
+    const char *msg = err->message[0] ? err->message : nn_status_name(rc);
+    if (strstr(msg, "epoch"))
+        snprintf(buf, len, "%s: %s", nn_status_name(rc), msg);
+    else
+        snprintf(buf, len, "%s: %s (at epoch %d, batch %d of %d)", nn_status_name(rc), msg,
+                 atomic_load(&s->epoch), atomic_load(&s->batch), atomic_load(&s->batches));
+}
+
+/* Train one claimed job to its end (or to a stop) and record the outcome. */
+static void run_job(pool *p, worker *w, store *st, store_job *job)
+{
+    spec_job spec = {0};
+    spec_problems *probs = NULL;
+    const nn_dataset *train = NULL, *val = NULL, *test = NULL;
+    nn_model *model = NULL;
+    nn_trainer *trainer = NULL;
+    void *ckpt = NULL, *weights = NULL;
+    size_t ckpt_len = 0, weights_len = 0;
+    char *test_json = NULL;
+    nn_error err = {0};
+    char msg[512] = "";
+    store_job_status final = STORE_JOB_FAILED;
+    store_rc src;
+    run_ctx ctx = {.p = p, .w = w, .st = st, .job_id = job->id};
+
+    LOG(LOG_INFO, "job started", "\"job_id\":\"%s\",\"worker\":%d,\"attempt\":%d", job->id,
+        w->index, job->attempts);
+
+    probs = calloc(1, sizeof *probs);
+    if (!probs) {
+        snprintf(msg, sizeof msg, "out of memory before training");
+        goto finish;
+    }
+    spec_limits lim = permissive_limits();
+    int prc = spec_job_parse_text(job->spec_json ? job->spec_json : "",
+                                  job->spec_json ? strlen(job->spec_json) : 0, &lim, 0, &spec,
+                                  probs);
+    if (prc != SPEC_OK) {
+        snprintf(msg, sizeof msg, "stored spec is invalid: %s: %s",
+                 probs->n ? probs->items[0].pointer : "", probs->n ? probs->items[0].message : "");
+        goto finish;
+    }
+    atomic_store(&w->slot.epochs, spec.fit.epochs);
+    atomic_store(&w->slot.epoch, job->epochs_done + 1);
+
+    const char *train_id = job->train_dataset_id[0] ? job->train_dataset_id : spec.train;
+    if (!train_id[0]) {
+        snprintf(msg, sizeof msg, "the training dataset no longer exists");
+        goto finish;
+    }
+    train = cache_acquire(p, st, train_id, msg, sizeof msg);
+    if (!train) goto finish;
+    if (spec.validation[0]) {
+        val = cache_acquire(p, st, spec.validation, msg, sizeof msg);
+        if (!val) goto finish;
+    }
+    if (spec.test[0]) {
+        test = cache_acquire(p, st, spec.test, msg, sizeof msg);
+        if (!test) goto finish;
+    }
+
+    model = nn_model_new(&spec.model, spec.fit.seed, &err);
+    if (!model) goto core_error;
+    if (nn_check_data(model, &spec.compile, train, "data.train", &err) != NN_OK) goto core_error;
+    if (val && nn_check_data(model, &spec.compile, val, "data.validation", &err) != NN_OK)
+        goto core_error;
+    if (test && nn_check_data(model, &spec.compile, test, "data.test", &err) != NN_OK)
+        goto core_error;
+    trainer = nn_trainer_new(model, &spec.compile, &spec.fit, train, val, &err);
+    if (!trainer) goto core_error;
+    atomic_store(&w->slot.batches, nn_trainer_batches_per_epoch(trainer));
+
+    /* Resume after a crash or a graceful stop. */
+    src = store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL);
+    if (src == STORE_OK) {
+        if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) goto core_error;
+        atomic_store(&w->slot.epoch, nn_trainer_epoch(trainer) + 1);
+        LOG(LOG_INFO, "job resumed", "\"job_id\":\"%s\",\"epoch\":%d", job->id,
+            nn_trainer_epoch(trainer));
+    } else if (src != STORE_NOT_FOUND) {
+        snprintf(msg, sizeof msg, "loading the checkpoint: %s (%s)", store_errmsg(st),
+                 store_rc_name(src));
+        goto finish;
+    }
+    free(ckpt);
+    ckpt = NULL;
+
+    poll_db_cancel(&ctx);
+    ctx.last_progress_s = now_s();
+    nn_callbacks cb = {
+        .user = &ctx,
+        .on_epoch = cb_on_epoch,
+        .should_cancel = cb_should_cancel,
+        .on_batch = cb_on_batch,
+    };
+    nn_status rc = nn_trainer_run(trainer, &cb, &err);
+    if (rc == NN_ERR_CANCELLED) {
+        if (atomic_load(&w->slot.cancel) || ctx.db_cancel) {
+            final = STORE_JOB_CANCELLED;
+            snprintf(msg, sizeof msg, "cancelled after %d completed epochs",
+                     nn_trainer_epoch(trainer));
+            goto finish;
+        }
+        /* Shutting down: back to the queue, to resume from the last checkpoint. */
+        src = store_job_requeue(st, job->id);
+        if (src != STORE_OK)
+            LOG(LOG_ERROR, "job requeue failed", "\"job_id\":\"%s\",\"rc\":\"%s\"", job->id,
+                store_rc_name(src));
+        else
+            LOG(LOG_INFO, "job requeued", "\"job_id\":\"%s\",\"epoch\":%d", job->id,
+                nn_trainer_epoch(trainer));
+        goto out;
+    }
+    if (rc == NN_ERR_CALLBACK && ctx.commit_err[0]) {
+        snprintf(msg, sizeof msg, "%s", ctx.commit_err);
+        goto finish;
+    }
+    if (rc != NN_OK) goto core_error;
+
+    /* Success: weights (the best ones when restore_best_weights; the core restored
+     * them), with the spec as metadata, and the test metrics. */
+    nn_kv meta[2] = {{"job_id", job->id}, {"spec", job->spec_json ? job->spec_json : ""}};
+    if (nn_model_save_safetensors(model, meta, 2, &weights, &weights_len, &err) != NN_OK)
+        goto core_error;
+    if (test) {
+        nn_eval_result r;
+        if (nn_model_evaluate(model, &spec.compile, test, spec.fit.batch_size, &r, &err) != NN_OK)
+            goto core_error;
+        test_json = dump_record(record_eval_json(&spec.compile, &r));
+        if (!test_json) {
+            snprintf(msg, sizeof msg, "out of memory storing the test metrics");
+            goto finish;
+        }
+    }
+    final = STORE_JOB_SUCCEEDED;
+    msg[0] = 0;
+    goto finish;
+
+core_error:
+    describe_failure(msg, sizeof msg, &err, err.code ? err.code : NN_ERR_INVALID, &w->slot);
+finish:
+    src = store_job_finish(st, job->id, final, msg[0] ? msg : NULL, weights, weights_len,
+                           test_json);
+    if (src != STORE_OK) {
+        LOG(LOG_ERROR, "job finish failed", "\"job_id\":\"%s\",\"rc\":\"%s\"", job->id,
+            store_rc_name(src));
+    } else {
+        char q[600];
+        LOG(LOG_INFO, "job finished", "\"job_id\":\"%s\",\"status\":\"%s\",\"error\":%s", job->id,
+            store_job_status_name(final), msg[0] ? log_quote(q, sizeof q, msg) : "null");
+    }
+out:
+    free(test_json);
+    free(weights);
+    free(ckpt);
+    nn_trainer_free(trainer);
+    nn_model_free(model);
+    cache_release(p, test);
+    cache_release(p, val);
+    cache_release(p, train);
+    spec_job_free(&spec);
+    free(probs);
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void slot_begin(pool *p, worker *w, const char *job_id)
+{
+    pthread_mutex_lock(&p->mu);
+    snprintf(w->slot.job_id, sizeof w->slot.job_id, "%s", job_id);
+    atomic_store(&w->slot.cancel, 0);
+    atomic_store(&w->slot.epoch, 0);
+    atomic_store(&w->slot.epochs, 0);
+    atomic_store(&w->slot.batch, 0);
+    atomic_store(&w->slot.batches, 0);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void slot_end(pool *p, worker *w)
+{
+    pthread_mutex_lock(&p->mu);
+    w->slot.job_id[0] = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    pool *p = w->p;
+    store *st = NULL;
+    char err[256] = "";
+
+    /* Linux applies nice per thread: training yields to the HTTP threads. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+        LOG(LOG_WARN, "worker priority not lowered", "\"worker\":%d,\"errno\":%d", w->index, errno);
+
+    while (!atomic_load(&p->stopping)) {
+        if (!st) {
+            st = store_open(p->db_path, err, sizeof err);
+            if (!st) {
+                char q[300];
+                LOG(LOG_ERROR, "worker cannot open the store", "\"worker\":%d,\"error\":%s",
+                    w->index, log_quote(q, sizeof q, err));
+            }
+        }
+        if (st) {
+            store_job job = {0};
+            store_rc rc = store_job_claim(st, &job);
+            if (rc == STORE_OK) {
+                slot_begin(p, w, job.id);
+                run_job(p, w, st, &job);
+                slot_end(p, w);
+                store_job_free(&job);
+                continue;
+            }
+            if (rc != STORE_NOT_FOUND)
+                LOG(LOG_WARN, "job claim failed", "\"worker\":%d,\"rc\":\"%s\"", w->index,
+                    store_rc_name(rc));
+        }
+        /* Sleep until a submit, a stop, or the idle poll. */
+        pthread_mutex_lock(&p->mu);
+        if (p->wakeups == 0 && !atomic_load(&p->stopping)) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += POOL_IDLE_POLL_S;
+            pthread_cond_timedwait(&p->cv, &p->mu, &until);
+        }
+        if (p->wakeups > 0) p->wakeups--;
+        pthread_mutex_unlock(&p->mu);
+    }
+    store_close(st);
+    return NULL;
+}
+
+pool *pool_start(const pool_options *opt, char *err, size_t err_len)
+{
+    pool *p = NULL;
+    int cores = online_cores();
+    int n = opt && opt->workers > 0 ? opt->workers : cores;
+    char tmp[8];
+    if (!err) {
+        err = tmp;
+        err_len = sizeof tmp;
+    }
+    if (!opt || !opt->db_path) {
+        snprintf(err, err_len, "pool_start: no database path");
+        return NULL;
+    }
+    p = calloc(1, sizeof *p);
+    if (!p) goto nomem;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    pthread_mutex_init(&p->cache_mu, NULL);
+    pthread_cond_init(&p->cache_cv, NULL);
+    atomic_init(&p->stopping, 0);
+    p->db_path = strdup(opt->db_path);
+    p->workers = calloc((size_t)n, sizeof *p->workers);
+    if (!p->db_path || !p->workers) goto nomem;
+    p->n_workers = n;
+
+    /* workers x BLAS threads <= cores (OpenBLAS' setting is process-wide). */
+    int blas = opt->blas_threads > 0 ? opt->blas_threads : cores / n;
+    nn_blas_set_threads(blas > 0 ? blas : 1);
+
+    for (int i = 0; i < n; i++) {
+        worker *w = &p->workers[i];
+        w->p = p;
+        w->index = i;
+        atomic_init(&w->slot.cancel, 0);
+        atomic_init(&w->slot.epoch, 0);
+        atomic_init(&w->slot.epochs, 0);
+        atomic_init(&w->slot.batch, 0);
+        atomic_init(&w->slot.batches, 0);
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+            snprintf(err, err_len, "pool_start: cannot start worker %d: %s", i, strerror(rc));
+            pool_stop(p);
+            return NULL;
+        }
+        w->started = 1;
+    }
+    LOG(LOG_INFO, "pool started", "\"workers\":%d,\"blas_threads\":%d", n, nn_blas_threads());
+    return p;
+nomem:
+    snprintf(err, err_len, "pool_start: out of memory");
+    pool_stop(p);
+    return NULL;
+}
+
+void pool_notify(pool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    if (p->wakeups < p->n_workers) p->wakeups++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int pool_cancel(pool *p, const char *job_id)
+{
+    int found = 0;
+    if (!p || !job_id) return 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_workers; i++) {
+        slot *s = &p->workers[i].slot;
+        if (s->job_id[0] && strcmp(s->job_id, job_id) == 0) {
+            atomic_store(&s->cancel, 1);
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+int pool_progress_get(pool *p, const char *job_id, pool_progress *out)
+{
+    int found = 0;
+    if (!p || !job_id) return 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_workers; i++) {
+        slot *s = &p->workers[i].slot;
+        if (s->job_id[0] && strcmp(s->job_id, job_id) == 0) {
+            if (out) {
+                out->epoch = atomic_load(&s->epoch);
+                out->epochs = atomic_load(&s->epochs);
+                out->batch = atomic_load(&s->batch);
+                out->batches = atomic_load(&s->batches);
+            }
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+void pool_stop(pool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stopping, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_workers; i++)
+        if (p->workers[i].started) pthread_join(p->workers[i].thread, NULL);
+    /* Every job released its datasets; anything left would be a bug, free anyway. */
+    while (p->cache) {
+        ds_entry *e = p->cache;
+        p->cache = e->next;
+        nn_dataset_free(&e->ds);
+        free(e);
+    }
+    pthread_cond_destroy(&p->cache_cv);
+    pthread_mutex_destroy(&p->cache_mu);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->workers);
+    free(p->db_path);
+    free(p);
+}

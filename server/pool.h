@@ -1,0 +1,70 @@
+/*
+ * pool.h — the training worker pool.
+ *
+ * pool_start launches `workers` threads. Each sleeps on a condition variable until
+ * pool_notify (a submit) wakes it, then claims the oldest queued job through the
+ * store (one atomic UPDATE ... RETURNING inside store.c), loads the job's datasets
+ * (each dataset is loaded once and shared read-only between concurrent jobs through
+ * a refcounted cache), builds the model and trainer from the stored spec, resumes
+ * from the job's latest checkpoint when one exists, and trains. Every epoch commits
+ * its metrics record, a checkpoint and the progress in one store transaction.
+ * Success stores the weights (safetensors) and the test metrics; NaN/Inf, bad data
+ * or out of memory mark the job failed with the core's message (it names the epoch
+ * and batch); a cancel marks it cancelled with the finished epochs kept.
+ *
+ * The pool does not parse HTTP or know routes. Each worker owns its own store
+ * connection. Worker threads run at nice 10 so request handling stays responsive,
+ * and the process-wide BLAS thread count is set once at start so that
+ * workers x BLAS threads <= cores.
+ *
+ * Thread-safety: pool_notify, pool_cancel and pool_progress may be called from any
+ * thread at any time between pool_start and pool_stop. pool_stop is called once,
+ * from the thread that started the pool.
+ */
+#ifndef FITD_POOL_H
+#define FITD_POOL_H
+
+#include <stddef.h>
+
+typedef struct pool pool;
+
+typedef struct pool_options {
+    int workers;         /* <= 0: the number of online cores */
+    const char *db_path; /* each worker opens its own store connection on it */
+    int blas_threads;    /* <= 0: max(1, cores / workers) */
+} pool_options;
+
+/* Set the process-wide BLAS thread count and start the workers; they immediately
+ * look for queued jobs (so jobs queued before a restart run). Each worker opens its
+ * store connection itself and retries while it cannot. Returns NULL on failure (out
+ * of memory, thread creation) with a reason in err (may be NULL) of size err_len.
+ * Free with pool_stop. */
+pool *pool_start(const pool_options *opt, char *err, size_t err_len);
+
+/* Wake one sleeping worker: a job was queued. */
+void pool_notify(pool *p);
+
+/* Ask the worker running `job_id` to stop at its next batch boundary; the job ends
+ * `cancelled` with its finished epochs kept. Returns 1 if a worker of this pool is
+ * running the job, 0 otherwise. Call it after store_job_cancel: a worker that claims
+ * the job in between finds the cancel in the store (workers poll it at start and
+ * about once a second). */
+int pool_cancel(pool *p, const char *job_id);
+
+/* Live progress of a running job, fresher than the store's copy (the store is
+ * written at most about once a second). Returns 1 and fills the fields if a worker
+ * of this pool is running the job, 0 otherwise. */
+typedef struct pool_progress {
+    int epoch;   /* the epoch in progress, 1-based (epochs completed + 1) */
+    int epochs;
+    int batch;   /* batches done in that epoch */
+    int batches;
+} pool_progress;
+int pool_progress_get(pool *p, const char *job_id, pool_progress *out);
+
+/* Graceful shutdown: set the stopping flag, wake every worker and join them. A
+ * running job stops at its next batch boundary and goes back to `queued` in the
+ * store, to resume from its last checkpoint. Accepts NULL. */
+void pool_stop(pool *p);
+
+#endif

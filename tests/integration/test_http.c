@@ -1,0 +1,327 @@
+/*
+ * test_http.c — the HTTP layer and the fitd program against a real fitd: routing
+ * (404, 405 + Allow), 415, 413 from Content-Length and while streaming a chunked
+ * body, malformed JSON, /healthz, the served API document, request ids, the log
+ * format, --help, --version, bad flags, and a clean stop on SIGTERM.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "support.h"
+
+static it_server srv;
+
+/* Small limits so the 413 cases need little data. */
+static int setup(void **state)
+{
+    static const char *const args[] = {"--workers", "1", "--max-body-json", "64KiB",
+                                       "--max-body-dataset", "1MiB", "--http-threads", "2",
+                                       NULL};
+    memset(&srv, 0, sizeof srv);
+    return it_start(&srv, args);
+}
+
+static int teardown(void **state)
+{
+    /* A clean stop: exit status 0 (under ASan, also no leaks). */
+    return it_stop(&srv) == 0 ? 0 : -1;
+}
+
+static void expect_problem(const char *method, const char *path, const char *const *headers,
+                           const char *body, long status)
+{
+    it_resp r;
+    assert_int_equal(it_request(&srv, method, path, headers, body, body ? strlen(body) : 0, &r),
+                     0);
+    json_t *doc = assert_problem(&r, status);
+    assert_string_equal(json_string_value(json_object_get(doc, "type")), "about:blank");
+    assert_true(json_is_string(json_object_get(doc, "detail")));
+    json_decref(doc);
+    it_resp_free(&r);
+}
+
+static void test_not_found(void **state)
+{
+    expect_problem("GET", "/nope", NULL, NULL, 404);
+    expect_problem("GET", "/", NULL, NULL, 404);
+    expect_problem("GET", "/v1", NULL, NULL, 404);
+    expect_problem("GET", "/v1/datasets/", NULL, NULL, 404); /* trailing slash */
+    expect_problem("GET", "/v1/datasets/a/b", NULL, NULL, 404);
+    expect_problem("GET", "/healthz/x", NULL, NULL, 404);
+    expect_problem("POST", "/v2/datasets", NULL, NULL, 404);
+}
+
+static void expect_405(const char *method, const char *path, const char *allow)
+{
+    it_resp r;
+    assert_int_equal(it_request(&srv, method, path, NULL, NULL, 0, &r), 0);
+    json_decref(assert_problem(&r, 405));
+    assert_string_equal(r.allow, allow);
+    it_resp_free(&r);
+}
+
+static void test_method_not_allowed(void **state)
+{
+    expect_405("PUT", "/v1/datasets", "GET, POST");
+    expect_405("DELETE", "/v1/datasets", "GET, POST");
+    expect_405("POST", "/v1/datasets/ds_x", "GET, DELETE");
+    expect_405("PATCH", "/v1/datasets/ds_x", "GET, DELETE");
+    expect_405("POST", "/healthz", "GET");
+    expect_405("DELETE", "/v1/openapi.yaml", "GET");
+    expect_405("OPTIONS", "/healthz", "GET");
+}
+
+static void test_unsupported_media_type(void **state)
+{
+    static const char *const plain[] = {"Content-Type: text/plain", NULL};
+    static const char *const xml[] = {"Content-Type: application/xml; charset=utf-8", NULL};
+    it_resp r;
+    expect_problem("POST", "/v1/datasets", plain, "a,b\n1,2\n", 415);
+    expect_problem("POST", "/v1/datasets", xml, "<x/>", 415);
+    /* No Content-Type at all. */
+    assert_int_equal(it_request(&srv, "POST", "/v1/datasets", NULL, NULL, 0, &r), 0);
+    json_decref(assert_problem(&r, 415));
+    it_resp_free(&r);
+    /* Parameters and case do not matter for an accepted type. */
+    static const char *const csv[] = {"Content-Type: Text/CSV; charset=utf-8", NULL};
+    assert_int_equal(it_request(&srv, "POST", "/v1/datasets?name=t", csv, "a,b\n1,2\n", 8, &r), 0);
+    assert_int_equal(r.status, 201);
+    it_resp_free(&r);
+}
+
+static void test_too_large_content_length(void **state)
+{
+    size_t n = 100 * 1024; /* > 64 KiB --max-body-json */
+    char *body = malloc(n + 1);
+    assert_non_null(body);
+    memset(body, ' ', n);
+    body[n] = 0;
+    body[0] = '{';
+    body[n - 1] = '}';
+    static const char *const json[] = {"Content-Type: application/json", NULL};
+    it_resp r;
+    /* A JSON dataset over --max-body-json. */
+    assert_int_equal(it_request(&srv, "POST", "/v1/datasets", json, body, n, &r), 0);
+    json_decref(assert_problem(&r, 413));
+    it_resp_free(&r);
+    /* A job spec over the route's cap (the HTTP layer's own check). */
+    assert_int_equal(it_request(&srv, "POST", "/v1/jobs", json, body, n, &r), 0);
+    json_decref(assert_problem(&r, 413));
+    it_resp_free(&r);
+    free(body);
+}
+
+static void test_too_large_streamed(void **state)
+{
+    static const char *const json[] = {"Content-Type: application/json", NULL};
+    static const char *const csv[] = {"Content-Type: text/csv", NULL};
+    it_resp r;
+    size_t sent = 0;
+    /* Chunked: no Content-Length, so the cap is found while counting bytes. */
+    assert_int_equal(
+        it_request_chunked(&srv, "POST", "/v1/jobs", json, "     ", 5, 200 * 1024, &r, &sent), 0);
+    json_decref(assert_problem(&r, 413));
+    it_resp_free(&r);
+    /* A streamed dataset upload over --max-body-dataset (1 MiB). */
+    assert_int_equal(it_request_chunked(&srv, "POST", "/v1/datasets?name=big", csv, "1,2\n", 4,
+                                        2 * 1024 * 1024, &r, &sent),
+                     0);
+    json_t *doc = assert_problem(&r, 413);
+    assert_non_null(strstr(json_string_value(json_object_get(doc, "detail")), "1048576"));
+    json_decref(doc);
+    it_resp_free(&r);
+    /* Nothing was stored. */
+    assert_int_equal(it_get(&srv, "/v1/datasets", &r), 0);
+    doc = it_json(&r);
+    json_t *items = json_object_get(doc, "items");
+    for (size_t i = 0; i < json_array_size(items); i++)
+        assert_string_not_equal(json_string_value(json_object_get(json_array_get(items, i), "name")),
+                                "big");
+    json_decref(doc);
+    it_resp_free(&r);
+}
+
+static void test_malformed_json(void **state)
+{
+    static const char *const json[] = {"Content-Type: application/json", NULL};
+    const char *cases[] = {"{\"x\": ", "{\"x\": [1,]}", "nul", "{\"a\":1,\"a\":2}", "[1] x"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        it_resp r;
+        assert_int_equal(it_request(&srv, "POST", "/v1/datasets", json, cases[i],
+                                    strlen(cases[i]), &r),
+                         0);
+        json_t *doc = assert_problem(&r, 400);
+        const char *detail = json_string_value(json_object_get(doc, "detail"));
+        assert_non_null(detail);
+        assert_non_null(strstr(detail, "line 1"));
+        json_t *errors = json_object_get(doc, "errors");
+        assert_int_equal(json_array_size(errors), 1);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 0), "pointer")),
+                            "");
+        json_decref(doc);
+        it_resp_free(&r);
+    }
+}
+
+static int is_hex16(const char *s)
+{
+    if (strlen(s) != 16) return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'))) return 0;
+    return 1;
+}
+
+static void test_healthz_and_request_ids(void **state)
+{
+    it_resp a, b;
+    assert_int_equal(it_get(&srv, "/healthz", &a), 0);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.content_type, "application/json");
+    json_t *doc = it_json(&a);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "status")), "ok");
+    json_decref(doc);
+    assert_int_equal(it_get(&srv, "/nope", &b), 0);
+    assert_true(is_hex16(a.request_id));
+    assert_true(is_hex16(b.request_id));
+    assert_string_not_equal(a.request_id, b.request_id);
+
+    /* Every log line is one JSON object with ts, level and msg; the request's log
+     * line (written when MHD reports the request complete, possibly just after the
+     * client has its answer) carries its id and status. */
+    int seen_a = 0, seen_listening = 0;
+    for (int attempt = 0; attempt < 250 && !seen_a; attempt++) {
+        if (attempt) usleep(20000);
+        char *log = read_file(srv.log_path, NULL);
+        assert_non_null(log);
+        for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+            json_error_t e;
+            json_t *o = json_loads(line, 0, &e);
+            if (!o) fail_msg("log line is not JSON: %s", line);
+            assert_true(json_is_string(json_object_get(o, "ts")));
+            assert_true(json_is_string(json_object_get(o, "level")));
+            const char *msg = json_string_value(json_object_get(o, "msg"));
+            assert_non_null(msg);
+            if (strcmp(msg, "listening") == 0) {
+                seen_listening = 1;
+                assert_int_equal(json_integer_value(json_object_get(o, "port")), srv.port);
+            }
+            const char *rid = json_string_value(json_object_get(o, "request_id"));
+            if (rid && strcmp(rid, a.request_id) == 0 && strcmp(msg, "request") == 0) {
+                seen_a = 1;
+                assert_int_equal(json_integer_value(json_object_get(o, "status")), 200);
+                assert_string_equal(json_string_value(json_object_get(o, "path")), "/healthz");
+            }
+            json_decref(o);
+        }
+        free(log);
+    }
+    assert_true(seen_listening);
+    assert_true(seen_a);
+    it_resp_free(&a);
+    it_resp_free(&b);
+}
+
+static void test_openapi_served(void **state)
+{
+    size_t len = 0;
+    char *file = read_file("api-docs/openapi.yaml", &len);
+    assert_non_null(file);
+    it_resp r;
+    assert_int_equal(it_get(&srv, "/v1/openapi.yaml", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/yaml");
+    assert_int_equal(r.len, len);
+    assert_memory_equal(r.body, file, len);
+    it_resp_free(&r);
+    free(file);
+}
+
+static void test_help_and_version(void **state)
+{
+    char *out = NULL;
+    static const char *const help[] = {"--help", NULL};
+    assert_int_equal(it_run_fitd(help, &out), 0);
+    const char *want[] = {"--listen", "FITD_LISTEN", "127.0.0.1:8080", "--db", "FITD_DB",
+                          "./var/fitd.db", "--workers", "FITD_WORKERS", "--http-threads",
+                          "--max-body-json", "--max-body-dataset", "--max-queued", "--max-epochs",
+                          "--max-layers", "--max-units", "--max-params", "--max-batch-size",
+                          "--log-level", "FITD_LOG_LEVEL", "--port-file", "train"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(out, want[i])) fail_msg("--help lacks %s:\n%s", want[i], out);
+    free(out);
+
+    static const char *const serve_help[] = {"serve", "--help", NULL};
+    assert_int_equal(it_run_fitd(serve_help, &out), 0);
+    assert_non_null(strstr(out, "FITD_DB"));
+    free(out);
+
+    static const char *const version[] = {"--version", NULL};
+    assert_int_equal(it_run_fitd(version, &out), 0);
+    assert_memory_equal(out, "fitd ", 5);
+    const char *libs[] = {"(git ", "libmicrohttpd 0.", "jansson 2.", "sqlite 3.", "zlib 1.",
+                          "openblas core "};
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++)
+        if (!strstr(out, libs[i])) fail_msg("--version lacks %s:\n%s", libs[i], out);
+    free(out);
+}
+
+static void test_bad_flags(void **state)
+{
+    struct {
+        const char *args[4];
+        const char *message;
+    } cases[] = {
+        {{"--bogus", NULL}, "unknown option --bogus"},
+        {{"--workers", "abc", NULL}, "--workers"},
+        {{"--workers", "0", NULL}, "--workers"},
+        {{"--listen", "127.0.0.1", NULL}, "--listen"},
+        {{"--listen", "127.0.0.1:70000", NULL}, "--listen"},
+        {{"--max-body-json", "12Q", NULL}, "--max-body-json"},
+        {{"--log-level", "loud", NULL}, "--log-level"},
+        {{"--db", NULL}, "needs a value"},
+        {{"serve", "extra", NULL}, "unexpected argument"},
+        {{"frobnicate", NULL}, "unknown command"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        int rc = it_run_fitd(cases[i].args, &out);
+        if (rc != 2 || !strstr(out, cases[i].message))
+            fail_msg("case %zu: exit %d, output: %s", i, rc, out);
+        free(out);
+    }
+    /* A bad environment twin stops start-up the same way. */
+    setenv("FITD_WORKERS", "-3", 1);
+    char *out = NULL;
+    static const char *const none[] = {NULL};
+    int rc = it_run_fitd(none, &out);
+    unsetenv("FITD_WORKERS");
+    if (rc != 2 || !strstr(out, "FITD_WORKERS")) fail_msg("env: exit %d, output: %s", rc, out);
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_unsupported_media_type),
+        cmocka_unit_test(test_too_large_content_length),
+        cmocka_unit_test(test_too_large_streamed),
+        cmocka_unit_test(test_malformed_json),
+        cmocka_unit_test(test_healthz_and_request_ids),
+        cmocka_unit_test(test_openapi_served),
+        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_bad_flags),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

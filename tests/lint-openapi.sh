@@ -1,0 +1,8 @@
+#!/bin/sh
+# Lint api-docs/openapi.yaml with a pinned OpenAPI linter from npm (Redocly CLI,
+# its built-in "recommended" rules). Run from the repository root; needs node/npx
+# and access to the npm registry (or a warm npx cache). Exit status: the linter's.
+set -eu
+REDOCLY_VERSION=2.77.0
+cd "$(dirname "$0")/.."
+exec npx --yes "@redocly/cli@${REDOCLY_VERSION}" lint --format=stylish api-docs/openapi.yaml
