@@ -312,9 +312,12 @@ static int reply_json_typed(http_req *req, unsigned status, json_t *body, const 
         json_decref(body);
         return -1;
     }
-    size_t len = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    /* Nine significant digits: every float32 value (weights, outputs, metrics)
+     * round-trips, and doubles do not print as 0.12593659700000001. */
+    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(9);
+    size_t len = json_dumpb(body, NULL, 0, flags);
     char *buf = len ? malloc(len + 1) : NULL;
-    if (!buf || json_dumpb(body, buf, len, JSON_COMPACT) != len) {
+    if (!buf || json_dumpb(body, buf, len, flags) != len) {
         free(buf);
         json_decref(body);
         return -1;

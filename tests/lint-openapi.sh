@@ -5,4 +5,7 @@
 set -eu
 REDOCLY_VERSION=2.77.0
 cd "$(dirname "$0")/.."
+if ! command -v npx >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null
+fi
 exec npx --yes "@redocly/cli@${REDOCLY_VERSION}" lint --format=stylish api-docs/openapi.yaml
