@@ -15,7 +15,6 @@
  * sticky: later feed/finish calls return it again. Errors name the 1-based line
  * (the header is line 1 unless blank lines precede it) and the 1-based column. */
 #include <ctype.h>
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -24,10 +23,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "nn.h"
+#include "nn_int.h"
 
 #define CSV_TOKEN_MAX 1024  /* longest name or number, in bytes */
-#define CSV_CHUNK 65536     /* nn_csv_load_file's read size */
 
 enum {
     F_LEAD,      /* before a field's content: skipping spaces */
@@ -465,42 +463,19 @@ nn_status nn_csv_parser_finish(nn_csv_parser *p, nn_dataset *out, nn_error *err)
     return NN_OK;
 }
 
+static nn_status csv_feed(void *p, const void *buf, size_t len, nn_error *err)
+{
+    return nn_csv_parser_feed(p, buf, len, err);
+}
+
 nn_status nn_csv_load_file(const char *path, const nn_csv_options *opt, nn_dataset *out, nn_error *err)
 {
-    nn_status rc = NN_OK;
-    nn_csv_parser *p = NULL;
-    unsigned char *buf = NULL;
-    FILE *f = NULL;
     if (!path || !out) return nn_error_set(err, NN_ERR_INVALID, "nn_csv_load_file: NULL argument");
     memset(out, 0, sizeof *out);
-    p = nn_csv_parser_new(opt, err);
-    if (!p) return NN_ERR_NOMEM;
-    buf = malloc(CSV_CHUNK);
-    if (!buf) {
-        rc = nn_error_set(err, NN_ERR_NOMEM, "out of memory reading '%s'", path);
-        goto out;
-    }
-    f = fopen(path, "rb");
-    if (!f) {
-        rc = nn_error_set(err, NN_ERR_IO, "cannot open '%.200s': %s", path, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        size_t got = fread(buf, 1, CSV_CHUNK, f);
-        if (got) {
-            rc = nn_csv_parser_feed(p, buf, got, err);
-            if (rc != NN_OK) goto out;
-        }
-        if (got < CSV_CHUNK) break;
-    }
-    if (ferror(f)) {
-        rc = nn_error_set(err, NN_ERR_IO, "error reading '%.200s'", path);
-        goto out;
-    }
-    rc = nn_csv_parser_finish(p, out, err);
-out:
-    if (f) fclose(f);
-    free(buf);
+    nn_csv_parser *p = nn_csv_parser_new(opt, err);
+    if (!p) return err && err->code ? err->code : NN_ERR_NOMEM;
+    nn_status rc = nn_feed_file(path, csv_feed, p, err);
+    if (rc == NN_OK) rc = nn_csv_parser_finish(p, out, err);
     nn_csv_parser_free(p);
     return rc;
 }

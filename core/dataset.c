@@ -3,12 +3,14 @@
  * A dataset owns two row-major float32 matrices (x and y). Views share the
  * parent's memory and must not be freed. The file parsers (csv.c, idx.c) build
  * datasets; this file only describes, slices and frees them. */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn.h"
+#include "nn_int.h"
 
 nn_limits nn_limits_default(void)
 {
@@ -62,4 +64,29 @@ nn_dataset nn_dataset_view(const nn_dataset *ds, size_t from, size_t count)
     v.x = ds->x ? ds->x + from * (size_t)ds->x_width : NULL;
     v.y = ds->y ? ds->y + from * (size_t)ds->y_width : NULL;
     return v;
+}
+
+#define FEED_CHUNK 65536
+
+nn_status nn_feed_file(const char *path, nn_feed_fn feed, void *parser, nn_error *err)
+{
+    nn_status rc = NN_OK;
+    unsigned char *buf = malloc(FEED_CHUNK);
+    FILE *f = NULL;
+    if (!buf) return nn_error_set(err, NN_ERR_NOMEM, "out of memory reading '%.200s'", path);
+    f = fopen(path, "rb");
+    if (!f) {
+        rc = nn_error_set(err, NN_ERR_IO, "cannot open '%.200s': %s", path, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        size_t got = fread(buf, 1, FEED_CHUNK, f);
+        if (got && (rc = feed(parser, buf, got, err)) != NN_OK) goto out;
+        if (got < FEED_CHUNK) break;
+    }
+    if (ferror(f)) rc = nn_error_set(err, NN_ERR_IO, "error reading '%.200s'", path);
+out:
+    if (f) fclose(f);
+    free(buf);
+    return rc;
 }

@@ -13,7 +13,6 @@
  * they arrive: ubyte arrays of 2+ dimensions are scaled by 1/255, everything else
  * keeps its value; NaN or Inf in float data is rejected. The first error is
  * sticky. */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -22,7 +21,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "nn.h"
+#include "nn_int.h"
 
 #define IDX_CHUNK 65536 /* inflate output and file read size */
 
@@ -364,42 +363,19 @@ nn_status nn_idx_parser_finish(nn_idx_parser *p, nn_idx_array *out, nn_error *er
     return NN_OK;
 }
 
+static nn_status idx_feed(void *p, const void *buf, size_t len, nn_error *err)
+{
+    return nn_idx_parser_feed(p, buf, len, err);
+}
+
 nn_status nn_idx_load_file(const char *path, const nn_limits *limits, nn_idx_array *out, nn_error *err)
 {
-    nn_status rc = NN_OK;
-    nn_idx_parser *p = NULL;
-    unsigned char *buf = NULL;
-    FILE *f = NULL;
     if (!path || !out) return nn_error_set(err, NN_ERR_INVALID, "nn_idx_load_file: NULL argument");
     memset(out, 0, sizeof *out);
-    p = nn_idx_parser_new(limits, err);
-    if (!p) return NN_ERR_NOMEM;
-    buf = malloc(IDX_CHUNK);
-    if (!buf) {
-        rc = nn_error_set(err, NN_ERR_NOMEM, "out of memory reading '%.200s'", path);
-        goto out;
-    }
-    f = fopen(path, "rb");
-    if (!f) {
-        rc = nn_error_set(err, NN_ERR_IO, "cannot open '%.200s': %s", path, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        size_t got = fread(buf, 1, IDX_CHUNK, f);
-        if (got) {
-            rc = nn_idx_parser_feed(p, buf, got, err);
-            if (rc != NN_OK) goto out;
-        }
-        if (got < IDX_CHUNK) break;
-    }
-    if (ferror(f)) {
-        rc = nn_error_set(err, NN_ERR_IO, "error reading '%.200s'", path);
-        goto out;
-    }
-    rc = nn_idx_parser_finish(p, out, err);
-out:
-    if (f) fclose(f);
-    free(buf);
+    nn_idx_parser *p = nn_idx_parser_new(limits, err);
+    if (!p) return err && err->code ? err->code : NN_ERR_NOMEM;
+    nn_status rc = nn_feed_file(path, idx_feed, p, err);
+    if (rc == NN_OK) rc = nn_idx_parser_finish(p, out, err);
     nn_idx_parser_free(p);
     return rc;
 }

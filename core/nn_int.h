@@ -112,6 +112,13 @@ size_t nn_optim_state_bytes(const nn_optim *o);
 void nn_optim_state_save(const nn_optim *o, void *buf);
 nn_status nn_optim_state_load(nn_optim *o, const void *buf, size_t len, nn_error *err);
 
+/* ---------------------------------------------------------------- dataset.c */
+
+/* Read a file in chunks and hand each to a streaming parser's feed function: the
+ * one way the file loaders read, so files and uploads share a code path. */
+typedef nn_status (*nn_feed_fn)(void *parser, const void *buf, size_t len, nn_error *err);
+nn_status nn_feed_file(const char *path, nn_feed_fn feed, void *parser, nn_error *err);
+
 /* ---------------------------------------------------------------- safetensors.c */
 
 typedef struct nn_st_tensor {
