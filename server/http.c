@@ -54,6 +54,9 @@ struct http_req {
     char method_name[16];
     char *path;
     const route_ent *route;
+    /* For the access log: the pattern of the matched route, or for a 405 the
+     * first pattern the path matched; NULL when no pattern matched (404). */
+    const char *route_pattern;
     int n_params;
     const char *param_names[HTTP_MAX_PARAMS]; /* point into route segments */
     char *param_values[HTTP_MAX_PARAMS];
@@ -592,11 +595,12 @@ static void log_access(const http_req *req, int aborted)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (double)(t1.tv_sec - req->t0.tv_sec) * 1e3 +
                 (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e6;
-    char qpath[600];
+    char qpath[600], qroute[300];
     log_write(LOG_INFO, "request",
-              "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":%s,\"status\":%u,"
-              "\"bytes_in\":%zu,\"ms\":%.3f%s",
+              "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":%s,\"route\":%s,"
+              "\"status\":%u,\"bytes_in\":%zu,\"ms\":%.3f%s",
               req->id, req->method_name, log_quote(qpath, sizeof qpath, req->path),
+              req->route_pattern ? log_quote(qroute, sizeof qroute, req->route_pattern) : "null",
               req->replied ? req->status : 0, req->received, ms,
               aborted ? ",\"aborted\":true" : "");
 }
@@ -634,6 +638,7 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
     for (int i = 0; i < srv->n_routes; i++) {
         const route_ent *e = &srv->routes[i];
         if (route_match(e, url, NULL) != 1) continue;
+        if (!req->route_pattern) req->route_pattern = e->r.pattern;
         allow |= (unsigned)e->r.method;
         if (!hit && e->r.method == req->method) hit = e;
     }
@@ -654,6 +659,7 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
         return MHD_YES;
     }
     req->route = hit;
+    req->route_pattern = hit->r.pattern;
     if (route_match(hit, url, req) < 0) return MHD_NO;
 
     media_type_of(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
@@ -837,6 +843,21 @@ int http_server_start(http_server *srv, char *errbuf, size_t errlen)
 }
 
 void *http_server_app(const http_server *srv) { return srv->cfg.app; }
+
+int http_server_route_count(const http_server *srv) { return srv->n_routes; }
+
+int http_server_route_at(const http_server *srv, int i, const char **method, const char **pattern)
+{
+    if (i < 0 || i >= srv->n_routes) return -1;
+    const http_route *r = &srv->routes[i].r;
+    const char *name = NULL;
+    for (size_t k = 0; k < sizeof method_names / sizeof method_names[0]; k++)
+        if (method_names[k].m == r->method) name = method_names[k].name;
+    if (!name) return -1; /* not one method: http_route_add takes any bits */
+    if (method) *method = name;
+    if (pattern) *pattern = r->pattern;
+    return 0;
+}
 
 uint16_t http_server_port(const http_server *srv) { return srv->port; }
 

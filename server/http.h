@@ -16,7 +16,9 @@
  *     connection is closed instead;
  *   - a handler that returns without replying -> 500 problem.
  * Every request gets a 16-hex-digit id, sent back as `X-Request-Id` and written in
- * each log line about it. One access-log line is written when a request ends.
+ * each log line about it. One access-log line is written when a request ends,
+ * with the method, the path, the matched route's pattern ("route"; for a 405 the
+ * pattern the path matched, null for a 404 without a route) and the status.
  * GET /healthz and GET /v1/openapi.yaml are built in.
  *
  * What it does not: parse JSON bodies beyond http_req_json, know any resource, or
@@ -127,6 +129,14 @@ uint16_t http_server_port(const http_server *srv);
 
 /* The `app` pointer of the config (for route registration code). */
 void *http_server_app(const http_server *srv);
+
+/* The route table, built-in routes (GET /healthz, GET /v1/openapi.yaml) included,
+ * in registration order: for checking it against api-docs/openapi.yaml. */
+int http_server_route_count(const http_server *srv);
+/* Route i's method name ("GET") and pattern ("/v1/jobs/{id}"), both borrowed for
+ * the server's lifetime. Returns 0, or -1 if i is out of range or the route's
+ * method is not exactly one http_method. */
+int http_server_route_at(const http_server *srv, int i, const char **method, const char **pattern);
 
 /* Stop accepting, finish in-flight requests, join the threads. Idempotent. */
 void http_server_stop(http_server *srv);

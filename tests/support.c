@@ -207,6 +207,41 @@ int it_start(it_server *s, const char *const *extra_args)
     return -1;
 }
 
+/* When FITD_ACCESS_LOG names a file, append "METHOD ROUTE STATUS" for every
+ * access-log line of fitd's log (ROUTE "-" when no route pattern matched), so that
+ * tests/run.sh can check the statuses seen against api-docs/openapi.yaml. Called
+ * just before the folder is removed, when the log holds every run in it (restarts
+ * append to the same log). Lines that are not JSON (a sanitizer report) are
+ * skipped. */
+static void harvest_access_log(const it_server *s)
+{
+    const char *out_path = getenv("FITD_ACCESS_LOG");
+    if (!out_path || !*out_path) return;
+    char *log = read_file(s->log_path, NULL);
+    if (!log) return;
+    FILE *out = fopen(out_path, "a");
+    if (!out) {
+        fprintf(stderr, "cannot append to FITD_ACCESS_LOG %s: %s\n", out_path, strerror(errno));
+        free(log);
+        return;
+    }
+    char *save = NULL;
+    for (char *line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_error_t e;
+        json_t *o = json_loads(line, 0, &e);
+        const char *msg = json_string_value(json_object_get(o, "msg"));
+        const char *method = json_string_value(json_object_get(o, "method"));
+        const char *route = json_string_value(json_object_get(o, "route"));
+        json_t *status = json_object_get(o, "status");
+        if (msg && strcmp(msg, "request") == 0 && method && json_is_integer(status))
+            fprintf(out, "%s %s %lld\n", method, route ? route : "-",
+                    (long long)json_integer_value(status));
+        json_decref(o);
+    }
+    if (fclose(out) != 0) fprintf(stderr, "cannot write FITD_ACCESS_LOG %s\n", out_path);
+    free(log);
+}
+
 int it_stop(it_server *s)
 {
     int rc = -1;
@@ -231,6 +266,7 @@ int it_stop(it_server *s)
         s->pid = 0;
     }
     if (!s->keep_dir && s->dir[0]) {
+        harvest_access_log(s);
         remove_dir(s->dir);
         s->dir[0] = 0;
     }

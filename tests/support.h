@@ -50,6 +50,9 @@ const char *it_fitd_bin(void);
 int it_start(it_server *s, const char *const *extra_args);
 
 /* SIGTERM, wait (kill after 30 s), and remove the temp folder unless keep_dir.
+ * Before removing it, when env FITD_ACCESS_LOG names a file, append to it one
+ * "METHOD ROUTE STATUS" line per request in fitd's access log (ROUTE "-" when no
+ * route matched): tests/run.sh checks these against api-docs/openapi.yaml.
  * Returns fitd's exit status (0 for a clean stop; a sanitizer report makes it
  * non-zero), or -1 if it had to be killed. */
 int it_stop(it_server *s);

@@ -220,6 +220,12 @@ static void test_healthz_and_request_ids(void **state)
                 seen_a = 1;
                 assert_int_equal(json_integer_value(json_object_get(o, "status")), 200);
                 assert_string_equal(json_string_value(json_object_get(o, "path")), "/healthz");
+                /* The matched route's pattern (tests/run.sh's openapi check uses it). */
+                assert_string_equal(json_string_value(json_object_get(o, "route")), "/healthz");
+            }
+            if (rid && strcmp(rid, b.request_id) == 0 && strcmp(msg, "request") == 0) {
+                assert_int_equal(json_integer_value(json_object_get(o, "status")), 404);
+                assert_true(json_is_null(json_object_get(o, "route"))); /* no route matched */
             }
             json_decref(o);
         }

@@ -946,6 +946,78 @@ static void test_failure_and_test_metrics(void **state)
     json_decref(j);
 }
 
+/* ---------------------------------------------------------------- openapi statuses
+ *
+ * Statuses api-docs/openapi.yaml documents that the tests above do not produce
+ * (tests/run.sh checks every documented status against what the integration tests
+ * saw; see tests/unit/test_openapi.c). One worker, at most one queued job and a
+ * 64 KiB JSON body cap. */
+
+static int setup_openapi(void **state)
+{
+    (void)state;
+    static const char *const args[] = {"--workers", "1", "--max-queued", "1",
+                                       "--max-body-json", "64KiB", NULL};
+    memset(&srv, 0, sizeof srv);
+    if (it_start(&srv, args) != 0) return -1;
+    upload_digits();
+    return 0;
+}
+
+/* A full queue refuses a submission with 503 + Retry-After; the per-job routes'
+ * 400, 404, 413 and 415 for a bad query, an unknown job, a body over the cap and
+ * a wrong Content-Type. */
+static void test_openapi_statuses(void **state)
+{
+    (void)state;
+    char running_id[64], queued_id[64];
+    char *spec = keras_spec(10000, 1, 256, NULL);
+    submit(spec, running_id, sizeof running_id, 202);
+    json_decref(wait_job(running_id, "running", 20));
+    submit(spec, queued_id, sizeof queued_id, 202); /* the queue now holds 1 of 1 */
+    resp r = post_json("/v1/jobs", spec);
+    json_t *doc = assert_problem(&r, 503);
+    json_decref(doc);
+    assert_string_equal(r.retry_after, "5");
+    resp_free(&r);
+    free(spec);
+
+    char path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s/weights?format=xml", running_id);
+    r = get(path);
+    doc = assert_problem(&r, 400);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(doc, "errors"), 0),
+                                          "pointer")),
+        "/format");
+    json_decref(doc);
+    resp_free(&r);
+
+    r = post_json("/v1/jobs/job_nope/predict", "{\"inputs\": [[0]]}");
+    json_decref(assert_problem(&r, 404));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/jobs/%s/predict", running_id);
+    r = post_json(path, "{\"inputs\": [[0]");
+    json_decref(assert_problem(&r, 400));
+    resp_free(&r);
+    r = http("POST", path, "text/plain", "inputs", 6, NULL);
+    json_decref(assert_problem(&r, 415));
+    resp_free(&r);
+    size_t big = 70 * 1024;
+    char *body = malloc(big);
+    assert_non_null(body);
+    memset(body, ' ', big);
+    memcpy(body, "{\"inputs\": [[0]]}", 17);
+    r = http("POST", path, "application/json", body, big, NULL);
+    json_decref(assert_problem(&r, 413));
+    resp_free(&r);
+    free(body);
+
+    cancel_job(queued_id, 202);
+    cancel_job(running_id, 202);
+    json_decref(wait_job(running_id, "cancelled", 10));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -956,6 +1028,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_with_queued_jobs, setup_1, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup_2, teardown),
         cmocka_unit_test_setup_teardown(test_failure_and_test_metrics, setup_2, teardown),
+        cmocka_unit_test_setup_teardown(test_openapi_statuses, setup_openapi, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
