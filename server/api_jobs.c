@@ -91,15 +91,41 @@ static json_t *str_or_null(const char *s)
     return s && s[0] ? json_string(s) : json_null();
 }
 
-/* Parse stored JSON text into a value; null if absent or unreadable. */
-static json_t *stored_json(const char *text)
+typedef struct buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+} buf;
+
+static void buf_add(buf *b, const char *s, size_t n)
 {
-    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
-    return v ? v : json_null();
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            b->failed = 1;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
 }
 
-/* The job resource. Returns a new reference or NULL on out of memory. */
-static json_t *job_resource(pool *workers, const store_job *j)
+static void buf_str(buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+/* The job resource as JSON text, appended to b. The small fields go through
+ * Jansson; the stored documents (last metrics, test metrics, the resolved spec)
+ * are spliced in as stored: fitd wrote them as JSON, and parsing and re-printing
+ * them was most of the cost of a poll. */
+static void job_resource(buf *b, pool *workers, const store_job *j)
 {
     pool_progress live;
     int epoch = j->epoch, epochs = j->epochs, batch = j->batch, batches = j->batches;
@@ -114,26 +140,50 @@ static json_t *job_resource(pool *workers, const store_job *j)
                              str_or_null(j->test_dataset_id));
     json_t *progress = json_pack("{s:i, s:i, s:i, s:i}", "epoch", epoch, "epochs", epochs, "batch",
                                  batch, "batches", batches);
-    json_t *o = json_pack(
-        "{s:s, s:o, s:s, s:o*, s:o*, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
-        j->id, "name", str_or_null(j->name), "status", store_job_status_name(j->status), "progress",
-        progress, "data", data, "metrics", stored_json(j->last_metrics_json), "best_epoch",
-        j->best_epoch > 0 ? json_integer(j->best_epoch) : json_null(), "error",
-        str_or_null(j->error), "test_metrics", stored_json(j->test_metrics_json), "attempts",
-        j->attempts, "created_at", str_or_null(j->created_at), "started_at",
-        str_or_null(j->started_at), "finished_at", str_or_null(j->finished_at), "updated_at",
-        str_or_null(j->updated_at), "spec", stored_json(j->spec_json));
-    return o;
+    json_t *o = json_pack("{s:s, s:o, s:s, s:o*, s:o*, s:o, s:o, s:i, s:o, s:o, s:o, s:o}", "id", j->id,
+                          "name", str_or_null(j->name), "status", store_job_status_name(j->status),
+                          "progress", progress, "data", data, "best_epoch",
+                          j->best_epoch > 0 ? json_integer(j->best_epoch) : json_null(), "error",
+                          str_or_null(j->error), "attempts", j->attempts, "created_at",
+                          str_or_null(j->created_at), "started_at", str_or_null(j->started_at),
+                          "finished_at", str_or_null(j->finished_at), "updated_at",
+                          str_or_null(j->updated_at));
+    char *head = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!head) {
+        b->failed = 1;
+        return;
+    }
+    buf_add(b, head, strlen(head) - 1); /* without the closing brace */
+    free(head);
+    const char *keys[] = {"metrics", "test_metrics", "spec"};
+    const char *texts[] = {j->last_metrics_json, j->test_metrics_json, j->spec_json};
+    for (int k = 0; k < 3; k++) {
+        buf_str(b, ",\"");
+        buf_str(b, keys[k]);
+        buf_str(b, "\":");
+        buf_str(b, texts[k] && texts[k][0] ? texts[k] : "null");
+    }
+    buf_str(b, "}");
+}
+
+/* Reply with a built JSON text (the buffer passes to the reply). */
+static void reply_buf(http_req *req, unsigned status, buf *b)
+{
+    buf_str(b, "\n");
+    if (b->failed) {
+        free(b->data);
+        http_reply_problem(req, 503, "out of memory");
+        return;
+    }
+    http_reply_bytes(req, status, "application/json", b->data, b->len);
 }
 
 static void reply_job(http_req *req, unsigned status, const store_job *j)
 {
-    json_t *o = job_resource(app_pool(req), j);
-    if (!o) {
-        http_reply_problem(req, 503, "out of memory");
-        return;
-    }
-    http_reply_json(req, status, o);
+    buf b = {0};
+    job_resource(&b, app_pool(req), j);
+    reply_buf(req, status, &b);
 }
 
 static void sha256_hex(const void *data, size_t len, char out[65])
@@ -394,17 +444,26 @@ static void handle_list(http_req *req)
         reply_store_error(req, st, rc, "jobs");
         return;
     }
-    json_t *items = json_array();
-    int bad = !items;
-    for (size_t i = 0; !bad && i < n; i++) bad |= json_array_append_new(items, job_resource(app_pool(req), &jobs[i]));
-    store_job_list_free(jobs, n);
-    json_t *o = bad ? NULL : json_pack("{s:o, s:o}", "items", items, "next_cursor", str_or_null(next));
-    if (!o) {
-        if (bad) json_decref(items);
-        http_reply_problem(req, 503, "out of memory");
-        return;
+    buf b = {0};
+    buf_str(&b, "{\"items\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) buf_str(&b, ",");
+        job_resource(&b, app_pool(req), &jobs[i]);
     }
-    http_reply_json(req, 200, o);
+    store_job_list_free(jobs, n);
+    buf_str(&b, "],\"next_cursor\":");
+    if (next[0]) {
+        json_t *c = json_string(next); /* cursors are base64url: the dump is just quoting */
+        char *t = c ? json_dumps(c, JSON_ENCODE_ANY) : NULL;
+        json_decref(c);
+        if (t) buf_str(&b, t);
+        else b.failed = 1;
+        free(t);
+    } else {
+        buf_str(&b, "null");
+    }
+    buf_str(&b, "}");
+    reply_buf(req, 200, &b);
 }
 
 /* ---------------------------------------------------------------- one job */
@@ -483,36 +542,6 @@ static void handle_delete(http_req *req)
 }
 
 /* ---------------------------------------------------------------- metrics */
-
-typedef struct buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} buf;
-
-static void buf_add(buf *b, const char *s, size_t n)
-{
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
-static void buf_str(buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
 
 /* JSON: the stored record texts joined into one array, without re-parsing. */
 static int metrics_json_row(void *user, int epoch, const char *text, size_t len)

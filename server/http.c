@@ -317,11 +317,11 @@ static int reply_json_typed(http_req *req, unsigned status, json_t *body, const 
     }
     /* Nine significant digits: every float32 value (weights, outputs, metrics)
      * round-trips, and doubles do not print as 0.12593659700000001. */
-    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(9);
-    size_t len = json_dumpb(body, NULL, 0, flags);
-    char *buf = len ? malloc(len + 1) : NULL;
-    if (!buf || json_dumpb(body, buf, len, flags) != len) {
-        free(buf);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    size_t len = text ? strlen(text) : 0;
+    char *buf = text ? realloc(text, len + 2) : NULL;
+    if (!buf) {
+        free(text);
         json_decref(body);
         return -1;
     }
@@ -531,7 +531,7 @@ http_server *http_server_new(const http_config *cfg)
     if (!srv->cfg.n_threads) srv->cfg.n_threads = 4;
     if (!srv->cfg.connection_limit) srv->cfg.connection_limit = 1024;
     if (!srv->cfg.connection_timeout_s) srv->cfg.connection_timeout_s = 30;
-    if (!srv->cfg.connection_memory) srv->cfg.connection_memory = 128 * 1024;
+    if (!srv->cfg.connection_memory) srv->cfg.connection_memory = 32 * 1024;
     if (!srv->cfg.max_body_default) srv->cfg.max_body_default = 1024 * 1024;
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {

@@ -106,7 +106,7 @@ typedef struct http_config {
     unsigned n_threads;            /* MHD pool threads [4] */
     unsigned connection_limit;     /* [1024] */
     unsigned connection_timeout_s; /* idle seconds before MHD closes [30] */
-    size_t connection_memory;      /* MHD per-connection memory limit [128 KiB] */
+    size_t connection_memory;      /* MHD per-connection memory limit [32 KiB] */
     size_t max_body_default;       /* cap for routes with max_body 0 [1 MiB] */
     const char *db_path;           /* for http_store's per-thread connections */
     void *app;                     /* returned by http_req_app (e.g. the srv_config) */
