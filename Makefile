@@ -122,10 +122,12 @@ asan: deps
 bench: deps-bench
 	$(MAKE) $(BUILD)/fitd $(BUILD)/bench/bench_core
 	sh bench/run.sh $(BUILD)
+	sh bench/service.sh $(BUILD)
 
 $(BUILD)/bench/bench_core: bench/bench_core.c $(BUILD)/libfitd.a $(BUILD)/libnn.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "LD $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 clean:
 	rm -rf build
