@@ -51,10 +51,10 @@ static void colsum_add(float *restrict db, const float *restrict dz, int B, int 
 }
 
 /* dz (B, out), x (B, in), w (in, out):
- *   dw (in, out) = x^T dz;  db (out) = colsum(dz) when db;
+ *   dw (in, out) (+)= x^T dz;  db (out) (+)= colsum(dz) when db;
  *   dx (B, in) = dz W^T when dx (overwritten). */
 void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
-                       const float *w, int B, int in, int out)
+                       const float *w, int B, int in, int out, int accumulate)
 {
     if (B <= 0 || out <= 0) {
         /* No samples or no units: dx is still defined (zero). */
@@ -64,10 +64,10 @@ void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const f
     }
     if (in > 0 && dw) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, B, 1.0f, x, ld(in), dz,
-                    ld(out), 0.0f, dw, ld(out));
+                    ld(out), accumulate ? 1.0f : 0.0f, dw, ld(out));
     }
     if (db) {
-        memset(db, 0, (size_t)out * sizeof *db);
+        if (!accumulate) memset(db, 0, (size_t)out * sizeof *db);
         colsum_add(db, dz, B, out);
     }
     if (dx && in > 0) {

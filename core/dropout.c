@@ -41,6 +41,7 @@ static void lanes_seed(lanes *L, uint64_t seed)
 }
 
 /* BLOCK 32-bit uniforms: xoshiro256** in each lane (Blackman & Vigna). */
+NN_VEC_KERNEL
 static void lanes_fill(lanes *restrict L, uint32_t *restrict out)
 {
     for (int i = 0; i < BLOCK; i += 2 * LANES) {
@@ -61,6 +62,7 @@ static void lanes_fill(lanes *restrict L, uint32_t *restrict out)
 }
 
 /* mask[i] = 0 when u32 < thr, else keep; y = x * mask. */
+NN_VEC_KERNEL
 static void apply(float *restrict y, float *restrict mask, const float *restrict x, const uint32_t *restrict u,
                   size_t n, uint32_t thr, float keep)
 {

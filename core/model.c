@@ -312,11 +312,21 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
                 nn_reg_grad(d_out, L->a, n_out, L->spec.activity_reg, 1.0f / (float)B);
             nn_act_backward(d_out, d_out, L->z, L->a, B, L->out, L->spec.activation); /* now dL/dz */
             float *w = m->params + L->w_off;
+            float *dw = grads + L->w_off;
             float *db = L->b_off == SIZE_MAX ? NULL : grads + L->b_off;
-            nn_dense_backward(L->need_dx ? d_in : NULL, grads + L->w_off, db, d_out, in, w, B, L->in,
-                              L->out);
-            pen += nn_reg_apply(grads + L->w_off, w, (size_t)L->in * (size_t)L->out, L->spec.kernel_reg, 1.0f);
-            if (db) pen += nn_reg_apply(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg, 1.0f);
+            /* The kernel's penalty gradient first, then the GEMM adds x^T dz to it. A
+             * layer with a kernel regularizer but none on its bias fills db with zeros
+             * so that both accumulate. */
+            int acc = nn_reg_active(L->spec.kernel_reg);
+            if (acc) {
+                pen += nn_reg_fill(dw, w, (size_t)L->in * (size_t)L->out, L->spec.kernel_reg);
+                if (db) pen += nn_reg_fill(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg);
+            }
+            nn_dense_backward(L->need_dx ? d_in : NULL, dw, db, d_out, in, w, B, L->in, L->out, acc);
+            if (!acc && db && nn_reg_active(L->spec.bias_reg)) {
+                nn_reg_grad(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg, 1.0f);
+                pen += nn_reg_penalty(m->params + L->b_off, (size_t)L->out, L->spec.bias_reg);
+            }
         } else {
             if (!L->need_dx) break;
             if (rng && L->spec.rate > 0)

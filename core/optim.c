@@ -46,30 +46,14 @@ struct nn_optim {
     float *momentum, *velocity, *vhat, *avg_grad, *accum; /* into slots, or NULL */
 };
 
-/* The update kernels run over every parameter once per batch. gcc 12 at -O2
- * vectorizes only with the "very cheap" cost model, which refuses loops of unknown
- * length, so they ask for the cheap model (clang vectorizes at -O2 already). On
- * x86-64 Linux they are also cloned for AVX-512 and AVX2, picked at load time
- * (Adam's step over 500k parameters: about 1.9x faster with AVX-512 than SSE2).
- * The clones give bit-identical results: the operations are IEEE (sqrt and
- * division included) and contraction into FMA is off (gcc's ISO C default; the
- * pragma below for clang). */
+/* The update kernels run over every parameter once per batch: NN_VEC_KERNEL
+ * (nn_int.h) vectorizes and clones them. The clones give bit-identical results:
+ * the operations are IEEE (sqrt and division included) and contraction into FMA
+ * is off (gcc's ISO C default; the pragma below for clang). */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef VEC_CLONES
-#define VEC_CLONES
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-#define VEC_KERNEL VEC_CLONES __attribute__((optimize("tree-vectorize", "vect-cost-model=cheap")))
-#else
-#define VEC_KERNEL VEC_CLONES
-#endif
+#define VEC_KERNEL NN_VEC_KERNEL
 
 #define STATE_MAGIC "NNOP"
 #define STATE_VERSION 1u

@@ -17,6 +17,7 @@ int nn_reg_active(nn_regularizer r)
 
 /* The sums vectorize as reductions (-fopenmp-simd): this runs over every kernel on
  * every batch, so it must cost about one pass over memory. */
+NN_VEC_KERNEL
 static double penalty_loop(const float *restrict w, size_t n, double l1, double l2)
 {
     double s1 = 0.0, s2 = 0.0;
@@ -29,16 +30,18 @@ static double penalty_loop(const float *restrict w, size_t n, double l1, double 
     return l1 * s1 + l2 * s2;
 }
 
-/* dw += a * sign(w) + c * w, sign(0) = 0 (the subgradient TF and PyTorch use for
- * |w| at 0), and the penalty in the same pass. */
-static double apply_loop(float *restrict dw, const float *restrict w, size_t n, float a, float c, double l1,
-                         double l2)
+/* dw = a * sign(w) + c * w (set: add = 0) or dw += ... (add = 1), sign(0) = 0 (the
+ * subgradient TF and PyTorch use for |w| at 0); returns l1 * sum|w| + l2 * sum w^2
+ * from the same pass. */
+NN_VEC_KERNEL
+static double grad_loop(float *restrict dw, const float *restrict w, size_t n, float a, float c, double l1,
+                        double l2, float add)
 {
     double s1 = 0.0, s2 = 0.0;
 #pragma omp simd reduction(+ : s1, s2)
     for (size_t i = 0; i < n; i++) {
         float sgn = (float)((w[i] > 0.0f) - (w[i] < 0.0f));
-        dw[i] += a * sgn + c * w[i];
+        dw[i] = add * dw[i] + (a * sgn + c * w[i]);
         double v = (double)w[i];
         s1 += fabs(v);
         s2 += v * v;
@@ -51,15 +54,13 @@ double nn_reg_penalty(const float *w, size_t n, nn_regularizer r)
     return nn_reg_active(r) ? penalty_loop(w, n, r.l1, r.l2) : 0.0;
 }
 
-double nn_reg_apply(float *dw, const float *w, size_t n, nn_regularizer r, float scale)
-{
-    if (!nn_reg_active(r)) return 0.0;
-    float a = (float)((double)scale * r.l1);
-    float c = (float)(2.0 * (double)scale * r.l2);
-    return apply_loop(dw, w, n, a, c, r.l1, r.l2);
-}
-
 void nn_reg_grad(float *dw, const float *w, size_t n, nn_regularizer r, float scale)
 {
-    nn_reg_apply(dw, w, n, r, scale);
+    if (!nn_reg_active(r)) return;
+    grad_loop(dw, w, n, (float)((double)scale * r.l1), (float)(2.0 * (double)scale * r.l2), 0, 0, 1.0f);
+}
+
+double nn_reg_fill(float *dw, const float *w, size_t n, nn_regularizer r)
+{
+    return grad_loop(dw, w, n, (float)r.l1, (float)(2.0 * r.l2), r.l1, r.l2, 0.0f);
 }

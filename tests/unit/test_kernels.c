@@ -366,24 +366,30 @@ static void test_dense_gradients(void **state)
 
         nn_dense_forward(a, z, x, w, b, DB, DI, DO, acts[ai]);
         nn_act_backward(dz, g, z, a, DB, DO, acts[ai]);
-        nn_dense_backward(dx, dw, db, dz, x, w, DB, DI, DO);
+        nn_dense_backward(dx, dw, db, dz, x, w, DB, DI, DO, 0);
         const char *name = act_names[acts[ai]];
         assert_close(dw, fd_w, DI * DO, 5e-4, 2e-3, name);
         assert_close(db, fd_b, DO, 5e-4, 2e-3, name);
         assert_close(dx, fd_x, DB * DI, 5e-4, 2e-3, name);
 
-        /* dw, db and dx are overwritten, whatever they held; dx and db may be NULL */
+        /* Without accumulate dw, db and dx are overwritten whatever they held (dx
+         * and db may be NULL); with it, dw and db add to what they hold. */
         float dw1[DI * DO], db1[DO], dx1[DB * DI];
         memcpy(dw1, dw, sizeof dw);
         memcpy(db1, db, sizeof db);
         memcpy(dx1, dx, sizeof dx);
         for (size_t i = 0; i < DI * DO; i++) dw[i] = 1e6f;
         for (size_t i = 0; i < DO; i++) db[i] = -1e6f;
-        nn_dense_backward(dx, dw, db, dz, x, w, DB, DI, DO);
-        nn_dense_backward(NULL, dw, NULL, dz, x, w, DB, DI, DO);
+        nn_dense_backward(dx, dw, db, dz, x, w, DB, DI, DO, 0);
+        nn_dense_backward(NULL, dw, NULL, dz, x, w, DB, DI, DO, 0);
         assert_close(dw, dw1, DI * DO, 0, 0, "dw overwritten");
         assert_close(db, db1, DO, 0, 0, "db overwritten");
         assert_close(dx, dx1, DB * DI, 0, 0, "dx overwritten");
+        nn_dense_backward(NULL, dw, db, dz, x, w, DB, DI, DO, 1);
+        for (size_t i = 0; i < DI * DO; i++) dw1[i] *= 2.0f;
+        for (size_t i = 0; i < DO; i++) db1[i] *= 2.0f;
+        assert_close(dw, dw1, DI * DO, 1e-6, 1e-5, "dw accumulates");
+        assert_close(db, db1, DO, 1e-6, 1e-5, "db accumulates");
     }
 }
 
