@@ -406,9 +406,11 @@ nn_trainer *nn_trainer_new(nn_model *model, const nn_compile_spec *compile, cons
                            const nn_dataset *train, const nn_dataset *val, nn_error *err);
 void nn_trainer_free(nn_trainer *t);
 
-/* Train until the configured epochs end or early stopping stops it. Can be called
- * again after NN_ERR_CANCELLED or after nn_trainer_restore to continue. At the end,
- * restores the best weights when early_stopping.restore_best_weights is set. */
+/* Train until the configured epochs end or early stopping stops it. At the end,
+ * restores the best weights when early_stopping.restore_best_weights is set.
+ * After NN_ERR_CANCELLED the trainer rests at a batch boundary, mid-epoch state
+ * included: calling run again continues from that batch, and a checkpoint taken
+ * then (nn_trainer_checkpoint) resumes there too, bit-identically. */
 nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err);
 
 int nn_trainer_epoch(const nn_trainer *t);       /* epochs completed */
@@ -416,11 +418,14 @@ int nn_trainer_best_epoch(const nn_trainer *t);  /* 1-based; 0 if none */
 int nn_trainer_stopped_early(const nn_trainer *t);
 int nn_trainer_finished(const nn_trainer *t);
 int nn_trainer_batches_per_epoch(const nn_trainer *t);
+int nn_trainer_batch(const nn_trainer *t);       /* batches done in the epoch in progress */
 
-/* The whole training state (weights, optimizer slots, RNG, epoch, early-stopping
- * and schedule state, best weights) as a byte buffer; *buf is malloc'ed, freed by
- * the caller. Restoring it into a trainer built from the same spec and data and
- * running on gives bit-identical results to an uninterrupted run. */
+/* The whole training state (weights, optimizer slots, RNG, epoch and the batch
+ * boundary within it, early-stopping and schedule state, best weights) as a byte
+ * buffer; *buf is malloc'ed, freed by the caller. Taken between epochs (in
+ * on_epoch) or after a cancel (mid-epoch). Restoring it into a trainer built from
+ * the same spec and data and running on gives bit-identical results to an
+ * uninterrupted run. */
 nn_status nn_trainer_checkpoint(const nn_trainer *t, void **buf, size_t *len, nn_error *err);
 nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_error *err);
 

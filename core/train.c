@@ -30,6 +30,12 @@ struct nn_trainer {
     /* progress */
     int epoch; /* completed */
     int stopped, finished;
+    /* The epoch in progress, so that a run stopped at a batch boundary (cancel,
+     * shutdown) checkpoints and resumes mid-epoch exactly: batches done, the RNG as
+     * the epoch began (to redraw the same shuffle), the running sums, the time. */
+    int batch;
+    nn_rng epoch_rng;
+    double loss_sum, reg_sum, sums[NN_MAX_METRICS], elapsed;
     /* EarlyStopping (Keras 3 semantics) */
     int es_max, es_has_best, es_wait, es_monitor; /* monitor: index into record values */
     double es_best;
@@ -265,6 +271,7 @@ int nn_trainer_best_epoch(const nn_trainer *t) { return t->best_epoch; }
 int nn_trainer_stopped_early(const nn_trainer *t) { return t->stopped; }
 int nn_trainer_finished(const nn_trainer *t) { return t->finished; }
 int nn_trainer_batches_per_epoch(const nn_trainer *t) { return t->batches; }
+int nn_trainer_batch(const nn_trainer *t) { return t->batch; }
 
 /* Keras 3 EarlyStopping.on_epoch_end; `epoch` is 0-based like Keras'. */
 static void early_stopping_update(nn_trainer *t, const nn_epoch_record *rec, int epoch)
@@ -316,12 +323,22 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
     while (!t->finished && t->epoch < t->fit.epochs && !t->stopped) {
         double t0 = now_seconds();
         int e = t->epoch + 1;
+        if (t->batch == 0) {
+            t->epoch_rng = t->rng;
+            t->loss_sum = t->reg_sum = t->elapsed = 0;
+            memset(t->sums, 0, sizeof t->sums);
+        }
+        /* The epoch's shuffle, drawn from the RNG as the epoch began; mid-epoch
+         * (after a cancel or a restore) it is redrawn, and the live RNG, already
+         * past it, stays where it is. */
+        nn_rng shuffle_rng = t->epoch_rng;
         for (size_t i = 0; i < N; i++) t->perm[i] = (uint32_t)i;
-        if (t->fit.shuffle) nn_rng_shuffle(&t->rng, t->perm, N);
-        double loss_sum = 0, reg_sum = 0, sums[NN_MAX_METRICS] = {0};
-        for (int b = 0; b < t->batches; b++) {
-            if (cb->should_cancel && cb->should_cancel(cb->user))
+        if (t->fit.shuffle) nn_rng_shuffle(t->batch ? &shuffle_rng : &t->rng, t->perm, N);
+        for (int b = t->batch; b < t->batches; b++) {
+            if (cb->should_cancel && cb->should_cancel(cb->user)) {
+                t->elapsed += now_seconds() - t0;
                 return nn_error_set(err, NN_ERR_CANCELLED, "cancelled at epoch %d, batch %d", e, b + 1);
+            }
             size_t from = (size_t)b * (size_t)t->fit.batch_size;
             int B = (int)(N - from < (size_t)t->fit.batch_size ? N - from : (size_t)t->fit.batch_size);
             const float *x, *y;
@@ -344,10 +361,11 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
             if (!isfinite(loss))
                 return nn_error_set(err, NN_ERR_NUMERIC, "the loss became %s at epoch %d, batch %d",
                                     isnan(loss) ? "NaN" : "infinite", e, b + 1);
-            loss_sum += loss * B;
-            reg_sum += reg * B;
-            add_metrics(c, t->pred, y, B, t->n_out, sums);
+            t->loss_sum += loss * B;
+            t->reg_sum += reg * B;
+            add_metrics(c, t->pred, y, B, t->n_out, t->sums);
             nn_optim_step(t->opt, nn_model_params(m), t->grads);
+            t->batch = b + 1;
             if (cb->on_batch) cb->on_batch(cb->user, e, b + 1, t->batches);
         }
         if (!params_finite(nn_model_params(m), np))
@@ -357,12 +375,12 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
         nn_epoch_record rec;
         memset(&rec, 0, sizeof rec);
         rec.epoch = e;
-        rec.loss = loss_sum / (double)N;
-        rec.regularization_loss = reg_sum / (double)N;
+        rec.loss = t->loss_sum / (double)N;
+        rec.regularization_loss = t->reg_sum / (double)N;
         rec.n_metrics = c->n_metrics;
         for (int k = 0; k < c->n_metrics; k++) {
             rec.metric_names[k] = c->metric_names[k];
-            rec.metrics[k] = sums[k] / (double)N;
+            rec.metrics[k] = t->sums[k] / (double)N;
         }
         if (t->has_val) {
             nn_eval_result ev;
@@ -377,12 +395,13 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
         rec.learning_rate = nn_optim_lr(t->opt);
         early_stopping_update(t, &rec, e - 1);
         t->epoch = e;
+        t->batch = 0;
         if (t->epoch >= t->fit.epochs || t->stopped) {
             /* Keras 3 restores the best weights at the end of training, stopped early or not. */
             t->finished = 1;
             if (t->has_best_params) memcpy(nn_model_params(m), t->best_params, np * sizeof(float));
         }
-        rec.seconds = now_seconds() - t0;
+        rec.seconds = t->elapsed + (now_seconds() - t0);
         if (cb->on_epoch && cb->on_epoch(cb->user, t, &rec))
             return nn_error_set(err, NN_ERR_CALLBACK, "stopped by the epoch callback after epoch %d", e);
     }
@@ -397,6 +416,7 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
  * fingerprint of the model and data so a checkpoint is never restored into a
  * different training run. */
 #define CKPT_MAGIC "FITDCKP1"
+#define CKPT_VERSION 2 /* 2: the epoch in progress (batch boundary checkpoints) */
 
 typedef struct ckpt_header {
     char magic[8];
@@ -405,6 +425,8 @@ typedef struct ckpt_header {
     double es_best;
     uint64_t rng[4];
     uint64_t n_params, n_train, batches, optim_bytes;
+    uint64_t batch, epoch_rng[4];
+    double loss_sum, reg_sum, sums[NN_MAX_METRICS], elapsed;
 } ckpt_header;
 
 static uint64_t fnv1a(const unsigned char *p, size_t n)
@@ -428,7 +450,7 @@ nn_status nn_trainer_checkpoint(const nn_trainer *t, void **buf, size_t *len, nn
     ckpt_header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, CKPT_MAGIC, 8);
-    h.version = 1;
+    h.version = CKPT_VERSION;
     h.epoch = (uint32_t)t->epoch;
     h.stopped = (uint32_t)t->stopped;
     h.finished = (uint32_t)t->finished;
@@ -442,6 +464,12 @@ nn_status nn_trainer_checkpoint(const nn_trainer *t, void **buf, size_t *len, nn
     h.n_train = t->train.n;
     h.batches = (uint64_t)t->batches;
     h.optim_bytes = ob;
+    h.batch = (uint64_t)t->batch;
+    memcpy(h.epoch_rng, t->epoch_rng.s, sizeof h.epoch_rng);
+    h.loss_sum = t->loss_sum;
+    h.reg_sum = t->reg_sum;
+    memcpy(h.sums, t->sums, sizeof h.sums);
+    h.elapsed = t->elapsed;
     size_t off = 0;
     memcpy(p, &h, sizeof h);
     off += sizeof h;
@@ -467,12 +495,13 @@ nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_erro
     size_t np = nn_model_param_count(t->m), pb = np * sizeof(float);
     if (len < sizeof h + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
     memcpy(&h, p, sizeof h);
-    if (memcmp(h.magic, CKPT_MAGIC, 8) != 0 || h.version != 1)
+    if (memcmp(h.magic, CKPT_MAGIC, 8) != 0 || h.version != CKPT_VERSION)
         return nn_error_set(err, NN_ERR_PARSE, "not a fitd checkpoint (bad magic or version)");
     uint64_t sum;
     memcpy(&sum, p + len - sizeof sum, sizeof sum);
     if (sum != fnv1a(p, len - sizeof sum)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint checksum mismatch");
-    if (h.n_params != np || h.n_train != t->train.n || h.batches != (uint64_t)t->batches)
+    if (h.n_params != np || h.n_train != t->train.n || h.batches != (uint64_t)t->batches ||
+        h.batch >= h.batches)
         return nn_error_set(err, NN_ERR_MISMATCH,
                             "checkpoint is for another run (%llu parameters, %llu samples; this run has %zu, %zu)",
                             (unsigned long long)h.n_params, (unsigned long long)h.n_train, np, t->train.n);
@@ -496,5 +525,11 @@ nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_erro
     t->has_best_params = (int)h.has_best_params;
     t->es_best = h.es_best;
     memcpy(t->rng.s, h.rng, sizeof h.rng);
+    t->batch = (int)h.batch;
+    memcpy(t->epoch_rng.s, h.epoch_rng, sizeof h.epoch_rng);
+    t->loss_sum = h.loss_sum;
+    t->reg_sum = h.reg_sum;
+    memcpy(t->sums, h.sums, sizeof t->sums);
+    t->elapsed = h.elapsed;
     return NN_OK;
 }

@@ -268,6 +268,72 @@ static void test_resume_adam(void **state) { (void)state; check_resume(NN_OPT_AD
 static void test_resume_sgd_restore_best(void **state) { (void)state; check_resume(NN_OPT_SGD, 1); }
 static void test_resume_rmsprop(void **state) { (void)state; check_resume(NN_OPT_RMSPROP, 0); }
 
+/* Stopped at a batch boundary mid-epoch (a cancel, a shutdown), the trainer
+ * checkpoints there; resuming from that checkpoint, or simply running on, ends
+ * bit-identical to an uninterrupted run, epoch records included. */
+static int cancel_at(void *user)
+{
+    int *left = user;
+    return (*left)-- <= 0;
+}
+
+static void test_resume_mid_epoch(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    run r;
+    history full = {0}, part = {0}, cont = {0};
+    classic_digits(&r);
+    r.fit.epochs = 3;
+    nn_model *ref = train(&r, &ds, NULL, &full);
+    int batches = (int)((1437 + 31) / 32);
+
+    nn_error err = {0};
+    nn_model *m = nn_model_new(&r.model, r.fit.seed, &err);
+    nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
+    int left = batches + 7; /* all of epoch 1, then 7 batches of epoch 2 */
+    nn_callbacks cb = {.user = &cont, .on_epoch = on_epoch};
+    nn_callbacks cancel = {.user = &left, .should_cancel = cancel_at};
+    assert_int_equal(nn_trainer_run(t, &cancel, &err), NN_ERR_CANCELLED);
+    assert_int_equal(nn_trainer_epoch(t), 1);
+    assert_int_equal(nn_trainer_batch(t), 7);
+    void *ck = NULL;
+    size_t ck_len = 0;
+    assert_int_equal(nn_trainer_checkpoint(t, &ck, &ck_len, &err), NN_OK);
+
+    /* Resume in a fresh trainer from the mid-epoch checkpoint. */
+    nn_model *m2 = nn_model_new(&r.model, 12345, &err);
+    nn_trainer *t2 = nn_trainer_new(m2, &r.compile, &r.fit, &ds, NULL, &err);
+    assert_int_equal(nn_trainer_restore(t2, ck, ck_len, &err), NN_OK);
+    nn_callbacks cb2 = {.user = &part, .on_epoch = on_epoch};
+    assert_int_equal(nn_trainer_run(t2, &cb2, &err), NN_OK);
+    assert_int_equal(part.n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(part.rec[i].epoch, i + 2);
+        assert_true(part.rec[i].loss == full.rec[i + 1].loss);
+        assert_true(part.rec[i].metrics[0] == full.rec[i + 1].metrics[0]);
+        assert_true(part.rec[i].val_loss == full.rec[i + 1].val_loss);
+    }
+    assert_memory_equal(nn_model_params(m2), nn_model_params(ref), nn_model_param_count(m2) * sizeof(float));
+
+    /* Or run on in the same trainer. */
+    assert_int_equal(nn_trainer_run(t, &cb, &err), NN_OK);
+    assert_int_equal(cont.n, 2);
+    assert_true(cont.rec[0].loss == full.rec[1].loss);
+    assert_memory_equal(nn_model_params(m), nn_model_params(ref), nn_model_param_count(m) * sizeof(float));
+
+    free(ck);
+    nn_trainer_free(t);
+    nn_trainer_free(t2);
+    nn_model_free(m);
+    nn_model_free(m2);
+    nn_model_free(ref);
+    history_free(&full);
+    history_free(&part);
+    history_free(&cont);
+    nn_dataset_free(&ds);
+}
+
 /* A checkpoint is refused by a trainer for another model, and when corrupted. */
 static void test_checkpoint_rejects_mismatch(void **state)
 {
@@ -590,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_resume_adam),
         cmocka_unit_test(test_resume_sgd_restore_best),
         cmocka_unit_test(test_resume_rmsprop),
+        cmocka_unit_test(test_resume_mid_epoch),
         cmocka_unit_test(test_checkpoint_rejects_mismatch),
         cmocka_unit_test(test_l2_and_dropout_shrink_the_gap),
         cmocka_unit_test(test_l1_is_sparser_than_l2),
