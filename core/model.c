@@ -170,7 +170,6 @@ nn_model *nn_model_new(const nn_model_spec *spec, uint64_t seed, nn_error *err)
             t->shape[1] = part ? 0 : L->out;
             t->offset = part ? L->b_off : L->w_off;
             t->count = part ? (size_t)L->out : (size_t)L->in * (size_t)L->out;
-            t->reg = part ? L->spec.bias_reg : L->spec.kernel_reg;
             nn_rng_seed(&rng, init->has_seed ? init->seed : nn_seed_mix(seed, (uint64_t)(2 * i + part)));
             nn_init_fill(m->params + t->offset, t->count, L->in, L->out, init, &rng);
         }
@@ -272,7 +271,8 @@ static const float *forward(nn_model *m, const float *x, int B, nn_rng *rng, dou
     return in;
 }
 
-double nn_model_weight_penalty(const nn_model *m)
+/* Kernel and bias penalties of the current weights. */
+static double weight_penalty(const nn_model *m)
 {
     double pen = 0;
     for (int i = 0; i < m->n_layers; i++) {
@@ -287,8 +287,7 @@ double nn_model_weight_penalty(const nn_model *m)
 }
 
 double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, const float *y, int B,
-                     float *grads, nn_rng *rng, int weight_penalties, double *reg_loss, float *pred,
-                     nn_status *status)
+                     float *grads, nn_rng *rng, double *reg_loss, float *pred, nn_status *status)
 {
     if (status) *status = NN_OK;
     if (ensure_scratch(m, B) != NN_OK) {
@@ -318,13 +317,13 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
             /* The kernel's penalty gradient first, then the GEMM adds x^T dz to it. A
              * layer with a kernel regularizer but none on its bias fills db with zeros
              * so that both accumulate. */
-            int acc = weight_penalties && nn_reg_active(L->spec.kernel_reg);
+            int acc = nn_reg_active(L->spec.kernel_reg);
             if (acc) {
                 pen += nn_reg_fill(dw, w, (size_t)L->in * (size_t)L->out, L->spec.kernel_reg);
                 if (db) pen += nn_reg_fill(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg);
             }
             nn_dense_backward(L->need_dx ? d_in : NULL, dw, db, d_out, in, w, B, L->in, L->out, acc);
-            if (weight_penalties && !acc && db && nn_reg_active(L->spec.bias_reg)) {
+            if (!acc && db && nn_reg_active(L->spec.bias_reg)) {
                 nn_reg_grad(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg, 1.0f);
                 pen += nn_reg_penalty(m->params + L->b_off, (size_t)L->out, L->spec.bias_reg);
             }
@@ -356,7 +355,7 @@ double nn_model_eval_batch(nn_model *m, const nn_loss_spec *loss, const float *x
     const float *out = forward(m, x, B, NULL, &pen);
     int C = nn_model_output_dim(m);
     if (pred) memcpy(pred, out, (size_t)B * (size_t)C * sizeof(float));
-    pen += nn_model_weight_penalty(m);
+    pen += weight_penalty(m);
     if (reg_loss) *reg_loss = pen;
     return y ? nn_loss_forward(NULL, out, y, B, C, loss) + pen : pen;
 }

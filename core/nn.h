@@ -344,7 +344,6 @@ typedef struct nn_tensor_info {
     int64_t shape[2];
     size_t offset; /* into the flat parameter buffer, in floats */
     size_t count;
-    nn_regularizer reg; /* its weight penalty (the layer's kernel or bias regularizer) */
 } nn_tensor_info;
 int nn_model_tensor_count(const nn_model *m);
 const nn_tensor_info *nn_model_tensor(const nn_model *m, int i);

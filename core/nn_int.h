@@ -119,7 +119,6 @@ void nn_init_fill(float *w, size_t n, int fan_in, int fan_out, const nn_init_spe
 typedef struct nn_optim nn_optim;
 typedef struct nn_var {
     size_t offset, count;
-    nn_regularizer reg; /* the tensor's weight penalty, folded into the step */
 } nn_var;
 nn_optim *nn_optim_new(const nn_optimizer_spec *spec, const nn_var *vars, int n_vars,
                        size_t n_params, nn_error *err);
@@ -127,11 +126,8 @@ void nn_optim_free(nn_optim *o);
 /* The learning rate the next step will use (the schedule at the current step). */
 double nn_optim_lr(const nn_optim *o);
 int64_t nn_optim_iterations(const nn_optim *o);
-/* One update: params -= f(grads + the variables' weight-penalty gradients), as
- * Keras applies the gradient of the total loss. grads holds the data gradient and
- * may be modified (clipping). Returns the penalty of the updated weights (sum over
- * variables of l1 * sum|w| + l2 * sum w^2): the next step's weight penalty. */
-double nn_optim_step(nn_optim *o, float *params, float *grads);
+/* One update: params -= f(grads). grads may be modified (clipping). */
+void nn_optim_step(nn_optim *o, float *params, float *grads);
 /* State (iterations and slots) for checkpoints. */
 size_t nn_optim_state_bytes(const nn_optim *o);
 void nn_optim_state_save(const nn_optim *o, void *buf);
@@ -172,14 +168,7 @@ void nn_st_free_list(nn_st_tensor *tensors, int n);
  * largest batch seen (the only allocation; NN_ERR_NOMEM is reported as NaN with
  * *status set when status is non-NULL). */
 double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, const float *y, int B,
-                     float *grads, nn_rng *rng, int weight_penalties, double *reg_loss, float *pred,
-                     nn_status *status);
-/* With weight_penalties 0, the kernel and bias penalties are left out of the loss,
- * *reg_loss and grads (activity penalties stay): the trainer's optimizer folds them
- * into its step instead (nn_var.reg), saving a pass over the weights per batch. */
-
-/* The kernel and bias penalties of the current weights. */
-double nn_model_weight_penalty(const nn_model *m);
+                     float *grads, nn_rng *rng, double *reg_loss, float *pred, nn_status *status);
 
 /* Forward over one batch in evaluation mode (no dropout). Returns the mean data
  * loss + every penalty (0 + penalties when y is NULL); *reg_loss and pred (B, out)

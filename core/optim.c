@@ -333,111 +333,65 @@ static void optim_clip(nn_optim *o, float *grads)
 
 /* ---------------------------------------------------------------- update kernels */
 
-/* Every kernel reads the gradient through GRAD_AT: the data gradient plus the
- * variable's weight-penalty gradient, a1 * sign(w) + a2 * w (a1 = l1, a2 = 2 * l2;
- * both 0 when the penalty was added to g beforehand, or there is none), and sums
- * |w| and w^2 of the weights it writes (PEN_ADD), which are the next step's
- * penalty. Folding the penalty in here saves a pass over every kernel per batch. */
-#define GRAD_AT(i) (g[i] + (a1 * (float)((w[i] > 0.0f) - (w[i] < 0.0f)) + a2 * w[i]))
-#define PEN_ADD(x)                  \
-    do {                            \
-        double pw = (double)(x);    \
-        s1 += fabs(pw);             \
-        s2 += pw * pw;              \
-    } while (0)
-#define PEN_ARGS float a1, float a2, double *pen1, double *pen2
-#define PEN_LOOP _Pragma("omp simd reduction(+ : s1, s2)")
-
 /* Keras SGD without momentum: w -= g * lr. */
 VEC_KERNEL
-static void sgd_plain(float *restrict w, const float *restrict g, size_t n, float lr, PEN_ARGS)
+static void sgd_plain(float *restrict w, const float *restrict g, size_t n, float lr)
 {
-    double s1 = 0, s2 = 0;
-    PEN_LOOP
-    for (size_t i = 0; i < n; i++) {
-        float wn = w[i] - GRAD_AT(i) * lr;
-        w[i] = wn;
-        PEN_ADD(wn);
-    }
-    *pen1 = s1;
-    *pen2 = s2;
+    for (size_t i = 0; i < n; i++) w[i] -= g[i] * lr;
 }
 
 /* Keras SGD: m = m*mu - g*lr; w += m, or (nesterov) w += m*mu - g*lr. */
 VEC_KERNEL
 static void sgd_momentum(float *restrict w, const float *restrict g, float *restrict m, size_t n,
-                         float lr, float mu, int nesterov, PEN_ARGS)
+                         float lr, float mu, int nesterov)
 {
-    double s1 = 0, s2 = 0;
     if (nesterov) {
-        PEN_LOOP
         for (size_t i = 0; i < n; i++) {
-            float gi = GRAD_AT(i);
-            float mi = m[i] * mu - gi * lr;
+            float mi = m[i] * mu - g[i] * lr;
             m[i] = mi;
-            float wn = w[i] + (mi * mu - gi * lr);
-            w[i] = wn;
-            PEN_ADD(wn);
+            w[i] += mi * mu - g[i] * lr;
         }
     } else {
-        PEN_LOOP
         for (size_t i = 0; i < n; i++) {
-            float mi = m[i] * mu - GRAD_AT(i) * lr;
+            float mi = m[i] * mu - g[i] * lr;
             m[i] = mi;
-            float wn = w[i] + mi;
-            w[i] = wn;
-            PEN_ADD(wn);
+            w[i] += mi;
         }
     }
-    *pen1 = s1;
-    *pen2 = s2;
 }
 
 /* Keras Adam: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= m*alpha / (sqrt(v) + eps),
  * with alpha = lr * sqrt(1 - b2^t) / (1 - b1^t): epsilon outside the bias correction. */
 VEC_KERNEL
 static void adam_update(float *restrict w, const float *restrict g, float *restrict m,
-                        float *restrict v, size_t n, float alpha, float c1, float c2, float eps,
-                        PEN_ARGS)
+                        float *restrict v, size_t n, float alpha, float c1, float c2, float eps)
 {
-    double s1 = 0, s2 = 0;
-    PEN_LOOP
     for (size_t i = 0; i < n; i++) {
-        float gi = GRAD_AT(i);
+        float gi = g[i];
         float mi = m[i] + (gi - m[i]) * c1;
         float vi = v[i] + (gi * gi - v[i]) * c2;
         m[i] = mi;
         v[i] = vi;
-        float wn = w[i] - mi * alpha / (sqrtf(vi) + eps);
-        w[i] = wn;
-        PEN_ADD(wn);
+        w[i] -= mi * alpha / (sqrtf(vi) + eps);
     }
-    *pen1 = s1;
-    *pen2 = s2;
 }
 
 /* Adam with amsgrad: vhat = max(vhat, v) takes v's place in the denominator. */
 VEC_KERNEL
 static void adam_amsgrad_update(float *restrict w, const float *restrict g, float *restrict m,
                                 float *restrict v, float *restrict vhat, size_t n, float alpha,
-                                float c1, float c2, float eps, PEN_ARGS)
+                                float c1, float c2, float eps)
 {
-    double s1 = 0, s2 = 0;
-    PEN_LOOP
     for (size_t i = 0; i < n; i++) {
-        float gi = GRAD_AT(i);
+        float gi = g[i];
         float mi = m[i] + (gi - m[i]) * c1;
         float vi = v[i] + (gi * gi - v[i]) * c2;
         float hi = vhat[i] > vi ? vhat[i] : vi;
         m[i] = mi;
         v[i] = vi;
         vhat[i] = hi;
-        float wn = w[i] - mi * alpha / (sqrtf(hi) + eps);
-        w[i] = wn;
-        PEN_ADD(wn);
+        w[i] -= mi * alpha / (sqrtf(hi) + eps);
     }
-    *pen1 = s1;
-    *pen2 = s2;
 }
 
 /* Keras RMSprop: v = rho*v + (1-rho)*g^2; centered: mg = rho*mg + (1-rho)*g and the
@@ -446,105 +400,75 @@ static void adam_amsgrad_update(float *restrict w, const float *restrict g, floa
  * so each stays branch-free. */
 VEC_KERNEL
 static void rmsprop_plain(float *restrict w, const float *restrict g, float *restrict v, size_t n,
-                          float lr, float rho, float one_minus_rho, float eps, PEN_ARGS)
+                          float lr, float rho, float one_minus_rho, float eps)
 {
-    double s1 = 0, s2 = 0;
-    PEN_LOOP
     for (size_t i = 0; i < n; i++) {
-        float gi = GRAD_AT(i);
+        float gi = g[i];
         float vi = rho * v[i] + one_minus_rho * (gi * gi);
         v[i] = vi;
-        float wn = w[i] - lr * gi / sqrtf(vi + eps);
-        w[i] = wn;
-        PEN_ADD(wn);
+        w[i] -= lr * gi / sqrtf(vi + eps);
     }
-    *pen1 = s1;
-    *pen2 = s2;
 }
 
 VEC_KERNEL
 static void rmsprop_momentum(float *restrict w, const float *restrict g, float *restrict v,
                              float *restrict mom, size_t n, float lr, float rho,
-                             float one_minus_rho, float momentum, float eps, PEN_ARGS)
+                             float one_minus_rho, float momentum, float eps)
 {
-    double s1 = 0, s2 = 0;
-    PEN_LOOP
     for (size_t i = 0; i < n; i++) {
-        float gi = GRAD_AT(i);
+        float gi = g[i];
         float vi = rho * v[i] + one_minus_rho * (gi * gi);
         v[i] = vi;
         float mi = momentum * mom[i] + lr * gi / sqrtf(vi + eps);
         mom[i] = mi;
-        float wn = w[i] - mi;
-        w[i] = wn;
-        PEN_ADD(wn);
+        w[i] -= mi;
     }
-    *pen1 = s1;
-    *pen2 = s2;
 }
 
 VEC_KERNEL
 static void rmsprop_centered(float *restrict w, const float *restrict g, float *restrict v,
                              float *restrict mg, size_t n, float lr, float rho,
-                             float one_minus_rho, float eps, PEN_ARGS)
+                             float one_minus_rho, float eps)
 {
-    double s1 = 0, s2 = 0;
-    PEN_LOOP
     for (size_t i = 0; i < n; i++) {
-        float gi = GRAD_AT(i);
+        float gi = g[i];
         float vi = rho * v[i] + one_minus_rho * (gi * gi);
         float a = rho * mg[i] + one_minus_rho * gi;
         v[i] = vi;
         mg[i] = a;
-        float wn = w[i] - lr * gi / sqrtf(vi - a * a + eps);
-        w[i] = wn;
-        PEN_ADD(wn);
+        w[i] -= lr * gi / sqrtf(vi - a * a + eps);
     }
-    *pen1 = s1;
-    *pen2 = s2;
 }
 
 VEC_KERNEL
 static void rmsprop_centered_momentum(float *restrict w, const float *restrict g,
                                       float *restrict v, float *restrict mg, float *restrict mom,
                                       size_t n, float lr, float rho, float one_minus_rho,
-                                      float momentum, float eps, PEN_ARGS)
+                                      float momentum, float eps)
 {
-    double s1 = 0, s2 = 0;
-    PEN_LOOP
     for (size_t i = 0; i < n; i++) {
-        float gi = GRAD_AT(i);
+        float gi = g[i];
         float vi = rho * v[i] + one_minus_rho * (gi * gi);
         float a = rho * mg[i] + one_minus_rho * gi;
         v[i] = vi;
         mg[i] = a;
         float mi = momentum * mom[i] + lr * gi / sqrtf(vi - a * a + eps);
         mom[i] = mi;
-        float wn = w[i] - mi;
-        w[i] = wn;
-        PEN_ADD(wn);
+        w[i] -= mi;
     }
-    *pen1 = s1;
-    *pen2 = s2;
 }
 
 /* Keras Adagrad: acc += g^2; w -= lr*g / sqrt(acc + eps). */
 VEC_KERNEL
 static void adagrad_update(float *restrict w, const float *restrict g, float *restrict acc,
-                           size_t n, float lr, float eps, PEN_ARGS)
+                           size_t n, float lr, float eps)
 {
-    double s1 = 0, s2 = 0;
-    PEN_LOOP
     for (size_t i = 0; i < n; i++) {
-        float gi = GRAD_AT(i);
+        float gi = g[i];
         float ai = acc[i] + gi * gi;
         acc[i] = ai;
-        float wn = w[i] - lr * gi / sqrtf(ai + eps);
-        w[i] = wn;
-        PEN_ADD(wn);
+        w[i] -= lr * gi / sqrtf(ai + eps);
     }
-    *pen1 = s1;
-    *pen2 = s2;
 }
 
 /* AdamW's decoupled decay (Keras BaseOptimizer._apply_weight_decay): w -= w*wd*lr. */
@@ -554,22 +478,13 @@ static void weight_decay(float *restrict w, size_t n, float wd, float lr)
     for (size_t i = 0; i < n; i++) w[i] = w[i] - w[i] * wd * lr;
 }
 
-double nn_optim_step(nn_optim *o, float *params, float *grads)
+void nn_optim_step(nn_optim *o, float *params, float *grads)
 {
     const nn_optimizer_spec *s = &o->spec;
     float lr = optim_lr_f(o);
-    int decay = s->kind == NN_OPT_ADAMW && s->weight_decay > 0;
-    /* Clipping sees the whole gradient, and AdamW's decay changes w before the
-     * update: in those cases the penalty gradient is added to g first (from w as
-     * it was), and the kernels fold nothing in. */
-    int prefold = decay || s->clipnorm > 0 || s->global_clipnorm > 0 || s->clipvalue > 0;
-    if (prefold)
-        for (int v = 0; v < o->n_vars; v++)
-            nn_reg_grad(grads + o->vars[v].offset, params + o->vars[v].offset, o->vars[v].count,
-                        o->vars[v].reg, 1.0f);
     optim_clip(o, grads);
 
-    if (decay) {
+    if (s->kind == NN_OPT_ADAMW && s->weight_decay > 0) {
         float wd = (float)s->weight_decay;
         for (int v = 0; v < o->n_vars; v++)
             weight_decay(params + o->vars[v].offset, o->vars[v].count, wd, lr);
@@ -587,52 +502,44 @@ double nn_optim_step(nn_optim *o, float *params, float *grads)
     }
     float eps = (float)s->epsilon;
 
-    double penalty = 0;
     for (int v = 0; v < o->n_vars; v++) {
         size_t off = o->vars[v].offset, n = o->vars[v].count;
-        nn_regularizer reg = o->vars[v].reg;
-        float a1 = prefold ? 0.0f : (float)reg.l1, a2 = prefold ? 0.0f : (float)(2.0 * reg.l2);
-        double p1 = 0, p2 = 0;
         float *w = params + off;
         const float *g = grads + off;
         switch (s->kind) {
         case NN_OPT_SGD:
             if (o->momentum)
-                sgd_momentum(w, g, o->momentum + off, n, lr, (float)s->momentum, s->nesterov, a1, a2, &p1,
-                             &p2);
+                sgd_momentum(w, g, o->momentum + off, n, lr, (float)s->momentum, s->nesterov);
             else
-                sgd_plain(w, g, n, lr, a1, a2, &p1, &p2);
+                sgd_plain(w, g, n, lr);
             break;
         case NN_OPT_ADAM:
         case NN_OPT_ADAMW:
             if (o->vhat)
                 adam_amsgrad_update(w, g, o->momentum + off, o->velocity + off, o->vhat + off, n,
-                                    alpha, c1, c2, eps, a1, a2, &p1, &p2);
+                                    alpha, c1, c2, eps);
             else
-                adam_update(w, g, o->momentum + off, o->velocity + off, n, alpha, c1, c2, eps, a1, a2,
-                            &p1, &p2);
+                adam_update(w, g, o->momentum + off, o->velocity + off, n, alpha, c1, c2, eps);
             break;
         case NN_OPT_RMSPROP: {
             float rho = (float)s->rho, omr = (float)(1.0 - s->rho), mu = (float)s->momentum;
             float *vel = o->velocity + off;
             if (o->avg_grad && o->momentum)
                 rmsprop_centered_momentum(w, g, vel, o->avg_grad + off, o->momentum + off, n, lr,
-                                          rho, omr, mu, eps, a1, a2, &p1, &p2);
+                                          rho, omr, mu, eps);
             else if (o->avg_grad)
-                rmsprop_centered(w, g, vel, o->avg_grad + off, n, lr, rho, omr, eps, a1, a2, &p1, &p2);
+                rmsprop_centered(w, g, vel, o->avg_grad + off, n, lr, rho, omr, eps);
             else if (o->momentum)
-                rmsprop_momentum(w, g, vel, o->momentum + off, n, lr, rho, omr, mu, eps, a1, a2, &p1, &p2);
+                rmsprop_momentum(w, g, vel, o->momentum + off, n, lr, rho, omr, mu, eps);
             else
-                rmsprop_plain(w, g, vel, n, lr, rho, omr, eps, a1, a2, &p1, &p2);
+                rmsprop_plain(w, g, vel, n, lr, rho, omr, eps);
             break;
         }
-        case NN_OPT_ADAGRAD: adagrad_update(w, g, o->accum + off, n, lr, eps, a1, a2, &p1, &p2); break;
+        case NN_OPT_ADAGRAD: adagrad_update(w, g, o->accum + off, n, lr, eps); break;
         case NN_OPT_COUNT: break;
         }
-        penalty += reg.l1 * p1 + reg.l2 * p2;
     }
     o->iterations++;
-    return penalty;
 }
 
 /* ---------------------------------------------------------------- state */

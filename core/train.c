@@ -36,7 +36,6 @@ struct nn_trainer {
     int batch;
     nn_rng epoch_rng;
     double loss_sum, reg_sum, sums[NN_MAX_METRICS], elapsed;
-    double w_pen; /* kernel and bias penalties of the current weights */
     /* EarlyStopping (Keras 3 semantics) */
     int es_max, es_has_best, es_wait, es_monitor; /* monitor: index into record values */
     double es_best;
@@ -240,7 +239,6 @@ nn_trainer *nn_trainer_new(nn_model *model, const nn_compile_spec *compile, cons
     for (int i = 0; i < nt; i++) {
         vars[i].offset = nn_model_tensor(model, i)->offset;
         vars[i].count = nn_model_tensor(model, i)->count;
-        vars[i].reg = nn_model_tensor(model, i)->reg;
     }
     t->opt = nn_optim_new(&compile->optimizer, vars, nt, np, err);
     if (!t->opt) goto fail;
@@ -322,8 +320,6 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
         if (!t->best_params) return nn_error_set(err, NN_ERR_NOMEM, "out of memory for the best weights");
     }
 
-    /* The optimizer reports each step's new weight penalty; this is the first. */
-    t->w_pen = nn_model_weight_penalty(m);
     while (!t->finished && t->epoch < t->fit.epochs && !t->stopped) {
         double t0 = now_seconds();
         int e = t->epoch + 1;
@@ -360,8 +356,7 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
             }
             double reg = 0;
             nn_status st;
-            double loss = nn_model_grad(m, &c->loss, x, y, B, t->grads, &t->rng, 0, &reg, t->pred, &st) + t->w_pen;
-            reg += t->w_pen;
+            double loss = nn_model_grad(m, &c->loss, x, y, B, t->grads, &t->rng, &reg, t->pred, &st);
             if (st != NN_OK) return nn_error_set(err, st, "out of memory at epoch %d, batch %d", e, b + 1);
             if (!isfinite(loss))
                 return nn_error_set(err, NN_ERR_NUMERIC, "the loss became %s at epoch %d, batch %d",
@@ -369,7 +364,7 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
             t->loss_sum += loss * B;
             t->reg_sum += reg * B;
             add_metrics(c, t->pred, y, B, t->n_out, t->sums);
-            t->w_pen = nn_optim_step(t->opt, nn_model_params(m), t->grads);
+            nn_optim_step(t->opt, nn_model_params(m), t->grads);
             t->batch = b + 1;
             if (cb->on_batch) cb->on_batch(cb->user, e, b + 1, t->batches);
         }

@@ -298,7 +298,7 @@ static void test_model_case(void **state)
     float *pred = keep(calloc(nout, sizeof *pred));
     double reg = -1;
     nn_status st = NN_OK;
-    double l = nn_model_grad(m, &loss, x, y, B, grads, NULL, 1, &reg, pred, &st);
+    double l = nn_model_grad(m, &loss, x, y, B, grads, NULL, &reg, pred, &st);
     assert_int_equal(st, NN_OK);
 
     char label[256];
@@ -332,7 +332,6 @@ static void test_optimizer_case(void **state)
     for (int t = 0; t < n_vars; t++) {
         vars[t].offset = nn_model_tensor(m, t)->offset;
         vars[t].count = nn_model_tensor(m, t)->count;
-        vars[t].reg = nn_model_tensor(m, t)->reg; /* the optimizer folds the penalties in, as in fit */
     }
     size_t n_params = nn_model_param_count(m);
     nn_error err = {0};
@@ -342,15 +341,12 @@ static void test_optimizer_case(void **state)
     float *grads = keep(calloc(n_params, sizeof *grads));
     float got_loss[16], got_lr[16];
     assert_true(steps <= 16);
-    /* As the trainer does it: the data gradient from the model, the weight penalty
-     * of each step from the optimizer's previous step. */
-    double w_pen = nn_model_weight_penalty(m);
     for (int k = 0; k < steps; k++) {
         nn_status st = NN_OK;
-        got_loss[k] = (float)(nn_model_grad(m, &loss, x, y, B, grads, NULL, 0, NULL, NULL, &st) + w_pen);
+        got_loss[k] = (float)nn_model_grad(m, &loss, x, y, B, grads, NULL, NULL, NULL, &st);
         assert_int_equal(st, NN_OK);
         got_lr[k] = (float)nn_optim_lr(o);
-        w_pen = nn_optim_step(o, nn_model_params(m), grads);
+        nn_optim_step(o, nn_model_params(m), grads);
     }
     assert_int_equal(nn_optim_iterations(o), steps);
 

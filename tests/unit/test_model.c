@@ -32,7 +32,7 @@ static double loss_at(nn_model *m, const nn_loss_spec *loss, const float *x, con
                       const nn_rng *rng0)
 {
     nn_rng r = *rng0; /* the same dropout mask every time */
-    return nn_model_grad(m, loss, x, y, B, g, &r, 1, NULL, NULL, NULL);
+    return nn_model_grad(m, loss, x, y, B, g, &r, NULL, NULL, NULL);
 }
 
 static void check_model(nn_layer_spec *layers, int n_layers, nn_loss_kind lk, int y_width)
