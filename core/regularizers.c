@@ -35,13 +35,16 @@ static double penalty_loop(const float *restrict w, size_t n, double l1, double 
  * from the same pass. */
 NN_VEC_KERNEL
 static double grad_loop(float *restrict dw, const float *restrict w, size_t n, float a, float c, double l1,
-                        double l2, float add)
+                        double l2, int add)
 {
     double s1 = 0.0, s2 = 0.0;
 #pragma omp simd reduction(+ : s1, s2)
     for (size_t i = 0; i < n; i++) {
         float sgn = (float)((w[i] > 0.0f) - (w[i] < 0.0f));
-        dw[i] = add * dw[i] + (a * sgn + c * w[i]);
+        float g = a * sgn + c * w[i];
+        /* Selected, not multiplied by 0: a fill must not read what dw held (it may
+         * be uninitialized memory, where 0 * NaN would poison the gradient). */
+        dw[i] = add ? dw[i] + g : g;
         double v = (double)w[i];
         s1 += fabs(v);
         s2 += v * v;
@@ -57,10 +60,10 @@ double nn_reg_penalty(const float *w, size_t n, nn_regularizer r)
 void nn_reg_grad(float *dw, const float *w, size_t n, nn_regularizer r, float scale)
 {
     if (!nn_reg_active(r)) return;
-    grad_loop(dw, w, n, (float)((double)scale * r.l1), (float)(2.0 * (double)scale * r.l2), 0, 0, 1.0f);
+    grad_loop(dw, w, n, (float)((double)scale * r.l1), (float)(2.0 * (double)scale * r.l2), 0, 0, 1);
 }
 
 double nn_reg_fill(float *dw, const float *w, size_t n, nn_regularizer r)
 {
-    return grad_loop(dw, w, n, (float)r.l1, (float)(2.0 * r.l2), r.l1, r.l2, 0.0f);
+    return grad_loop(dw, w, n, (float)r.l1, (float)(2.0 * r.l2), r.l1, r.l2, 0);
 }

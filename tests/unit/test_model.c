@@ -105,6 +105,33 @@ static void test_grad_regression_no_bias(void **state)
     check_model(l, 3, NN_LOSS_HUBER, 2);
 }
 
+/* Every gradient is written, never added to what the buffer held: a buffer full
+ * of NaN (reused heap memory can be) gives the same gradients as a zeroed one.
+ * Covers each combination of kernel and bias regularizers. */
+static void test_grad_ignores_buffer_contents(void **state)
+{
+    (void)state;
+    nn_layer_spec l[3] = {nn_layer_dense(4, NN_ACT_RELU), nn_layer_dense(4, NN_ACT_TANH), nn_layer_dense(3, NN_ACT_SOFTMAX)};
+    l[0].kernel_reg.l2 = 0.01;               /* kernel only */
+    l[1].bias_reg.l1 = 0.01;                 /* bias only */
+    l[2].kernel_reg.l1 = l[2].bias_reg.l2 = 0.01; /* both */
+    nn_model_spec spec = {.input_dim = IN, .n_layers = 3, .layers = l};
+    nn_error err = {0};
+    nn_model *m = nn_model_new(&spec, 4, &err);
+    size_t np = nn_model_param_count(m);
+    float x[B * IN], y[B], *g0 = calloc(np, sizeof(float)), *g1 = malloc(np * sizeof(float));
+    fill(x, B * IN, 3, 1.0);
+    for (int i = 0; i < B; i++) y[i] = (float)(i % 3);
+    for (size_t i = 0; i < np; i++) g1[i] = NAN;
+    nn_loss_spec loss = nn_loss_default(NN_LOSS_SPARSE_CATEGORICAL_CE);
+    nn_model_grad(m, &loss, x, y, B, g0, NULL, NULL, NULL, NULL);
+    nn_model_grad(m, &loss, x, y, B, g1, NULL, NULL, NULL, NULL);
+    assert_memory_equal(g0, g1, np * sizeof(float));
+    free(g0);
+    free(g1);
+    nn_model_free(m);
+}
+
 /* Dropout is the identity at prediction; predict equals a hand-written forward. */
 static void test_predict_matches_manual_forward(void **state)
 {
@@ -167,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_all_regularizers_and_dropout),
         cmocka_unit_test(test_grad_regression_no_bias),
+        cmocka_unit_test(test_grad_ignores_buffer_contents),
         cmocka_unit_test(test_predict_matches_manual_forward),
         cmocka_unit_test(test_bad_specs),
     };
