@@ -41,7 +41,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(BUILD)/tests/support.o
 
-.PHONY: all run test test-only asan bench deps deps-bench clean check-core-deps fmt
+.PHONY: all run test test-only asan bench deps deps-bench clean check-core-deps fuzz docker-check crash-test
 
 all: $(BUILD)/fitd $(UNIT_BIN) $(INTEG_BIN)
 
@@ -128,6 +128,27 @@ $(BUILD)/bench/bench_core: bench/bench_core.c $(BUILD)/libfitd.a $(BUILD)/libnn.
 	@mkdir -p $(@D)
 	@echo "LD $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+# 100+ kill -9 at random moments against one fitd; prints the figures.
+crash-test: all
+	FITD_BIN=$(BUILD)/fitd bash tests/crash/crash_test.sh --kills 120 --max-seconds 600 --jobs 150 --datasets 30
+
+# libFuzzer targets (clang): each runs FUZZ_SECONDS; any crash fails the run.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	sh tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
+
+# The Docker image, proven with podman where no Docker engine runs (as root; see
+# ../shared/tools/docker-check's README): build, run, tests/deploy/then.sh,
+# restart. Each run gets its own volume, removed afterwards.
+DOCKER_CHECK      ?= ../shared/tools/docker-check
+DOCKER_CHECK_PORT ?= 18080
+
+docker-check:
+	@vol=fitd-check-$$$$; \
+	RUN_ARGS="-v $$vol:/var/lib/fitd -e FITD_WORKERS=1" THEN='bash tests/deploy/then.sh' \
+	  $(DOCKER_CHECK) . http://127.0.0.1:$(DOCKER_CHECK_PORT)/healthz 8080; rc=$$?; \
+	podman volume rm -f $$vol > /dev/null 2>&1; exit $$rc
 
 clean:
 	rm -rf build

@@ -10,6 +10,7 @@
  * to --max-body-json.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,13 +110,17 @@ static void fail(upload *u, unsigned status, const char *field, nn_status code, 
     nn_error_set(&u->err, code, "%s", msg);
 }
 
+/* 1 to 255 bytes of valid UTF-8 without control characters: a name is echoed in
+ * JSON, which cannot carry invalid UTF-8 (Jansson refuses it: a 500 before). */
 static int name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= STORE_NAME_MAX) return 0;
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f) return 0;
-    return 1;
+    json_t *probe = json_stringn(s - n, n); /* NULL unless valid UTF-8 */
+    json_decref(probe);
+    return probe != NULL;
 }
 
 /* ---------------------------------------------------------------- multipart */
@@ -128,6 +133,10 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     upload *u = cls;
     if (u->err_status) return MHD_NO;
     nn_idx_parser **pp = NULL;
+    if (!key) { /* MHD passes NULL for a part without a usable Content-Disposition name */
+        fail(u, 400, "", NN_ERR_INVALID, "%s", "a multipart part has no name: expected x, y and name");
+        return MHD_NO;
+    }
     if (strcmp(key, "x") == 0) {
         pp = &u->idx_x;
         u->seen_x = 1;
@@ -341,6 +350,12 @@ static int json_matrix(const json_t *rows, const char *ptr, int allow_flat, size
                 continue;
             }
             m[i] = (float)json_number_value(row);
+            if (!isfinite(m[i])) { /* 1e39 overflows float32: CSV rejects it too */
+                char p[96];
+                snprintf(p, sizeof p, "%s/%zu", ptr, i);
+                http_problem_add(errors, p, "outside the float32 range");
+                (*n_problems)++, problems++;
+            }
             continue;
         }
         if (!json_is_array(row) || json_array_size(row) != w) {
@@ -361,6 +376,13 @@ static int json_matrix(const json_t *rows, const char *ptr, int allow_flat, size
                 continue;
             }
             m[i * w + j] = (float)json_number_value(v);
+            if (!isfinite(m[i * w + j])) {
+                char p[96];
+                snprintf(p, sizeof p, "%s/%zu/%zu", ptr, i, j);
+                http_problem_add(errors, p, "outside the float32 range");
+                (*n_problems)++, problems++;
+                if (*n_problems >= MAX_JSON_PROBLEMS) break;
+            }
         }
     }
     if (problems) {
@@ -573,6 +595,7 @@ static void upload_finish(http_req *req)
     if (!st) goto out;
     store_dataset_meta meta;
     memset(&meta, 0, sizeof meta);
+    snprintf(meta.tenant, sizeof meta.tenant, "%s", http_req_tenant(req));
     snprintf(meta.name, sizeof meta.name, "%s", u->name[0] ? u->name : "dataset");
     snprintf(meta.format, sizeof meta.format, "%s",
              u->kind == UP_CSV ? "csv" : u->kind == UP_JSON ? "json" : "idx");
@@ -616,7 +639,7 @@ static void dataset_list(http_req *req)
     if (http_req_page(req, STORE_LIST_DEFAULT, STORE_LIST_MAX, &limit, &cursor) != 0) return;
     store *st = http_store(req);
     if (!st) return;
-    store_list_query q = {.tenant = NULL, .limit = limit, .cursor = cursor};
+    store_list_query q = {.tenant = http_req_tenant(req), .limit = limit, .cursor = cursor};
     store_dataset_meta *items = NULL;
     size_t n = 0;
     char next[STORE_CURSOR_MAX] = "";
@@ -646,6 +669,13 @@ static void dataset_list(http_req *req)
     http_reply_json(req, 200, body);
 }
 
+/* Is the dataset the calling tenant's? (A tenant never changes, so checking
+ * before acting leaves no window.) */
+static int own_dataset(http_req *req, const store_dataset_meta *m)
+{
+    return strcmp(m->tenant, http_req_tenant(req)) == 0;
+}
+
 static void dataset_get(http_req *req)
 {
     store *st = http_store(req);
@@ -653,7 +683,8 @@ static void dataset_get(http_req *req)
     store_dataset_meta meta;
     const char *id = http_req_param(req, "id");
     store_rc rc = store_dataset_get(st, id, &meta);
-    if (rc == STORE_NOT_FOUND) {
+    /* Another tenant's dataset answers exactly as a missing one. */
+    if (rc == STORE_NOT_FOUND || (rc == STORE_OK && !own_dataset(req, &meta))) {
         http_reply_problem(req, 404, "no dataset with id %s", id);
         return;
     }
@@ -674,7 +705,10 @@ static void dataset_delete(http_req *req)
     store *st = http_store(req);
     if (!st) return;
     const char *id = http_req_param(req, "id");
-    store_rc rc = store_dataset_delete(st, id);
+    store_dataset_meta meta;
+    store_rc rc = store_dataset_get(st, id, &meta);
+    if (rc == STORE_OK && !own_dataset(req, &meta)) rc = STORE_NOT_FOUND;
+    if (rc == STORE_OK) rc = store_dataset_delete(st, id);
     if (rc == STORE_NOT_FOUND) {
         http_reply_problem(req, 404, "no dataset with id %s", id);
         return;

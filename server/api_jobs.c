@@ -59,6 +59,13 @@ static void reply_store_error(http_req *req, store *st, store_rc rc, const char 
     }
 }
 
+/* Does a resource of `tenant` belong to the caller? (A resource's tenant never
+ * changes, so checking before acting leaves no window.) */
+static int own_tenant(http_req *req, const char *tenant)
+{
+    return strcmp(tenant, http_req_tenant(req)) == 0;
+}
+
 static const srv_config *app_config(http_req *req)
 {
     const api_ctx *ctx = http_req_app(req);
@@ -213,7 +220,7 @@ static int check_dataset(http_req *req, store *st, const spec_job *job, const ch
     char ptr[64];
     snprintf(ptr, sizeof ptr, "/data/%s", role);
     store_rc rc = store_dataset_get(st, id, &meta);
-    if (rc == STORE_NOT_FOUND) {
+    if (rc == STORE_NOT_FOUND || (rc == STORE_OK && !own_tenant(req, meta.tenant))) {
         http_problem_add(errors, ptr, "dataset %s does not exist", id);
         return 0;
     }
@@ -279,7 +286,7 @@ static int check_raw_datasets(http_req *req, store *st, const json_t *root, json
         store_dataset_meta meta;
         const char *id = json_string_value(v);
         store_rc rc = store_dataset_get(st, id, &meta);
-        if (rc == STORE_NOT_FOUND) {
+        if (rc == STORE_NOT_FOUND || (rc == STORE_OK && !own_tenant(req, meta.tenant))) {
             char ptr[64];
             snprintf(ptr, sizeof ptr, "/data/%s", roles[i]);
             http_problem_add(errors, ptr, "dataset %s does not exist", id);
@@ -357,6 +364,7 @@ static void handle_submit(http_req *req)
     }
     const srv_config *cfg = app_config(req);
     store_job_new in = {
+        .tenant = http_req_tenant(req),
         .name = job.name[0] ? job.name : NULL,
         .spec_json = spec_text,
         .train_dataset_id = job.train,
@@ -419,7 +427,7 @@ static void handle_list(http_req *req)
     if (!st) return;
     if (http_req_page(req, STORE_LIST_DEFAULT, STORE_LIST_MAX, &limit, &cursor)) return;
 
-    store_job_query q = {.limit = limit, .cursor = cursor};
+    store_job_query q = {.tenant = http_req_tenant(req), .limit = limit, .cursor = cursor};
     const char *status = http_req_query(req, "status");
     if (status) {
         q.status = store_job_status_from_name(status);
@@ -473,6 +481,11 @@ static int load_job(http_req *req, store *st, store_job *out)
 {
     const char *id = http_req_param(req, "id");
     store_rc rc = store_job_get(st, id ? id : "", out);
+    /* Another tenant's job answers exactly as a missing one. */
+    if (rc == STORE_OK && !own_tenant(req, out->tenant)) {
+        store_job_free(out);
+        rc = STORE_NOT_FOUND;
+    }
     if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
         http_reply_problem(req, 404, "job %s not found", id ? id : "");
         return -1;
@@ -500,6 +513,8 @@ static void handle_cancel(http_req *req)
     const char *id = http_req_param(req, "id");
     store *st = http_store(req);
     if (!st) return;
+    if (load_job(req, st, &j)) return; /* 404 unless it exists and is ours */
+    store_job_free(&j);
     store_rc rc = store_job_cancel(st, id ? id : "", &after);
     if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
         http_reply_problem(req, 404, "job %s not found", id ? id : "");
@@ -525,6 +540,9 @@ static void handle_delete(http_req *req)
     const char *id = http_req_param(req, "id");
     store *st = http_store(req);
     if (!st) return;
+    store_job j = {0};
+    if (load_job(req, st, &j)) return; /* 404 unless it exists and is ours */
+    store_job_free(&j);
     store_rc rc = store_job_delete(st, id ? id : "");
     if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
         http_reply_problem(req, 404, "job %s not found", id ? id : "");
@@ -623,6 +641,9 @@ static void handle_metrics(http_req *req)
     const char *id = http_req_param(req, "id");
     store *st = http_store(req);
     if (!st) return;
+    store_job j = {0};
+    if (load_job(req, st, &j)) return; /* 404 unless it exists and is ours */
+    store_job_free(&j);
     int csv = accepts_csv(req);
     store_rc rc;
     if (csv) {
@@ -880,9 +901,10 @@ static long parse_inputs(const json_t *root, int width, json_t *errors, float **
         }
         for (int c = 0; c < width; c++) {
             const json_t *cell = json_array_get(row, (size_t)c);
-            if (!json_is_number(cell) || !isfinite(json_number_value(cell))) {
+            /* finite as a float32 too: 1e300 would reach the model as Inf */
+            if (!json_is_number(cell) || !isfinite((float)json_number_value(cell))) {
                 snprintf(ptr, sizeof ptr, "/inputs/%zu/%d", r, c);
-                http_problem_add(errors, ptr, "must be a finite number");
+                http_problem_add(errors, ptr, "must be a finite number within the float32 range");
                 n_bad++;
                 break;
             }

@@ -38,6 +38,12 @@ static const opt_def opts[] = {
      "SQLite database file (its folder is created if missing)"},
     {"port-file", "FITD_PORT_FILE", OPT_STR, OFF(port_file), SZ(port_file), 0, 0, "(none)",
      "write the bound port to this file once listening"},
+    {"auth-tokens", "FITD_AUTH_TOKENS", OPT_STR, OFF(auth_tokens), SZ(auth_tokens), 0, 0,
+     "(none: no auth)", "file of 'TOKEN TENANT' lines; then /v1 needs a bearer token"},
+    {"tls-cert", "FITD_TLS_CERT", OPT_STR, OFF(tls_cert), SZ(tls_cert), 0, 0, "(none)",
+     "PEM certificate (chain): serve HTTPS (needs --tls-key)"},
+    {"tls-key", "FITD_TLS_KEY", OPT_STR, OFF(tls_key), SZ(tls_key), 0, 0, "(none)",
+     "PEM private key of --tls-cert"},
     {"workers", "FITD_WORKERS", OPT_INT, OFF(workers), 0, 1, 1024, "number of cores",
      "training worker threads"},
     {"http-threads", "FITD_HTTP_THREADS", OPT_INT, OFF(http_threads), 0, 1, 256, "4",
@@ -46,6 +52,8 @@ static const opt_def opts[] = {
      "1024", "concurrent HTTP connections"},
     {"connection-timeout", "FITD_CONNECTION_TIMEOUT", OPT_INT, OFF(connection_timeout_s), 0, 1,
      86400, "30", "seconds before an idle connection is closed"},
+    {"shutdown-timeout", "FITD_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 1, 3600,
+     "10", "seconds from SIGTERM/SIGINT to exit (jobs checkpoint and requeue)"},
     {"max-body-json", "FITD_MAX_BODY_JSON", OPT_SIZE, OFF(max_body_json), 0, 1024,
      INT64_C(1) << 32, "1MiB", "largest JSON request body (job specs, predict, datasets as JSON)"},
     {"max-body-dataset", "FITD_MAX_BODY_DATASET", OPT_SIZE, OFF(max_body_dataset), 0, 1024,
@@ -82,6 +90,7 @@ void config_defaults(srv_config *cfg)
     cfg->http_threads = 4;
     cfg->connection_limit = 1024;
     cfg->connection_timeout_s = 30;
+    cfg->shutdown_timeout_s = 10;
     cfg->max_body_json = (size_t)1 << 20;
     cfg->max_body_dataset = (size_t)512 << 20;
     cfg->max_queued = 10000;

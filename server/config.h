@@ -22,10 +22,14 @@ typedef struct srv_config {
     uint16_t listen_port;     /* 0 = ephemeral */
     char db_path[1024];       /* --db [./var/fitd.db] */
     char port_file[1024];     /* --port-file: write the bound port there ("" = off) */
+    char auth_tokens[1024];   /* --auth-tokens FILE: "TOKEN TENANT" lines ("" = no auth) */
+    char tls_cert[1024];      /* --tls-cert FILE: PEM certificate chain ("" = plain HTTP) */
+    char tls_key[1024];       /* --tls-key FILE: PEM private key (with --tls-cert) */
     int workers;              /* --workers [number of cores] */
     int http_threads;         /* --http-threads [4] */
     int connection_limit;     /* --max-connections [1024] */
     int connection_timeout_s; /* --connection-timeout [30] */
+    int shutdown_timeout_s;   /* --shutdown-timeout [10]: SIGTERM to exit, at most */
     size_t max_body_json;     /* --max-body-json bytes [1 MiB]: job specs, predict, JSON */
     size_t max_body_dataset;  /* --max-body-dataset bytes [512 MiB]: dataset uploads */
     int max_queued;           /* --max-queued [10000]: queued jobs before 503 (reserved) */

@@ -37,6 +37,8 @@ struct http_server {
     uint16_t port;
     uint64_t id_seed;
     atomic_uint_fast64_t id_counter;
+    atomic_int draining; /* http_server_drain: every request gets 503 */
+    atomic_int inflight; /* requests begun and not yet completed */
     pthread_key_t store_key;
     int store_key_ok;
 };
@@ -75,6 +77,7 @@ struct http_req {
     void (*cleanup)(void *state, int aborted);
     http_hdr *headers;
     struct timespec t0;
+    const char *tenant; /* set by cfg.authenticate; NULL = "" */
 };
 
 /* ---------------------------------------------------------------- small helpers */
@@ -413,6 +416,8 @@ http_method http_req_method(const http_req *req) { return req->method; }
 const char *http_req_path(const http_req *req) { return req->path; }
 const char *http_req_media_type(const http_req *req) { return req->media_type; }
 void *http_req_app(const http_req *req) { return req->srv->cfg.app; }
+const char *http_req_tenant(const http_req *req) { return req->tenant ? req->tenant : ""; }
+void http_req_set_tenant(http_req *req, const char *tenant) { req->tenant = tenant; }
 struct MHD_Connection *http_req_connection(http_req *req) { return req->conn; }
 void *http_req_state(const http_req *req) { return req->state; }
 
@@ -541,6 +546,8 @@ http_server *http_server_new(const http_config *cfg)
     }
     srv->id_seed = seed;
     atomic_init(&srv->id_counter, 0);
+    atomic_init(&srv->draining, 0);
+    atomic_init(&srv->inflight, 0);
     if (pthread_key_create(&srv->store_key, store_key_destroy) != 0) {
         free(srv);
         return NULL;
@@ -610,6 +617,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
     http_req *req = *req_cls;
     if (!req) return;
+    atomic_fetch_sub(&req->srv->inflight, 1);
     int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || !req->handler_ran;
     log_access(req, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (req->cleanup) req->cleanup(req->state, aborted);
@@ -625,6 +633,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     free(req->path);
     free(req);
     *req_cls = NULL;
+}
+
+/* While draining: 503 with Retry-After, whatever the route. */
+static enum MHD_Result reply_draining(http_req *req)
+{
+    if (http_reply_header(req, "Retry-After", "5") != 0) return MHD_NO;
+    http_reply_problem(req, 503, "fitd is shutting down; retry in a few seconds");
+    return MHD_YES;
 }
 
 /* First call for a request: route it and run the checks that need only the
@@ -661,6 +677,13 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
     req->route = hit;
     req->route_pattern = hit->r.pattern;
     if (route_match(hit, url, req) < 0) return MHD_NO;
+    if (atomic_load(&srv->draining)) return reply_draining(req);
+    /* Authentication before anything about the body: a stranger learns nothing
+     * from 413/415 and no upload state is built for them. */
+    if (srv->cfg.authenticate && srv->cfg.authenticate(req, srv->cfg.auth_ctx) != 0) {
+        if (!req->replied) http_reply_problem(req, 401, "authentication failed");
+        return MHD_YES;
+    }
 
     media_type_of(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                               MHD_HTTP_HEADER_CONTENT_TYPE),
@@ -762,6 +785,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         snprintf(req->method_name, sizeof req->method_name, "%s", method);
         req->path = dup_str(url);
         *req_cls = req;
+        atomic_fetch_add(&srv->inflight, 1);
         if (!req->path) return MHD_NO;
         return begin_request(srv, req, url);
     }
@@ -779,7 +803,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         MHD_destroy_response(resp);
         return r;
     }
-    /* The whole body has arrived. */
+    /* The whole body has arrived. A request begun before the drain started does
+     * not run its handler after it (its cleanup sees aborted: nothing stored). */
+    if (!req->replied && atomic_load(&srv->draining)) reply_draining(req);
     if (!req->replied) {
         req->handler_ran = 1;
         req->route->r.handler(req);
@@ -821,6 +847,21 @@ int http_server_start(http_server *srv, char *errbuf, size_t errlen)
         if (errbuf) snprintf(errbuf, errlen, "not a numeric IP address: %s", srv->cfg.host);
         return -1;
     }
+    /* HTTPS: GnuTLS inside libmicrohttpd, the PEM texts passed in memory. */
+    int tls = srv->cfg.tls_cert_pem && srv->cfg.tls_key_pem;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)srv->cfg.tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)srv->cfg.tls_key_pem},
+        {MHD_OPTION_END, 0, NULL}};
+    if (tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            if (errbuf) snprintf(errbuf, errlen, "this libmicrohttpd was built without TLS");
+            return -1;
+        }
+        flags |= MHD_USE_TLS;
+    } else {
+        tls_opts[0].option = MHD_OPTION_END;
+    }
     /* Jansson's hashtable seed must be fixed before several threads create objects. */
     json_object_seed(0);
     srv->daemon = MHD_start_daemon(
@@ -830,11 +871,12 @@ int http_server_start(http_server *srv, char *errbuf, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         srv->cfg.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         srv->cfg.connection_memory, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, srv,
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!srv->daemon) {
         if (errbuf)
-            snprintf(errbuf, errlen, "cannot listen on %s:%u (address in use or not permitted)",
-                     srv->cfg.host, (unsigned)srv->cfg.port);
+            snprintf(errbuf, errlen, "cannot listen on %s:%u (address in use or not permitted%s)",
+                     srv->cfg.host, (unsigned)srv->cfg.port,
+                     tls ? ", or the TLS certificate and key were refused" : "");
         return -1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -860,6 +902,16 @@ int http_server_route_at(const http_server *srv, int i, const char **method, con
 }
 
 uint16_t http_server_port(const http_server *srv) { return srv->port; }
+
+void http_server_drain(http_server *srv)
+{
+    if (srv) atomic_store(&srv->draining, 1);
+}
+
+int http_server_inflight(http_server *srv)
+{
+    return srv ? atomic_load(&srv->inflight) : 0;
+}
 
 void http_server_stop(http_server *srv)
 {

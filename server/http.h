@@ -7,6 +7,7 @@
  * request against the registered routes (method + path pattern with `{name}`
  * segments), and answers by itself for what is the same on every route:
  *   - unknown path -> 404; known path, other method -> 405 with `Allow`;
+ *   - cfg.authenticate (optional, server/auth.c) refuses -> its reply (401);
  *   - Content-Type not among the route's accepted types -> 415;
  *   - body over the route's cap -> 413, from Content-Length before any byte is
  *     read, else while counting bytes as they arrive — never after buffering;
@@ -110,6 +111,18 @@ typedef struct http_config {
     size_t max_body_default;       /* cap for routes with max_body 0 [1 MiB] */
     const char *db_path;           /* for http_store's per-thread connections */
     void *app;                     /* returned by http_req_app (e.g. the srv_config) */
+    /* Optional. Runs for every request that matched a route (an unknown path
+     * still gets 404 and a wrong method 405 first), before the 415/413 checks
+     * and before any body byte or on_begin. It decides which paths it guards,
+     * sets the tenant (http_req_set_tenant) and returns 0, or replies (401) and
+     * returns non-zero: the body is then discarded. NULL: every tenant is "". */
+    int (*authenticate)(http_req *req, void *auth_ctx);
+    void *auth_ctx;
+    /* Optional HTTPS (libmicrohttpd with GnuTLS): the PEM certificate chain and
+     * private key, NUL-terminated, borrowed until http_server_free. Both or
+     * neither; NULL = plain HTTP. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 } http_config;
 
 /* Create a server (not yet listening). `cfg` is copied; its strings must outlive
@@ -138,6 +151,15 @@ int http_server_route_count(const http_server *srv);
  * method is not exactly one http_method. */
 int http_server_route_at(const http_server *srv, int i, const char **method, const char **pattern);
 
+/* Graceful shutdown, first step: from now on every request to a route (new ones,
+ * and those whose body was still arriving, before their handler runs) is answered 503
+ * problem with Retry-After: 5; handlers already running finish normally. The
+ * listening socket stays open so clients get an answer, not a refused connection.
+ * Thread-safe; idempotent. */
+void http_server_drain(http_server *srv);
+/* Requests begun and not yet completed (for waiting out the drain). Thread-safe. */
+int http_server_inflight(http_server *srv);
+
 /* Stop accepting, finish in-flight requests, join the threads. Idempotent. */
 void http_server_stop(http_server *srv);
 
@@ -161,6 +183,10 @@ const char *http_req_media_type(const http_req *req);
 const char *http_req_body(const http_req *req, size_t *len);
 /* The `app` pointer of http_config. */
 void *http_req_app(const http_req *req);
+/* The tenant the authenticate hook set ("" when none did: no authentication). */
+const char *http_req_tenant(const http_req *req);
+/* For the authenticate hook: `tenant` is borrowed and must outlive the request. */
+void http_req_set_tenant(http_req *req, const char *tenant);
 /* The MHD connection, e.g. for MHD_create_post_processor in a STREAM route. */
 struct MHD_Connection *http_req_connection(http_req *req);
 

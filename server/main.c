@@ -2,10 +2,13 @@
  * main.c — the fitd program: `fitd [serve] [flags]` (default), `fitd train ...`,
  * `fitd --help`, `fitd --version`.
  *
- * serve's start-up order: parse flags and environment, open the store, migrate,
- * put jobs left running back in the queue, start the worker pool, then the HTTP
- * server. SIGINT/SIGTERM stop it in the reverse order: stop accepting requests
- * (in-flight ones finish), stop the pool (running jobs go back to queued), close.
+ * serve's start-up order: parse flags and environment, open the store, check it
+ * (a damaged file, or one from a newer fitd, is refused), migrate, put jobs left
+ * running back in the queue, start the worker pool, then the HTTP server.
+ * SIGINT/SIGTERM stop it within --shutdown-timeout: requests get 503 + Retry-After,
+ * the pool stops (running jobs checkpoint at their next batch boundary and go back
+ * to queued), in-flight requests finish, close; a second signal or the timeout
+ * ends the process at once (see watchdog_main).
  * The signals are blocked in every thread and taken with sigwait here, so no
  * handler runs asynchronously.
  */
@@ -16,8 +19,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "commands.h"
 #include "config.h"
 #include "http.h"
@@ -59,6 +65,89 @@ static int write_port_file(const char *path, unsigned port)
     return 0;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* SIGINT/SIGTERM taken by a thread that does not block them (one a library started
+ * before main): there is no safe way to begin a graceful stop from a handler, so it
+ * acts as the second signal does. Async-signal-safe: write and _exit only. */
+static void on_foreign_signal(int sig)
+{
+    static const char msg[] = "{\"level\":\"warn\",\"msg\":\"stop signal outside the "
+                              "graceful path: exiting at once\"}\n";
+    (void)sig;
+    ssize_t n = write(2, msg, sizeof msg - 1);
+    (void)n;
+    _exit(1);
+}
+
+/* The shutdown bound. Once the stop signal arrived, this thread waits for a second
+ * one or for the timeout and then ends the process at once: whatever is still
+ * running is abandoned exactly as in a crash, which the store survives (every write
+ * is one transaction; running jobs are requeued at the next start). _exit, not
+ * exit: the other threads are still running and must not race atexit handlers. */
+typedef struct watchdog {
+    sigset_t sigs;
+    double deadline;
+    int timeout_s;
+} watchdog;
+static watchdog the_watchdog; /* static: outlives serve's frame if need be */
+
+static void *watchdog_main(void *arg)
+{
+    const watchdog *w = arg;
+    for (;;) {
+        double left = w->deadline - mono_s();
+        if (left <= 0) break;
+        struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+        siginfo_t info;
+        int sig = sigtimedwait(&w->sigs, &info, &ts);
+        if (sig > 0) {
+            LOG(LOG_WARN, "second stop signal: exiting at once", "\"signal\":%d", sig);
+            _exit(1);
+        }
+        if (errno != EINTR && errno != EAGAIN) break;
+    }
+    LOG(LOG_ERROR, "shutdown timeout: exiting with work unfinished (jobs resume from their last "
+        "checkpoint at the next start)", "\"timeout_s\":%d", w->timeout_s);
+    _exit(1);
+    return NULL;
+}
+
+static void watchdog_start(const sigset_t *sigs, int timeout_s)
+{
+    pthread_t th;
+    the_watchdog.sigs = *sigs;
+    the_watchdog.timeout_s = timeout_s;
+    the_watchdog.deadline = mono_s() + timeout_s;
+    if (pthread_create(&th, NULL, watchdog_main, &the_watchdog) != 0) {
+        LOG(LOG_WARN, "shutdown watchdog not started: the shutdown is not bounded", NULL);
+        return;
+    }
+    pthread_detach(th);
+}
+
+/* Graceful shutdown within timeout_s: new and not yet handled requests get 503;
+ * the workers stop at their next batch boundary, checkpoint and requeue their jobs
+ * (pool_stop, freed here); in-flight requests get until shortly before the
+ * deadline to finish, then the caller stops the HTTP server. */
+static void drain(http_server *srv, pool *workers, int timeout_s)
+{
+    double t0 = mono_s();
+    double margin = timeout_s >= 4 ? 1.0 : 0.25 * timeout_s;
+    http_server_drain(srv);
+    pool_stop(workers);
+    LOG(LOG_INFO, "workers stopped", "\"ms\":%.0f", (mono_s() - t0) * 1000);
+    while (http_server_inflight(srv) > 0 && mono_s() < t0 + timeout_s - margin) {
+        struct timespec nap = {0, 10 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+}
+
 static int serve(int argc, char **argv)
 {
     srv_config cfg;
@@ -74,6 +163,12 @@ static int serve(int argc, char **argv)
     if (prc == 1) return 0;
     if (prc != 0) return 2;
     log_set_level(cfg.log_level);
+    /* Tokens and TLS files are read, and refused, before anything starts. */
+    auth_setup sec;
+    if (auth_setup_load(&sec, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "fitd: %s\n", err);
+        return 2;
+    }
 
     /* Block the stop signals before any thread starts: threads inherit the mask. */
     sigemptyset(&sigs);
@@ -81,15 +176,31 @@ static int serve(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Threads started before main (OpenBLAS' pool) do not block them: a signal the
+     * kernel hands to one of those (when no thread of ours waits for it) must not
+     * kill the process silently. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_foreign_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     if (make_parent_dirs(cfg.db_path) != 0) {
         LOG(LOG_ERROR, "cannot create the database folder", "\"db\":%s,\"error\":%s",
             log_quote(q, sizeof q, cfg.db_path), log_quote(err, sizeof err, strerror(errno)));
+        auth_setup_free(&sec);
         return 1;
     }
     st = store_open(cfg.db_path, err, sizeof err);
     if (!st) {
         LOG(LOG_ERROR, "cannot open the database", "\"error\":%s", log_quote(q, sizeof q, err));
+        goto out;
+    }
+    /* A damaged file is refused before anything writes to it. */
+    if (store_check(st) != STORE_OK) {
+        LOG(LOG_ERROR, "the database is damaged", "\"error\":%s",
+            log_quote(q, sizeof q, store_errmsg(st)));
         goto out;
     }
     if (store_migrate(st) != STORE_OK) {
@@ -122,6 +233,10 @@ static int serve(int argc, char **argv)
         .max_body_default = cfg.max_body_json,
         .db_path = cfg.db_path,
         .app = &ctx,
+        .authenticate = sec.tokens ? auth_http_authenticate : NULL,
+        .auth_ctx = sec.tokens,
+        .tls_cert_pem = sec.tls_cert,
+        .tls_key_pem = sec.tls_key,
     };
     srv = http_server_new(&hc);
     if (!srv || api_datasets_register(srv) != 0 || api_jobs_register(srv) != 0) {
@@ -141,16 +256,33 @@ static int serve(int argc, char **argv)
     LOG(LOG_INFO, "listening", "\"host\":%s,\"port\":%u,\"db\":%s,\"workers\":%d",
         log_quote(err, sizeof err, cfg.listen_host), port, log_quote(q, sizeof q, cfg.db_path),
         cfg.workers);
+    if (sec.tokens)
+        LOG(LOG_INFO, "authentication on", "\"tokens\":%zu,\"tenants\":%zu",
+            auth_token_count(sec.tokens), auth_tenant_count(sec.tokens));
+    if (!auth_host_is_loopback(cfg.listen_host)) {
+        if (!sec.tokens)
+            LOG(LOG_WARN, "listening beyond loopback without authentication: anyone who can "
+                "reach this address can use fitd (see --auth-tokens)",
+                "\"host\":%s", log_quote(q, sizeof q, cfg.listen_host));
+        else if (!sec.tls_cert)
+            LOG(LOG_WARN, "listening beyond loopback without TLS: bearer tokens cross the "
+                "network in clear text (see --tls-cert)",
+                "\"host\":%s", log_quote(q, sizeof q, cfg.listen_host));
+    }
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
     }
-    LOG(LOG_INFO, "stopping", "\"signal\":%d", sig);
+    LOG(LOG_INFO, "stopping", "\"signal\":%d,\"timeout_s\":%d", sig, cfg.shutdown_timeout_s);
+    watchdog_start(&sigs, cfg.shutdown_timeout_s);
+    drain(srv, workers, cfg.shutdown_timeout_s);
+    workers = NULL;
     rc = 0;
 out:
     http_server_stop(srv); /* no new requests; in-flight ones finish */
     pool_stop(workers);    /* running jobs go back to queued */
     http_server_free(srv);
+    auth_setup_free(&sec); /* after the server: it borrowed the table and the PEM texts */
     store_close(st);
     if (rc == 0) LOG(LOG_INFO, "stopped", NULL);
     return rc;
@@ -159,6 +291,8 @@ out:
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "healthcheck") == 0)
+        return cmd_healthcheck(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "serve") == 0) return serve(argc - 1, argv + 1);
     if (argc >= 2 && argv[1][0] != '-') {
         fprintf(stderr, "fitd: unknown command '%s' (see fitd --help)\n", argv[1]);

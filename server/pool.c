@@ -290,6 +290,43 @@ static void describe_failure(char *buf, size_t len, const nn_error *err, nn_stat
                  atomic_load(&s->epoch), atomic_load(&s->batch), atomic_load(&s->batches));
 }
 
+/* A graceful stop of a running job: store its mid-epoch checkpoint and put it back
+ * to queued (store_job_suspend), or plainly requeue it when it rests at an epoch
+ * boundary or the checkpoint cannot be made (then it resumes from its last epoch,
+ * still exactly). */
+static void requeue_stopped(store *st, const char *job_id, const nn_trainer *trainer)
+{
+    void *ckpt = NULL;
+    size_t len = 0;
+    nn_error err = {0};
+    int epoch = nn_trainer_epoch(trainer), batch = nn_trainer_batch(trainer);
+    store_rc src = STORE_ERROR;
+    if (batch > 0) {
+        if (nn_trainer_checkpoint(trainer, &ckpt, &len, &err) == NN_OK) {
+            src = store_job_suspend(st, job_id, ckpt, len, epoch, batch,
+                                    nn_trainer_batches_per_epoch(trainer));
+            if (src != STORE_OK)
+                LOG(LOG_WARN, "mid-epoch checkpoint not stored",
+                    "\"job_id\":\"%s\",\"rc\":\"%s\"", job_id, store_rc_name(src));
+        } else {
+            char q[300];
+            LOG(LOG_WARN, "mid-epoch checkpoint failed", "\"job_id\":\"%s\",\"error\":%s", job_id,
+                log_quote(q, sizeof q, err.message));
+        }
+        free(ckpt);
+    }
+    if (src != STORE_OK) {
+        batch = 0;
+        src = store_job_requeue(st, job_id);
+    }
+    if (src != STORE_OK)
+        LOG(LOG_ERROR, "job requeue failed", "\"job_id\":\"%s\",\"rc\":\"%s\"", job_id,
+            store_rc_name(src));
+    else
+        LOG(LOG_INFO, "job requeued", "\"job_id\":\"%s\",\"epoch\":%d,\"batch\":%d", job_id,
+            epoch, batch);
+}
+
 /* Train one claimed job to its end (or to a stop) and record the outcome. */
 static void run_job(pool *p, worker *w, store *st, store_job *job)
 {
@@ -359,8 +396,9 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     if (src == STORE_OK) {
         if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) goto core_error;
         atomic_store(&w->slot.epoch, nn_trainer_epoch(trainer) + 1);
-        LOG(LOG_INFO, "job resumed", "\"job_id\":\"%s\",\"epoch\":%d", job->id,
-            nn_trainer_epoch(trainer));
+        atomic_store(&w->slot.batch, nn_trainer_batch(trainer));
+        LOG(LOG_INFO, "job resumed", "\"job_id\":\"%s\",\"epoch\":%d,\"batch\":%d", job->id,
+            nn_trainer_epoch(trainer), nn_trainer_batch(trainer));
     } else if (src != STORE_NOT_FOUND) {
         snprintf(msg, sizeof msg, "loading the checkpoint: %s (%s)", store_errmsg(st),
                  store_rc_name(src));
@@ -385,14 +423,11 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
                      nn_trainer_epoch(trainer));
             goto finish;
         }
-        /* Shutting down: back to the queue, to resume from the last checkpoint. */
-        src = store_job_requeue(st, job->id);
-        if (src != STORE_OK)
-            LOG(LOG_ERROR, "job requeue failed", "\"job_id\":\"%s\",\"rc\":\"%s\"", job->id,
-                store_rc_name(src));
-        else
-            LOG(LOG_INFO, "job requeued", "\"job_id\":\"%s\",\"epoch\":%d", job->id,
-                nn_trainer_epoch(trainer));
+        /* Shutting down: back to the queue. Stopped mid-epoch, the trainer's state
+         * at this batch boundary becomes the checkpoint in the same transaction, so
+         * the restart continues from this very batch; at an epoch boundary the
+         * epoch's own checkpoint already says the same. */
+        requeue_stopped(st, job->id, trainer);
         goto out;
     }
     if (rc == NN_ERR_CALLBACK && ctx.commit_err[0]) {

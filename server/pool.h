@@ -6,11 +6,14 @@
  * store (one atomic UPDATE ... RETURNING inside store.c), loads the job's datasets
  * (each dataset is loaded once and shared read-only between concurrent jobs through
  * a refcounted cache), builds the model and trainer from the stored spec, resumes
- * from the job's latest checkpoint when one exists, and trains. Every epoch commits
- * its metrics record, a checkpoint and the progress in one store transaction.
+ * from the job's latest checkpoint when one exists (at an epoch end, or mid-epoch
+ * after a graceful stop), and trains. Every epoch commits its metrics record, a
+ * checkpoint and the progress in one store transaction, so a crash at any moment
+ * resumes from the last committed epoch with no epoch lost or counted twice.
  * Success stores the weights (safetensors) and the test metrics; NaN/Inf, bad data
  * or out of memory mark the job failed with the core's message (it names the epoch
- * and batch); a cancel marks it cancelled with the finished epochs kept.
+ * and batch), keeping its metrics and last good checkpoint; a cancel marks it
+ * cancelled with the finished epochs kept.
  *
  * The pool does not parse HTTP or know routes. Each worker owns its own store
  * connection. Worker threads run at nice 10 so request handling stays responsive,
@@ -63,8 +66,12 @@ typedef struct pool_progress {
 int pool_progress_get(pool *p, const char *job_id, pool_progress *out);
 
 /* Graceful shutdown: set the stopping flag, wake every worker and join them. A
- * running job stops at its next batch boundary and goes back to `queued` in the
- * store, to resume from its last checkpoint. Accepts NULL. */
+ * running job stops at its next batch boundary, stores the trainer's state there
+ * as its checkpoint (mid-epoch, without a metrics row) and goes back to `queued`
+ * in the same store transaction, so a restart continues from that very batch and
+ * ends with the weights an uninterrupted run gives. Returns after at most about
+ * one batch per running job (plus a dataset load or a validation pass in
+ * progress); bounding the whole shutdown is main's job. Accepts NULL. */
 void pool_stop(pool *p);
 
 #endif

@@ -68,6 +68,7 @@ enum {
     ST_WEIGHTS_PUT,
     ST_WEIGHTS_GET,
     ST_JOB_REQUEUE,
+    ST_JOB_SUSPEND,
     ST_RECOVER_CANCELLED,
     ST_RECOVER_QUEUED,
     ST_METRICS,
@@ -151,8 +152,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "VALUES (?1, ?2, ?3, " NOW ")",
     [ST_CKPT_GET] = "SELECT epoch, data FROM job_checkpoints WHERE job_id = ?1",
     [ST_CKPT_DELETE] = "DELETE FROM job_checkpoints WHERE job_id = ?1",
+    /* A failed job keeps its last good checkpoint (readable after the failure). */
     [ST_CKPT_DELETE_FINISHED] = "DELETE FROM job_checkpoints WHERE job_id IN "
-                                "(SELECT id FROM jobs WHERE status IN " FINISHED_SET ")",
+                                "(SELECT id FROM jobs WHERE status IN ('succeeded', 'cancelled'))",
     [ST_JOB_PROGRESS] = "UPDATE jobs SET epoch = ?2, batch = ?3, batches = ?4, updated_at = " NOW
                         " WHERE id = ?1 AND status = 'running'",
     [ST_JOB_FINISH] = "UPDATE jobs SET status = ?2, error = ?3, test_metrics = ?4, "
@@ -162,6 +164,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "VALUES (?1, ?2, " NOW ")",
     [ST_WEIGHTS_GET] = "SELECT data FROM job_weights WHERE job_id = ?1",
     [ST_JOB_REQUEUE] = "UPDATE jobs SET status = 'queued', epoch = epochs_done, batch = 0, "
+                       "updated_at = " NOW " WHERE id = ?1 AND status = 'running'",
+    [ST_JOB_SUSPEND] = "UPDATE jobs SET status = 'queued', epoch = ?2, batch = ?3, batches = ?4, "
                        "updated_at = " NOW " WHERE id = ?1 AND status = 'running'",
     [ST_RECOVER_CANCELLED] = "UPDATE jobs SET status = 'cancelled', finished_at = " NOW ", "
                              "updated_at = " NOW " "
@@ -599,6 +603,30 @@ store_rc store_ping(store *s)
         if (code != SQLITE_ROW) rc = sql_fail(s, code, "ping");
     }
     done(st);
+    return rc;
+}
+
+store_rc store_check(store *s)
+{
+    sqlite3_stmt *st = NULL;
+    store_rc rc = STORE_OK;
+    int code = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (code == SQLITE_OK) code = sqlite3_step(st);
+    if (code == SQLITE_ROW) {
+        const char *res = (const char *)sqlite3_column_text(st, 0);
+        if (!res || strcmp(res, "ok") != 0)
+            rc = set_err(s, STORE_CORRUPT, "%s: the database file is damaged (quick_check: %.300s)",
+                         s->path, res ? res : "no answer");
+    } else {
+        rc = map_sqlite(code);
+        if (rc == STORE_OK) rc = STORE_ERROR;
+        if (rc == STORE_CORRUPT)
+            set_err(s, rc, "%s: file is not a SQLite database or is damaged (%s)", s->path,
+                    sqlite3_errmsg(s->db));
+        else
+            set_err(s, rc, "%s: cannot check the database: %s", s->path, sqlite3_errmsg(s->db));
+    }
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -1709,11 +1737,14 @@ store_rc store_job_finish(store *s, const char *job_id, store_job_status status,
         done(st);
         st = NULL;
     }
-    if ((rc = prep(s, ST_CKPT_DELETE, &st)) != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
-    if ((rc = run_done(s, st, "drop checkpoint")) != STORE_OK) goto out;
-    done(st);
-    st = NULL;
+    /* A failed job keeps its last good checkpoint for inspection. */
+    if (status != STORE_JOB_FAILED) {
+        if ((rc = prep(s, ST_CKPT_DELETE, &st)) != STORE_OK) goto out;
+        BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
+        if ((rc = run_done(s, st, "drop checkpoint")) != STORE_OK) goto out;
+        done(st);
+        st = NULL;
+    }
     if ((rc = tx_commit(s)) != STORE_OK) goto out;
     in_tx = 0;
 out:
@@ -1734,6 +1765,44 @@ store_rc store_job_requeue(store *s, const char *job_id)
     if (sqlite3_changes(s->db) == 0) rc = not_running(s, job_id);
 out:
     done(st);
+    return rc;
+}
+
+store_rc store_job_suspend(store *s, const char *job_id, const void *checkpoint,
+                           size_t checkpoint_len, int epochs_done, int batch, int batches)
+{
+    sqlite3_stmt *st = NULL;
+    int in_tx = 0;
+    store_rc rc;
+
+    if (!checkpoint || !checkpoint_len || epochs_done < 0 || batch < 0)
+        return set_err(s, STORE_INVALID, "a suspend needs a checkpoint and its position");
+    if ((rc = tx_begin(s, 1)) != STORE_OK) goto out;
+    in_tx = 1;
+    if ((rc = prep(s, ST_JOB_SUSPEND, &st)) != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_int(st, 2, batch > 0 ? epochs_done + 1 : epochs_done));
+    BIND(sqlite3_bind_int(st, 3, batch));
+    BIND(sqlite3_bind_int(st, 4, batches));
+    if ((rc = run_done(s, st, "suspend job")) != STORE_OK) goto out;
+    done(st);
+    st = NULL;
+    if (sqlite3_changes(s->db) == 0) {
+        rc = not_running(s, job_id);
+        goto out;
+    }
+    if ((rc = prep(s, ST_CKPT_PUT, &st)) != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_int(st, 2, epochs_done));
+    BIND(sqlite3_bind_blob64(st, 3, checkpoint, (sqlite3_uint64)checkpoint_len, SQLITE_STATIC));
+    if ((rc = run_done(s, st, "store checkpoint")) != STORE_OK) goto out;
+    done(st);
+    st = NULL;
+    if ((rc = tx_commit(s)) != STORE_OK) goto out;
+    in_tx = 0;
+out:
+    done(st);
+    if (in_tx) tx_rollback(s);
     return rc;
 }
 

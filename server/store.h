@@ -104,6 +104,11 @@ store_rc store_recover_running(store *s, int *n_requeued);
 /* A cheap read that proves the database answers (for /healthz). */
 store_rc store_ping(store *s);
 
+/* At start-up: SQLite's quick_check over every page (reads the whole file, no
+ * index cross-checks). STORE_CORRUPT with a message naming the file and the first
+ * problem found when the file is damaged or not a database. */
+store_rc store_check(store *s);
+
 /* Fill buf (>= prefix length + 27 bytes) with prefix + 26 base32 characters of
  * 128 bits from getrandom(). STORE_ERROR if randomness is unavailable,
  * STORE_INVALID if buf is too small. Thread-safe. */
@@ -296,7 +301,8 @@ store_rc store_job_progress(store *s, const char *job_id, int epoch, int batch, 
 
 /* Finish a running job as succeeded, failed or cancelled, in one transaction:
  * error text (NULL = none), final weights (safetensors, NULL = none), test metrics
- * JSON (NULL = none); the checkpoint is dropped (it can no longer be resumed).
+ * JSON (NULL = none); the checkpoint is dropped (it can no longer be resumed),
+ * except for a failed job, which keeps its last good checkpoint for inspection.
  * STORE_INVALID for a non-final status; STORE_CONFLICT if the job is not running. */
 store_rc store_job_finish(store *s, const char *job_id, store_job_status status,
                           const char *error, const void *weights, size_t weights_len,
@@ -304,6 +310,13 @@ store_rc store_job_finish(store *s, const char *job_id, store_job_status status,
 /* Graceful shutdown: a running job goes back to queued (it resumes from its
  * checkpoint). STORE_CONFLICT if it is not running. */
 store_rc store_job_requeue(store *s, const char *job_id);
+/* Graceful shutdown mid-epoch: in ONE transaction, store `checkpoint` (the trainer
+ * stopped at batch `batch` of epoch epochs_done + 1; no metrics row is written)
+ * as the job's checkpoint (its epoch is epochs_done), set the progress to that
+ * batch, and put the running job back to queued. STORE_CONFLICT if it is not
+ * running (nothing written); STORE_INVALID without a checkpoint. */
+store_rc store_job_suspend(store *s, const char *job_id, const void *checkpoint,
+                           size_t checkpoint_len, int epochs_done, int batch, int batches);
 
 /* The latest checkpoint: *buf malloc'ed (free), *len bytes, *epoch (may be NULL).
  * STORE_NOT_FOUND if the job or the checkpoint is absent (the message says which). */

@@ -6,7 +6,7 @@ pkgs=""
 for group in "$@"; do
   case "$group" in
     build) pkgs="$pkgs gcc make pkg-config libc6-dev libopenblas-dev zlib1g-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev nettle-dev" ;;
-    test)  pkgs="$pkgs libcmocka-dev libcurl4-openssl-dev clang libclang-rt-14-dev sqlite3 python3" ;;
+    test)  pkgs="$pkgs libcmocka-dev libcurl4-openssl-dev clang libclang-rt-14-dev sqlite3 openssl curl" ;;
     bench) pkgs="$pkgs python3-torch dataset-fashion-mnist wrk" ;;
     *) echo "deps.sh: unknown group $group" >&2; exit 2 ;;
   esac

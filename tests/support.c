@@ -327,6 +327,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *user)
         {"x-request-id:", offsetof(it_resp, request_id), sizeof(((it_resp *)0)->request_id)},
         {"retry-after:", offsetof(it_resp, retry_after), sizeof(((it_resp *)0)->retry_after)},
         {"etag:", offsetof(it_resp, etag), sizeof(((it_resp *)0)->etag)},
+        {"www-authenticate:", offsetof(it_resp, www_authenticate),
+         sizeof(((it_resp *)0)->www_authenticate)},
     };
     /* A new status line (after 100 Continue) starts a new header block. */
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
@@ -368,8 +370,9 @@ static int do_request(const it_server *s, const char *method, const char *path,
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
     if (!c) return -1;
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", s->port, path);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%u%s", s->tls ? "https" : "http", s->port, path);
     curl_easy_setopt(c, CURLOPT_URL, url);
+    if (s->tls) curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L * time_scale());
@@ -377,7 +380,16 @@ static int do_request(const it_server *s, const char *method, const char *path,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-    for (int i = 0; headers && headers[i]; i++) hl = curl_slist_append(hl, headers[i]);
+    int own_auth = 0;
+    for (int i = 0; headers && headers[i]; i++) {
+        hl = curl_slist_append(hl, headers[i]);
+        own_auth |= strncasecmp(headers[i], "Authorization:", 14) == 0;
+    }
+    if (s->token[0] && !own_auth) {
+        char auth[300];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
+        hl = curl_slist_append(hl, auth);
+    }
     if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (fill) {
         hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
@@ -404,6 +416,13 @@ static int do_request(const it_server *s, const char *method, const char *path,
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     return rc;
+}
+
+it_server it_as(const it_server *s, const char *token)
+{
+    it_server c = *s;
+    snprintf(c.token, sizeof c.token, "%s", token ? token : "");
+    return c;
 }
 
 int it_request(const it_server *s, const char *method, const char *path,

@@ -38,7 +38,16 @@ typedef struct it_server {
     char db[600];
     char log_path[600]; /* fitd's stderr */
     int keep_dir;       /* it_stop leaves dir in place (for a restart) */
+    /* Set before it_start (they stay for every request): */
+    int tls;            /* requests use https://, verifying against ca_file */
+    char ca_file[600];  /* PEM of the CA (or self-signed certificate) to trust */
+    char token[256];    /* "" or a bearer token sent as Authorization (unless the
+                           request's own headers hold an Authorization header) */
 } it_server;
+
+/* A copy of `s` whose requests carry `token` ("" = none): for calling one server
+ * as several tenants. Never pass the copy to it_stop. */
+it_server it_as(const it_server *s, const char *token);
 
 /* The fitd binary to run (FITD_BIN or build/fitd). */
 const char *it_fitd_bin(void);
@@ -71,6 +80,7 @@ typedef struct it_resp {
     char request_id[64];
     char retry_after[32];
     char etag[128];
+    char www_authenticate[160];
 } it_resp;
 void it_resp_free(it_resp *r);
 

@@ -1,0 +1,485 @@
+/*
+ * test_hostile.c — hostile input over HTTP against a real fitd, table-driven.
+ *
+ * Each row sends one request: JSON nested past any sane depth (job specs, predict
+ * inputs, JSON datasets), very long strings, numbers out of range (huge, negative,
+ * non-integral where an integer is due, 1e400, -0), duplicate keys, invalid UTF-8
+ * (JSON bodies, CSV headers, query parameters), path traversal in every name and
+ * in {id} segments (plain and %-encoded), SQL metacharacters and NUL (\u0000) in
+ * every string field. A row expects either a 4xx problem+json whose `errors` name
+ * the field (a JSON Pointer), or — where a free-text name is legitimately allowed
+ * (dataset and job names) — acceptance with the name round-tripping byte for byte.
+ * After every row the database is checked: the dataset and job counts moved by
+ * exactly the row's expected delta and PRAGMA integrity_check says ok (sqlite3
+ * CLI, read-only, when installed). A 5xx or a crash fails the test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "support.h"
+
+static it_server srv;
+static char ds_id[64];  /* a valid dataset (4 features, 3 classes) */
+static char job_id[64]; /* a succeeded job on it, for predict */
+static int have_sqlite3;
+
+/* ---------------------------------------------------------------- the database */
+
+/* Run the sqlite3 CLI read-only on fitd's database; the first output line. */
+static int db_query(const char *sql, char *out, size_t size)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "sqlite3 -readonly '%s' \"%s\" 2>&1", srv.db, sql);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    out[0] = 0;
+    if (!fgets(out, (int)size, p)) out[0] = 0;
+    out[strcspn(out, "\n")] = 0;
+    return pclose(p) == 0 ? 0 : -1;
+}
+
+typedef struct db_state {
+    long datasets, jobs;
+} db_state;
+
+static void db_snapshot(db_state *s)
+{
+    char line[256];
+    if (have_sqlite3) {
+        assert_int_equal(db_query("PRAGMA integrity_check", line, sizeof line), 0);
+        assert_string_equal(line, "ok");
+        assert_int_equal(db_query("SELECT (SELECT count(*) FROM datasets) || ' ' || "
+                                  "(SELECT count(*) FROM jobs)",
+                                  line, sizeof line),
+                         0);
+        assert_int_equal(sscanf(line, "%ld %ld", &s->datasets, &s->jobs), 2);
+        return;
+    }
+    /* Without the CLI: count through the API (one page holds them all here). */
+    it_resp r;
+    const char *paths[2] = {"/v1/datasets?limit=1000", "/v1/jobs?limit=1000"};
+    long *dst[2] = {&s->datasets, &s->jobs};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(it_get(&srv, paths[i], &r), 0);
+        assert_int_equal(r.status, 200);
+        json_t *doc = it_json(&r);
+        *dst[i] = (long)json_array_size(json_object_get(doc, "items"));
+        json_decref(doc);
+        it_resp_free(&r);
+    }
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static int wait_job(const char *id, char *status, size_t size)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    for (int i = 0; i < 600; i++) {
+        it_resp r;
+        if (it_get(&srv, path, &r) != 0) return -1;
+        json_t *doc = it_json(&r);
+        const char *st = json_string_value(json_object_get(doc, "status"));
+        snprintf(status, size, "%s", st ? st : "");
+        json_decref(doc);
+        it_resp_free(&r);
+        if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0) return 0;
+        usleep(50 * 1000);
+    }
+    return -1;
+}
+
+static int setup(void **state)
+{
+    static const char *const args[] = {"--workers", "1", NULL};
+    memset(&srv, 0, sizeof srv);
+    have_sqlite3 = system("sqlite3 -version >/dev/null 2>&1") == 0;
+    if (it_start(&srv, args) != 0) return -1;
+    static const char csv[] = "a,b,c,d,y\n0,0,1,1,0\n1,0,0,1,1\n0,1,1,0,2\n1,1,0,0,0\n"
+                              "0.5,0.5,1,0,1\n1,0.5,0,1,2\n";
+    const char *h[] = {"Content-Type: text/csv", NULL};
+    it_resp r;
+    if (it_request(&srv, "POST", "/v1/datasets?name=hostile-base&label=y", h, csv,
+                   sizeof csv - 1, &r) != 0 || r.status != 201)
+        return -1;
+    json_t *doc = it_json(&r);
+    snprintf(ds_id, sizeof ds_id, "%s", json_string_value(json_object_get(doc, "id")));
+    json_decref(doc);
+    it_resp_free(&r);
+    char spec[1024];
+    snprintf(spec, sizeof spec,
+             "{\"name\":\"predictor\",\"data\":{\"train\":\"%s\"},\"model\":{\"input_shape\":[4],"
+             "\"layers\":[{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]},"
+             "\"compile\":{\"loss\":\"sparse_categorical_crossentropy\"},"
+             "\"fit\":{\"epochs\":1,\"batch_size\":2,\"seed\":1}}",
+             ds_id);
+    if (it_post_json(&srv, "/v1/jobs", spec, &r) != 0 || r.status != 202) return -1;
+    doc = it_json(&r);
+    snprintf(job_id, sizeof job_id, "%s", json_string_value(json_object_get(doc, "id")));
+    json_decref(doc);
+    it_resp_free(&r);
+    char st[32];
+    if (wait_job(job_id, st, sizeof st) != 0 || strcmp(st, "succeeded") != 0) return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    return it_stop(&srv) == 0 ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- the table */
+
+/* Body placeholders: @DS@ becomes the dataset id, @JOB@ the job id, @DEEPA@ 3000
+ * nested arrays, @DEEPO@ 3000 nested objects, @DEEP100@ 100 nested arrays around
+ * a 1, @LONG@ 10000 'a's. */
+typedef struct hcase {
+    const char *what;
+    const char *method;
+    const char *path;       /* placeholders allowed */
+    const char *ctype;      /* NULL: none */
+    const char *body;       /* NULL: none; placeholders allowed */
+    long lo, hi;            /* the expected status range */
+    const char *pointer;    /* a 4xx's errors must contain this pointer (NULL: any) */
+    const char *round_trip; /* a 2xx's "name" must equal this exactly */
+    int d_datasets, d_jobs; /* expected change of the counts on success */
+} hcase;
+
+#define SPEC_HEAD "{\"data\":{\"train\":\"@DS@\"},"
+#define MODEL_OK "\"model\":{\"input_shape\":[4],\"layers\":[{\"type\":\"dense\",\"units\":3," \
+                 "\"activation\":\"softmax\"}]},"
+#define COMPILE_OK "\"compile\":{\"loss\":\"sparse_categorical_crossentropy\"}"
+#define FIT_OK ",\"fit\":{\"epochs\":1,\"batch_size\":2}"
+#define LAYER(units, extra) \
+    "\"model\":{\"input_shape\":[4],\"layers\":[{\"type\":\"dense\",\"units\":" units extra "}]},"
+#define SQL "'; DROP TABLE jobs; --"
+#define SQLJ "'; DROP TABLE jobs; --"
+#define TRAV "../../etc/passwd"
+
+static const hcase cases[] = {
+    /* nesting depth */
+    {"spec: 3000 nested arrays", "POST", "/v1/jobs", "application/json", "@DEEPA@", 400, 400, "", NULL, 0, 0},
+    {"spec: 3000 nested objects", "POST", "/v1/jobs", "application/json", "@DEEPO@", 400, 400, "", NULL, 0, 0},
+    {"spec: units nested 100 deep", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD LAYER("@DEEP100@", "") COMPILE_OK "}", 422, 422, "/model/layers/0/units", NULL, 0, 0},
+    {"predict: inputs 3000 deep", "POST", "/v1/jobs/@JOB@/predict", "application/json",
+     "{\"inputs\":@DEEPA@}", 400, 400, NULL, NULL, 0, 0},
+    {"predict: inputs 100 deep", "POST", "/v1/jobs/@JOB@/predict", "application/json",
+     "{\"inputs\":[@DEEP100@]}", 422, 422, NULL, NULL, 0, 0},
+    {"json dataset: x 3000 deep", "POST", "/v1/datasets", "application/json",
+     "{\"x\":@DEEPA@,\"y\":[1]}", 400, 400, "", NULL, 0, 0},
+    {"json dataset: x 100 deep", "POST", "/v1/datasets", "application/json",
+     "{\"x\":[@DEEP100@],\"y\":[1]}", 422, 422, "/x/0/0", NULL, 0, 0},
+    /* long strings */
+    {"spec: 10000-char job name", "POST", "/v1/jobs", "application/json",
+     "{\"name\":\"@LONG@\"," MODEL_OK COMPILE_OK ",\"data\":{\"train\":\"@DS@\"}}", 422, 422, "/name", NULL, 0, 0},
+    {"spec: 10000-char layer name", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD LAYER("3", ",\"name\":\"@LONG@\"") COMPILE_OK "}", 422, 422, "/model/layers/0/name", NULL, 0, 0},
+    {"spec: 10000-char dataset id", "POST", "/v1/jobs", "application/json",
+     "{\"data\":{\"train\":\"@LONG@\"}," MODEL_OK COMPILE_OK "}", 422, 422, "/data/train", NULL, 0, 0},
+    {"spec: 10000-char key", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK COMPILE_OK ",\"@LONG@\":1}", 422, 422, NULL, NULL, 0, 0},
+    {"csv: 10000-char ?name=", "POST", "/v1/datasets?name=@LONG@", "text/csv", "a,y\n1,2\n", 400, 400, "/name", NULL, 0, 0},
+    {"csv: 10000-char ?label=", "POST", "/v1/datasets?label=@LONG@", "text/csv", "a,y\n1,2\n", 400, 400, "/label", NULL, 0, 0},
+    {"json dataset: 10000-char name", "POST", "/v1/datasets", "application/json",
+     "{\"name\":\"@LONG@\",\"x\":[[1]],\"y\":[1]}", 422, 422, "/name", NULL, 0, 0},
+    /* numbers */
+    {"spec: units 1e400", "POST", "/v1/jobs", "application/json", SPEC_HEAD LAYER("1e400", "") COMPILE_OK "}", 400, 400, "", NULL, 0, 0},
+    {"spec: units 2^70", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD LAYER("1180591620717411303424", "") COMPILE_OK "}", 400, 422, NULL, NULL, 0, 0},
+    {"spec: units -3", "POST", "/v1/jobs", "application/json", SPEC_HEAD LAYER("-3", "") COMPILE_OK "}", 422, 422, "/model/layers/0/units", NULL, 0, 0},
+    {"spec: units 2.5", "POST", "/v1/jobs", "application/json", SPEC_HEAD LAYER("2.5", "") COMPILE_OK "}", 422, 422, "/model/layers/0/units", NULL, 0, 0},
+    {"spec: units \"3\"", "POST", "/v1/jobs", "application/json", SPEC_HEAD LAYER("\"3\"", "") COMPILE_OK "}", 422, 422, "/model/layers/0/units", NULL, 0, 0},
+    {"spec: epochs -0", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK COMPILE_OK ",\"fit\":{\"epochs\":-0}}", 422, 422, "/fit/epochs", NULL, 0, 0},
+    {"spec: batch_size 1e18", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK COMPILE_OK ",\"fit\":{\"batch_size\":1e18}}", 422, 422, "/fit/batch_size", NULL, 0, 0},
+    {"spec: seed -1", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK COMPILE_OK ",\"fit\":{\"seed\":-1}}", 422, 422, "/fit/seed", NULL, 0, 0},
+    {"spec: dropout rate -0.5", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD "\"model\":{\"input_shape\":[4],\"layers\":[{\"type\":\"dropout\",\"rate\":-0.5},"
+     "{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]}," COMPILE_OK "}", 422, 422, "/model/layers/0/rate", NULL, 0, 0},
+    {"spec: learning_rate 1e400", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK "\"compile\":{\"loss\":\"mse\",\"optimizer\":{\"name\":\"sgd\",\"learning_rate\":1e400}}}", 400, 400, "", NULL, 0, 0},
+    {"spec: input_shape 2^40", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD "\"model\":{\"input_shape\":[1099511627776],\"layers\":[{\"type\":\"dense\",\"units\":3}]}," COMPILE_OK "}", 422, 422, "/model/input_shape/0", NULL, 0, 0},
+    {"predict: input 1e300 (float overflow)", "POST", "/v1/jobs/@JOB@/predict", "application/json",
+     "{\"inputs\":[[1e300,0,0,0]]}", 422, 422, NULL, NULL, 0, 0},
+    {"predict: input 1e400", "POST", "/v1/jobs/@JOB@/predict", "application/json",
+     "{\"inputs\":[[1e400,0,0,0]]}", 400, 400, NULL, NULL, 0, 0},
+    {"json dataset: x 1e39 (float overflow)", "POST", "/v1/datasets", "application/json",
+     "{\"x\":[[1e39]],\"y\":[1]}", 422, 422, "/x/0/0", NULL, 0, 0},
+    {"csv: value 1e39", "POST", "/v1/datasets", "text/csv", "a,y\n1e39,1\n", 422, 422, NULL, NULL, 0, 0},
+    {"list: limit=-1", "GET", "/v1/jobs?limit=-1", NULL, NULL, 400, 400, "/limit", NULL, 0, 0},
+    {"list: limit=1.5", "GET", "/v1/datasets?limit=1.5", NULL, NULL, 400, 400, "/limit", NULL, 0, 0},
+    {"list: limit=1e400", "GET", "/v1/jobs?limit=1e400", NULL, NULL, 400, 400, "/limit", NULL, 0, 0},
+    {"list: limit=99999999999999999999", "GET", "/v1/jobs?limit=99999999999999999999", NULL, NULL, 400, 400, "/limit", NULL, 0, 0},
+    {"csv: label=99999999999999999999", "POST", "/v1/datasets?label=99999999999999999999", "text/csv", "a,y\n1,2\n", 400, 422, NULL, NULL, 0, 0},
+    /* duplicate keys */
+    {"spec: duplicate name", "POST", "/v1/jobs", "application/json",
+     "{\"name\":\"a\",\"name\":\"b\"," MODEL_OK COMPILE_OK "}", 400, 400, "", NULL, 0, 0},
+    {"spec: duplicate layer key", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD LAYER("3", ",\"units\":4") COMPILE_OK "}", 400, 400, "", NULL, 0, 0},
+    {"json dataset: duplicate x", "POST", "/v1/datasets", "application/json",
+     "{\"x\":[[1]],\"x\":[[2]],\"y\":[1]}", 400, 400, "", NULL, 0, 0},
+    {"predict: duplicate inputs", "POST", "/v1/jobs/@JOB@/predict", "application/json",
+     "{\"inputs\":[[0,0,0,0]],\"inputs\":[[1,1,1,1]]}", 400, 400, NULL, NULL, 0, 0},
+    /* invalid UTF-8 */
+    {"spec: \\xff in name", "POST", "/v1/jobs", "application/json",
+     "{\"name\":\"a\xff\xfe\"," MODEL_OK COMPILE_OK "}", 400, 400, "", NULL, 0, 0},
+    {"spec: overlong '/' (\\xc0\\xaf) in dataset id", "POST", "/v1/jobs", "application/json",
+     "{\"data\":{\"train\":\"..\xc0\xaf..\"}," MODEL_OK COMPILE_OK "}", 400, 400, "", NULL, 0, 0},
+    {"json dataset: \\xff in name", "POST", "/v1/datasets", "application/json",
+     "{\"name\":\"\xff\",\"x\":[[1]],\"y\":[1]}", 400, 400, "", NULL, 0, 0},
+    {"csv: \\xff in ?name=", "POST", "/v1/datasets?name=%FF%FE", "text/csv", "a,y\n1,2\n", 400, 400, "/name", NULL, 0, 0},
+    {"csv: truncated UTF-8 in ?name=", "POST", "/v1/datasets?name=ab%E2%82", "text/csv", "a,y\n1,2\n", 400, 400, "/name", NULL, 0, 0},
+    {"csv: \\xff in ?label=", "POST", "/v1/datasets?label=%FF", "text/csv", "a,y\n1,2\n", 400, 422, NULL, NULL, 0, 0},
+    {"csv: \\xff in header, bad value under it", "POST", "/v1/datasets", "text/csv",
+     "\xff\xfe,y\nabc,1\n", 422, 422, NULL, NULL, 0, 0},
+    {"csv: \\xff in header, label by that name (accepted)", "POST", "/v1/datasets?label=%FF%FE", "text/csv",
+     "\xff\xfe,y\n1,2\n", 201, 201, NULL, NULL, 1, 0}, /* header names are not stored */
+    {"list: \\xff in ?cursor=", "GET", "/v1/datasets?cursor=%FF%FE", NULL, NULL, 400, 400, "/cursor", NULL, 0, 0},
+    {"list: \\xff in ?status=", "GET", "/v1/jobs?status=%FF", NULL, NULL, 400, 400, "/status", NULL, 0, 0},
+    {"get: \\xff in {id}", "GET", "/v1/jobs/%FF%FE", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    /* path traversal */
+    {"csv: traversal ?name= (free text, kept verbatim)", "POST", "/v1/datasets?name=..%2F..%2Fetc%2Fpasswd",
+     "text/csv", "a,y\n1,2\n", 201, 201, NULL, TRAV, 1, 0},
+    {"spec: traversal job name (free text, kept verbatim)", "POST", "/v1/jobs", "application/json",
+     "{\"name\":\"" TRAV "\"," "\"data\":{\"train\":\"@DS@\"}," MODEL_OK COMPILE_OK FIT_OK "}", 202, 202, NULL, TRAV, 0, 1},
+    {"spec: traversal dataset id", "POST", "/v1/jobs", "application/json",
+     "{\"data\":{\"train\":\"" TRAV "\"}," MODEL_OK COMPILE_OK "}", 422, 422, "/data/train", NULL, 0, 0},
+    {"spec: traversal validation id", "POST", "/v1/jobs", "application/json",
+     "{\"data\":{\"train\":\"@DS@\",\"validation\":\"..\\/..\\/x\"}," MODEL_OK COMPILE_OK "}", 422, 422, "/data/validation", NULL, 0, 0},
+    {"spec: traversal layer name", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD LAYER("3", ",\"name\":\"" TRAV "\"") COMPILE_OK "}", 422, 422, "/model/layers/0/name", NULL, 0, 0},
+    {"get dataset: %2E%2E%2F in {id}", "GET", "/v1/datasets/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    {"delete dataset: ..%2F in {id}", "DELETE", "/v1/datasets/..%2F..%2Fetc%2Fpasswd", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    {"get job: %2E%2E in {id}", "GET", "/v1/jobs/%2E%2E/metrics", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    {"weights: traversal {id}", "GET", "/v1/jobs/..%2F..%2Fetc%2Fpasswd/weights", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    {"delete job: traversal {id}", "DELETE", "/v1/jobs/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    /* SQL metacharacters and NUL */
+    {"csv: SQL in ?name= (free text, kept verbatim)", "POST",
+     "/v1/datasets?name=%27%3B%20DROP%20TABLE%20jobs%3B%20--", "text/csv", "a,y\n1,2\n", 201, 201, NULL, SQL, 1, 0},
+    {"json dataset: SQL name (free text, kept verbatim)", "POST", "/v1/datasets", "application/json",
+     "{\"name\":\"" SQLJ "\\\"\",\"x\":[[1]],\"y\":[1]}", 201, 201, NULL, SQL "\"", 1, 0},
+    {"spec: SQL job name (free text, kept verbatim)", "POST", "/v1/jobs", "application/json",
+     "{\"name\":\"" SQLJ "\"," "\"data\":{\"train\":\"@DS@\"}," MODEL_OK COMPILE_OK FIT_OK "}", 202, 202, NULL, SQL, 0, 1},
+    {"spec: SQL dataset id", "POST", "/v1/jobs", "application/json",
+     "{\"data\":{\"train\":\"" SQLJ "\"}," MODEL_OK COMPILE_OK "}", 422, 422, "/data/train", NULL, 0, 0},
+    {"spec: SQL-ish valid id that does not exist", "POST", "/v1/jobs", "application/json",
+     "{\"data\":{\"train\":\"x--1.OR.1\"}," MODEL_OK COMPILE_OK "}", 404, 422, NULL, NULL, 0, 0},
+    {"spec: SQL layer name", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD LAYER("3", ",\"name\":\"" SQLJ "\"") COMPILE_OK "}", 422, 422, "/model/layers/0/name", NULL, 0, 0},
+    {"spec: SQL activation", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD LAYER("3", ",\"activation\":\"" SQLJ "\"") COMPILE_OK "}", 422, 422, "/model/layers/0/activation", NULL, 0, 0},
+    {"spec: SQL loss", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK "\"compile\":{\"loss\":\"" SQLJ "\"}}", 422, 422, "/compile/loss", NULL, 0, 0},
+    {"spec: SQL optimizer", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK "\"compile\":{\"loss\":\"mse\",\"optimizer\":\"" SQLJ "\"}}", 422, 422, "/compile/optimizer", NULL, 0, 0},
+    {"spec: SQL metric", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK "\"compile\":{\"loss\":\"mse\",\"metrics\":[\"" SQLJ "\"]}}", 422, 422, "/compile/metrics/0", NULL, 0, 0},
+    {"spec: SQL monitor", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK COMPILE_OK ",\"fit\":{\"early_stopping\":{\"monitor\":\"" SQLJ "\"}}}", 422, 422, "/fit/early_stopping/monitor", NULL, 0, 0},
+    {"spec: NUL in name", "POST", "/v1/jobs", "application/json",
+     "{\"name\":\"a\\u0000b\"," MODEL_OK COMPILE_OK "}", 400, 400, "", NULL, 0, 0},
+    {"spec: NUL in dataset id", "POST", "/v1/jobs", "application/json",
+     "{\"data\":{\"train\":\"@DS@\\u0000x\"}," MODEL_OK COMPILE_OK "}", 400, 400, "", NULL, 0, 0},
+    {"json dataset: NUL in name", "POST", "/v1/datasets", "application/json",
+     "{\"name\":\"a\\u0000b\",\"x\":[[1]],\"y\":[1]}", 400, 400, "", NULL, 0, 0},
+    {"csv: SQL in ?label=", "POST", "/v1/datasets?label=%27%20OR%201%3D1%20--", "text/csv", "a,y\n1,2\n", 422, 422, NULL, NULL, 0, 0},
+    {"list: SQL in ?status=", "GET", "/v1/jobs?status=%27%20OR%201%3D1%20--", NULL, NULL, 400, 400, "/status", NULL, 0, 0},
+    {"list: SQL in ?cursor=", "GET", "/v1/jobs?cursor=%27%20OR%201%3D1%20--", NULL, NULL, 400, 400, "/cursor", NULL, 0, 0},
+    {"get dataset: SQL in {id}", "GET", "/v1/datasets/%27%20OR%20%271%27%3D%271", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    {"delete dataset: SQL in {id}", "DELETE", "/v1/datasets/%27%3B%20DELETE%20FROM%20datasets%3B--", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    {"cancel: SQL in {id}", "POST", "/v1/jobs/%27%20OR%201%3D1%20--/cancel", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    {"predict: SQL string input", "POST", "/v1/jobs/@JOB@/predict", "application/json",
+     "{\"inputs\":[[\"" SQLJ "\",0,0,0]]}", 422, 422, NULL, NULL, 0, 0},
+};
+
+/* ---------------------------------------------------------------- running a row */
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        while (*len + n + 1 > *cap) *cap = *cap ? *cap * 2 : 1024;
+        *buf = realloc(*buf, *cap);
+        assert_non_null(*buf);
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = 0;
+}
+
+static void append_rep(char **b, size_t *l, size_t *c, const char *s, int times)
+{
+    for (int i = 0; i < times; i++) append(b, l, c, s, strlen(s));
+}
+
+/* Expand the placeholders of `tmpl`; malloc'ed. */
+static char *expand(const char *tmpl, size_t *out_len)
+{
+    char *b = NULL;
+    size_t l = 0, c = 0;
+    append(&b, &l, &c, "", 0);
+    for (const char *p = tmpl; *p;) {
+        if (strncmp(p, "@DS@", 4) == 0) append(&b, &l, &c, ds_id, strlen(ds_id)), p += 4;
+        else if (strncmp(p, "@JOB@", 5) == 0) append(&b, &l, &c, job_id, strlen(job_id)), p += 5;
+        else if (strncmp(p, "@DEEPA@", 7) == 0) {
+            append_rep(&b, &l, &c, "[", 3000);
+            append_rep(&b, &l, &c, "]", 3000);
+            p += 7;
+        } else if (strncmp(p, "@DEEPO@", 7) == 0) {
+            append_rep(&b, &l, &c, "{\"a\":", 3000);
+            append(&b, &l, &c, "1", 1);
+            append_rep(&b, &l, &c, "}", 3000);
+            p += 7;
+        } else if (strncmp(p, "@DEEP100@", 9) == 0) {
+            append_rep(&b, &l, &c, "[", 100);
+            append(&b, &l, &c, "1", 1);
+            append_rep(&b, &l, &c, "]", 100);
+            p += 9;
+        } else if (strncmp(p, "@LONG@", 6) == 0) {
+            append_rep(&b, &l, &c, "aaaaaaaaaa", 1000);
+            p += 6;
+        } else {
+            append(&b, &l, &c, p, 1);
+            p++;
+        }
+    }
+    *out_len = l;
+    return b;
+}
+
+static int has_pointer(json_t *problem, const char *pointer)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(problem, "errors"), i, e) {
+        const char *p = json_string_value(json_object_get(e, "pointer"));
+        if (p && strcmp(p, pointer) == 0) return 1;
+    }
+    return 0;
+}
+
+static int failures;
+
+/* Report a row's failure and go on with the next row (all are listed at the end). */
+#define ROW_FAIL(...)                   \
+    do {                                \
+        print_error(__VA_ARGS__);       \
+        print_error("\n");              \
+        failures++;                     \
+        goto done;                      \
+    } while (0)
+
+static void run_case(const hcase *c)
+{
+    db_state before, after;
+    db_snapshot(&before);
+    size_t body_len = 0, path_len = 0;
+    char *path = expand(c->path, &path_len);
+    char *body = c->body ? expand(c->body, &body_len) : NULL;
+    char ct[128];
+    const char *headers[3] = {NULL, NULL, NULL};
+    if (c->ctype) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", c->ctype);
+        headers[0] = ct;
+    }
+    it_resp r;
+    memset(&r, 0, sizeof r);
+    int rc = it_request(&srv, c->method, path, headers, body, body_len, &r);
+    print_message("%-52.52s %s %.60s -> %ld\n", c->what, c->method, path, r.status);
+    if (rc != 0) ROW_FAIL("%s: no response (did fitd crash?)", c->what);
+    if (r.status >= 500) ROW_FAIL("%s: status %ld: %s", c->what, r.status, r.body);
+    if (r.status < c->lo || r.status > c->hi)
+        ROW_FAIL("%s: status %ld, expected %ld..%ld: %s", c->what, r.status, c->lo, c->hi, r.body);
+    int d_ds = 0, d_jobs = 0;
+    if (r.status >= 400) {
+        json_t *p = assert_problem(&r, r.status);
+        int named = !c->pointer || has_pointer(p, c->pointer);
+        json_decref(p);
+        if (!named)
+            ROW_FAIL("%s: the problem does not name %s: %s", c->what, c->pointer[0] ? c->pointer : "\"\"",
+                     r.body);
+    } else {
+        json_t *doc = it_json(&r);
+        assert_non_null(doc);
+        if (c->round_trip) {
+            /* The stored name, read back by id, equals what was sent. */
+            const char *id = json_string_value(json_object_get(doc, "id"));
+            assert_non_null(id);
+            char get[160];
+            snprintf(get, sizeof get, "/v1/%s/%s", c->d_jobs ? "jobs" : "datasets", id);
+            it_resp g;
+            assert_int_equal(it_get(&srv, get, &g), 0);
+            assert_int_equal(g.status, 200);
+            json_t *gd = it_json(&g);
+            json_t *nm = json_object_get(gd, "name");
+            if (!nm && c->d_jobs) nm = json_object_get(json_object_get(gd, "spec"), "name");
+            const char *name = json_string_value(nm);
+            int same = name && strcmp(name, c->round_trip) == 0;
+            if (!same) print_error("%s: name came back as '%s'\n", c->what, name ? name : "(none)");
+            json_decref(gd);
+            it_resp_free(&g);
+            if (!same) {
+                json_decref(doc);
+                failures++;
+                goto done;
+            }
+        }
+        json_decref(doc);
+        d_ds = c->d_datasets;
+        d_jobs = c->d_jobs;
+    }
+    db_snapshot(&after);
+    if (after.datasets != before.datasets + d_ds || after.jobs != before.jobs + d_jobs)
+        ROW_FAIL("%s: datasets %ld -> %ld, jobs %ld -> %ld (expected +%d, +%d)", c->what,
+                 before.datasets, after.datasets, before.jobs, after.jobs, d_ds, d_jobs);
+done:
+    it_resp_free(&r);
+    free(path);
+    free(body);
+}
+
+static void test_hostile_table(void **state)
+{
+    failures = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+    if (failures) fail_msg("%d of %zu hostile-input rows failed (listed above)", failures,
+                           sizeof cases / sizeof cases[0]);
+}
+
+/* The rows' own machinery can fail: a wrong expectation is caught. */
+static void test_table_can_fail(void **state)
+{
+    it_resp r;
+    assert_int_equal(it_get(&srv, "/v1/jobs?limit=-1", &r), 0);
+    json_t *p = assert_problem(&r, 400);
+    assert_true(has_pointer(p, "/limit"));
+    assert_false(has_pointer(p, "/cursor"));
+    json_decref(p);
+    it_resp_free(&r);
+    size_t n;
+    char *s = expand("x@DEEP100@y", &n);
+    assert_int_equal(n, 203);
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_can_fail),
+        cmocka_unit_test(test_hostile_table),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
