@@ -41,7 +41,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(BUILD)/tests/support.o
 
-.PHONY: all run test test-only asan bench deps deps-bench clean check-core-deps fuzz docker-check crash-test
+.PHONY: all run test test-only asan bench deps deps-bench clean check-core-deps fuzz docker-check crash-test soak
 
 all: $(BUILD)/fitd $(UNIT_BIN) $(INTEG_BIN)
 
@@ -132,6 +132,10 @@ $(BUILD)/bench/bench_core: bench/bench_core.c $(BUILD)/libfitd.a $(BUILD)/libnn.
 # 100+ kill -9 at random moments against one fitd; prints the figures.
 crash-test: all
 	FITD_BIN=$(BUILD)/fitd bash tests/crash/crash_test.sh --kills 120 --max-seconds 600 --jobs 150 --datasets 30
+
+# 1,000 small jobs through one fitd: every job succeeds; RSS compared with after the first.
+soak: all
+	sh tests/soak/soak.sh $(BUILD) 1000
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS; any crash fails the run.
 FUZZ_SECONDS ?= 60

@@ -25,4 +25,7 @@ int api_datasets_register(http_server *srv);
 /* The /v1/jobs routes (server/api_jobs.c). Returns 0 or -1 (OOM). */
 int api_jobs_register(http_server *srv);
 
+/* GET /readyz and POST /v1/admin/backup (server/api_admin.c). Returns 0 or -1 (OOM). */
+int api_admin_register(http_server *srv);
+
 #endif

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "nn.h"
+#include "jobmem.h"
 #include "pool.h"
 #include "spec.h"
 #include "store.h"
@@ -44,9 +45,9 @@ static void reply_store_error(http_req *req, store *st, store_rc rc, const char 
         http_reply_problem(req, 503, "the database is busy; retry");
         break;
     case STORE_FULL: http_reply_problem(req, 507, "the database is full"); break;
-    case STORE_LIMIT:
+    case STORE_LIMIT: /* --max-queued reached: the client should slow down */
         http_reply_header(req, "Retry-After", "5");
-        http_reply_problem(req, 503, "too many queued jobs; retry later");
+        http_reply_problem(req, 429, "%s; retry later", store_errmsg(st));
         break;
     case STORE_NOMEM: http_reply_problem(req, 503, "out of memory"); break;
     case STORE_INVALID: http_reply_problem(req, 400, "%s", store_errmsg(st)); break;
@@ -300,6 +301,43 @@ static int check_raw_datasets(http_req *req, store *st, const json_t *root, json
 
 /* ---------------------------------------------------------------- POST /v1/jobs */
 
+/* --max-job-memory: estimate what training will take (server/jobmem.h) and add a
+ * problem naming the figure when it is over. The pointer is /fit/batch_size when
+ * the activations at that batch size are the larger part, else /model. Returns -1
+ * after replying to a store failure, else 0. */
+static int check_job_memory(http_req *req, store *st, const spec_job *job, json_t *errors)
+{
+    const srv_config *cfg = app_config(req);
+    if (!cfg || cfg->max_job_memory == 0) return 0;
+    const char *ids[3] = {job->train, job->validation, job->test};
+    double data = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!ids[i][0] || (i > 0 && strcmp(ids[i], ids[0]) == 0) ||
+            (i == 2 && strcmp(ids[2], ids[1]) == 0))
+            continue; /* a dataset is loaded once */
+        store_dataset_meta meta;
+        store_rc rc = store_dataset_get(st, ids[i], &meta);
+        if (rc == STORE_NOT_FOUND) continue; /* deleted since: the insert says so */
+        if (rc != STORE_OK) {
+            reply_store_error(req, st, rc, "dataset");
+            return -1;
+        }
+        data += (double)meta.bytes;
+    }
+    jobmem_estimate e = jobmem_estimate_job(job, data);
+    const double mib = 1024.0 * 1024.0;
+    if (e.total_bytes <= (double)cfg->max_job_memory) return 0;
+    http_problem_add(errors, e.act_bytes > e.state_bytes + e.data_bytes ? "/fit/batch_size" : "/model",
+                     "training this job needs an estimated %.1f MiB of memory (weights, "
+                     "gradients and %d optimizer slots for %.0f parameters: %.1f MiB; activations "
+                     "at batch size %d: %.1f MiB; datasets: %.1f MiB), over the limit of %.1f MiB "
+                     "(--max-job-memory)",
+                     e.total_bytes / mib, e.slots, e.params, e.state_bytes / mib,
+                     job->fit.batch_size, e.act_bytes / mib, e.data_bytes / mib,
+                     (double)cfg->max_job_memory / mib);
+    return 0;
+}
+
 static void handle_submit(http_req *req)
 {
     json_t *root = NULL, *errors = NULL, *resolved = NULL;
@@ -339,6 +377,7 @@ static void handle_submit(http_req *req)
     } else if (check_raw_datasets(req, st, root, errors)) {
         goto out;
     }
+    if (json_array_size(errors) == 0 && check_job_memory(req, st, &job, errors)) goto out;
     if (json_array_size(errors) > 0) {
         http_reply_problem_errors(req, 422, "the job spec is invalid", errors);
         errors = NULL;

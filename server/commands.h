@@ -12,4 +12,11 @@ int cmd_train(int argc, char **argv);
  * URL from FITD_LISTEN); 0 on HTTP 200, 1 otherwise, 2 on bad usage. */
 int cmd_healthcheck(int argc, char **argv);
 
+/* fitd version: what fitd --version prints (config_version). fitd migrate [--db]:
+ * apply migrations, print the schema version, exit 0 (1 on failure). fitd backup
+ * DEST [--db]: online backup of the database to the new file DEST (server/cmd_ops.c). */
+int cmd_version(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+
 #endif

@@ -15,7 +15,7 @@
 #include "config.h"
 #include "nn.h"
 
-typedef enum opt_kind { OPT_STR, OPT_INT, OPT_I64, OPT_SIZE, OPT_LISTEN, OPT_LEVEL } opt_kind;
+typedef enum opt_kind { OPT_STR, OPT_INT, OPT_I64, OPT_SIZE, OPT_LISTEN, OPT_LEVEL, OPT_DAYS } opt_kind;
 
 typedef struct opt_def {
     const char *flag; /* long option name */
@@ -44,6 +44,12 @@ static const opt_def opts[] = {
      "PEM certificate (chain): serve HTTPS (needs --tls-key)"},
     {"tls-key", "FITD_TLS_KEY", OPT_STR, OFF(tls_key), SZ(tls_key), 0, 0, "(none)",
      "PEM private key of --tls-cert"},
+    {"admin-tenant", "FITD_ADMIN_TENANT", OPT_STR, OFF(admin_tenant), SZ(admin_tenant), 0, 0,
+     "(none)", "with --auth-tokens: the tenant whose tokens may call /v1/admin"},
+    {"backup-dir", "FITD_BACKUP_DIR", OPT_STR, OFF(backup_dir), SZ(backup_dir), 0, 0,
+     "(none: no backup route)", "folder where POST /v1/admin/backup writes backups"},
+    {"keep-finished-jobs", "FITD_KEEP_FINISHED_JOBS", OPT_DAYS, OFF(keep_finished_days), 0, 0,
+     36500, "0 (keep forever)", "days to keep finished jobs; older ones are pruned hourly"},
     {"workers", "FITD_WORKERS", OPT_INT, OFF(workers), 0, 1, 1024, "number of cores",
      "training worker threads"},
     {"http-threads", "FITD_HTTP_THREADS", OPT_INT, OFF(http_threads), 0, 1, 256, "4",
@@ -72,12 +78,16 @@ static const opt_def opts[] = {
      "50000000", "parameters per model"},
     {"max-batch-size", "FITD_MAX_BATCH_SIZE", OPT_INT, OFF(max_batch_size), 0, 1, 100000000,
      "65536", "samples per batch"},
+    {"max-job-memory", "FITD_MAX_JOB_MEMORY", OPT_SIZE, OFF(max_job_memory), 0, 1024,
+     INT64_C(1) << 50, "4GiB", "estimated training memory per job (submissions over it get 422)"},
+    {"request-timeout", "FITD_REQUEST_TIMEOUT", OPT_INT, OFF(request_timeout_s), 0, 1, 86400,
+     "300", "seconds a client may take to send one request's headers and body"},
     {"log-level", "FITD_LOG_LEVEL", OPT_LEVEL, OFF(log_level), 0, 0, 0, "info",
      "debug, info, warn or error"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
-enum { OPT_HELP = 1000, OPT_VERSION };
+enum { OPT_HELP = 1000, OPT_VERSION, OPT_PRINT_CONFIG };
 
 void config_defaults(srv_config *cfg)
 {
@@ -100,6 +110,8 @@ void config_defaults(srv_config *cfg)
     cfg->max_input_dim = 1000000;
     cfg->max_params = 50000000;
     cfg->max_batch_size = 65536;
+    cfg->max_job_memory = (size_t)4 << 30;
+    cfg->request_timeout_s = 300;
     cfg->log_level = LOG_INFO;
 }
 
@@ -181,6 +193,18 @@ static int apply(srv_config *cfg, const opt_def *o, const char *v, const char *s
         }
         snprintf(why, sizeof why, "longer than %zu characters", o->size - 1);
         break;
+    case OPT_DAYS: {
+        char *end = NULL;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (!errno && end != v && !*end && d >= (double)o->min && d <= (double)o->max) {
+            *(double *)(void *)(base + o->offset) = d;
+            return 0;
+        }
+        snprintf(why, sizeof why, "expected a number of days from %lld to %lld (fractions allowed)",
+                 (long long)o->min, (long long)o->max);
+        break;
+    }
     case OPT_LEVEL:
         if (log_level_from_name(v, (log_level *)(void *)(base + o->offset)) == 0) return 0;
         snprintf(why, sizeof why, "expected debug, info, warn or error");
@@ -212,7 +236,10 @@ void config_usage(FILE *out)
     fprintf(out,
             "usage: fitd [serve] [flags]      run the HTTP service (the default command)\n"
             "       fitd train SPEC.json --train DATA [...]   train in-process (fitd train --help)\n"
-            "       fitd --help | --version\n\n"
+            "       fitd migrate [--db PATH]     apply the database migrations and exit\n"
+            "       fitd backup DEST [--db PATH] online copy of the database to the new file DEST\n"
+            "       fitd healthcheck [--url URL] ask a running fitd's /healthz (exit 0/1)\n"
+            "       fitd version | --help | --version | serve --print-config\n\n"
             "flags (each has an environment twin; a flag wins over its variable):\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         char left[64];
@@ -222,6 +249,8 @@ void config_usage(FILE *out)
     }
     fprintf(out, "  %-22s %-26s %s\n", "--help", "", "print this help and exit");
     fprintf(out, "  %-22s %-26s %s\n", "--version", "", "print versions and exit");
+    fprintf(out, "  %-22s %-26s %s\n", "--print-config", "",
+            "print the effective configuration (key = value) and exit");
     fprintf(out, "\nsizes accept K, M, G suffixes (powers of 1024), e.g. 64MiB.\n");
 }
 
@@ -238,12 +267,14 @@ void config_version(FILE *out)
 
 int config_parse(srv_config *cfg, int argc, char **argv, FILE *out, FILE *err)
 {
-    struct option longopts[N_OPTS + 3];
+    struct option longopts[N_OPTS + 4];
     for (size_t i = 0; i < N_OPTS; i++)
         longopts[i] = (struct option){opts[i].flag, required_argument, NULL, (int)i};
     longopts[N_OPTS] = (struct option){"help", no_argument, NULL, OPT_HELP};
     longopts[N_OPTS + 1] = (struct option){"version", no_argument, NULL, OPT_VERSION};
-    longopts[N_OPTS + 2] = (struct option){NULL, 0, NULL, 0};
+    longopts[N_OPTS + 2] = (struct option){"print-config", no_argument, NULL, OPT_PRINT_CONFIG};
+    longopts[N_OPTS + 3] = (struct option){NULL, 0, NULL, 0};
+    int print_config = 0;
 
     /* The environment first, so that flags override it. */
     for (size_t i = 0; i < N_OPTS; i++) {
@@ -264,6 +295,10 @@ int config_parse(srv_config *cfg, int argc, char **argv, FILE *out, FILE *err)
             config_version(out);
             return 1;
         }
+        if (c == OPT_PRINT_CONFIG) {
+            print_config = 1; /* after every flag: it shows the effective values */
+            continue;
+        }
         if (c == '?' || c == ':') {
             const char *bad = argv[optind - 1] ? argv[optind - 1] : "?";
             if (c == ':') fprintf(err, "fitd: option %s needs a value\n", bad);
@@ -278,5 +313,33 @@ int config_parse(srv_config *cfg, int argc, char **argv, FILE *out, FILE *err)
         fprintf(err, "fitd: unexpected argument '%s' (see fitd --help)\n", argv[optind]);
         return 2;
     }
+    if (print_config) {
+        config_print(cfg, out);
+        return 1;
+    }
     return 0;
+}
+
+void config_print(const srv_config *cfg, FILE *out)
+{
+    const char *base = (const char *)cfg;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const opt_def *o = &opts[i];
+        const void *p = base + o->offset;
+        fprintf(out, "%s = ", o->flag);
+        switch (o->kind) {
+        case OPT_LISTEN:
+            if (strchr(cfg->listen_host, ':')) fprintf(out, "[%s]:%u", cfg->listen_host, cfg->listen_port);
+            else fprintf(out, "%s:%u", cfg->listen_host, cfg->listen_port);
+            break;
+        /* Strings are paths and names only: file contents (tokens, keys) never. */
+        case OPT_STR: fprintf(out, "%s", (const char *)p); break;
+        case OPT_INT: fprintf(out, "%d", *(const int *)p); break;
+        case OPT_I64: fprintf(out, "%lld", (long long)*(const int64_t *)p); break;
+        case OPT_SIZE: fprintf(out, "%zu", *(const size_t *)p); break;
+        case OPT_LEVEL: fprintf(out, "%s", log_level_name(*(const log_level *)p)); break;
+        case OPT_DAYS: fprintf(out, "%g", *(const double *)p); break;
+        }
+        fputc('\n', out);
+    }
 }

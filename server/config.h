@@ -25,6 +25,9 @@ typedef struct srv_config {
     char auth_tokens[1024];   /* --auth-tokens FILE: "TOKEN TENANT" lines ("" = no auth) */
     char tls_cert[1024];      /* --tls-cert FILE: PEM certificate chain ("" = plain HTTP) */
     char tls_key[1024];       /* --tls-key FILE: PEM private key (with --tls-cert) */
+    char admin_tenant[64];    /* --admin-tenant: with auth, the tenant allowed /v1/admin ("" = none) */
+    char backup_dir[1024];    /* --backup-dir: where POST /v1/admin/backup writes ("" = off) */
+    double keep_finished_days; /* --keep-finished-jobs DAYS: prune older finished jobs (0 = off) */
     int workers;              /* --workers [number of cores] */
     int http_threads;         /* --http-threads [4] */
     int connection_limit;     /* --max-connections [1024] */
@@ -32,13 +35,15 @@ typedef struct srv_config {
     int shutdown_timeout_s;   /* --shutdown-timeout [10]: SIGTERM to exit, at most */
     size_t max_body_json;     /* --max-body-json bytes [1 MiB]: job specs, predict, JSON */
     size_t max_body_dataset;  /* --max-body-dataset bytes [512 MiB]: dataset uploads */
-    int max_queued;           /* --max-queued [10000]: queued jobs before 503 (reserved) */
+    int max_queued;           /* --max-queued [10000]: queued jobs before POST /v1/jobs gets 429 */
     int max_epochs;           /* --max-epochs [10000] */
     int max_layers;           /* --max-layers [64] */
     int max_units;            /* --max-units [65536] per layer */
     int max_input_dim;        /* --max-input-dim [1,000,000] features */
     int64_t max_params;       /* --max-params [50,000,000] */
     int max_batch_size;       /* --max-batch-size [65536] */
+    size_t max_job_memory;    /* --max-job-memory bytes [4 GiB]: estimated training memory */
+    int request_timeout_s;    /* --request-timeout [300]: to receive one request, in total */
     log_level log_level;      /* --log-level debug|info|warn|error [info] */
 } srv_config;
 
@@ -53,6 +58,11 @@ int config_parse(srv_config *cfg, int argc, char **argv, FILE *out, FILE *err);
 
 /* Print the usage text: every flag, its env twin and its default. */
 void config_usage(FILE *out);
+
+/* Print the effective configuration, one `key = value` line per flag (key = the
+ * flag without "--"), as `fitd serve --print-config` does. Only paths and values
+ * are printed, never the contents of the token or key files. */
+void config_print(const srv_config *cfg, FILE *out);
 
 /* Print version, git revision and the library versions. */
 void config_version(FILE *out);

@@ -29,8 +29,22 @@ typedef struct route_ent {
     char *segs[HTTP_MAX_SEGS]; /* "{id}" kept with braces: a parameter */
 } route_ent;
 
+/* One open connection, for the request-time bound (see request_timeout_s). */
+typedef struct conn_ent {
+    int fd;
+    struct timespec start; /* when the request now being received began */
+    int receiving;         /* 0 while a handler and its reply run */
+    int cut;               /* shut down by the reaper */
+    struct conn_ent *prev, *next;
+} conn_ent;
+
 struct http_server {
     http_config cfg;
+    pthread_mutex_t conn_mu; /* guards conns and every conn_ent's fields */
+    pthread_cond_t reaper_cv;
+    conn_ent *conns;
+    pthread_t reaper;
+    int reaper_on, reaper_stop;
     route_ent *routes;
     int n_routes, cap_routes;
     struct MHD_Daemon *daemon;
@@ -536,6 +550,9 @@ http_server *http_server_new(const http_config *cfg)
     if (!srv->cfg.n_threads) srv->cfg.n_threads = 4;
     if (!srv->cfg.connection_limit) srv->cfg.connection_limit = 1024;
     if (!srv->cfg.connection_timeout_s) srv->cfg.connection_timeout_s = 30;
+    if (!srv->cfg.request_timeout_s) srv->cfg.request_timeout_s = 300;
+    pthread_mutex_init(&srv->conn_mu, NULL);
+    pthread_cond_init(&srv->reaper_cv, NULL);
     if (!srv->cfg.connection_memory) srv->cfg.connection_memory = 32 * 1024;
     if (!srv->cfg.max_body_default) srv->cfg.max_body_default = 1024 * 1024;
     uint64_t seed = 0;
@@ -612,11 +629,94 @@ static void log_access(const http_req *req, int aborted)
               aborted ? ",\"aborted\":true" : "");
 }
 
+/* ---------------------------------------------------------------- request-time bound */
+
+static void mono_now(struct timespec *ts) { clock_gettime(CLOCK_MONOTONIC, ts); }
+
+/* receiving = 1: a new request may begin now (restart its clock); 0: the request
+ * arrived whole, its handler and reply are not bounded. */
+static void conn_mark(http_server *srv, struct MHD_Connection *conn, int receiving)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_ent *e = ci ? ci->socket_context : NULL;
+    if (!e) return;
+    pthread_mutex_lock(&srv->conn_mu);
+    e->receiving = receiving;
+    if (receiving) mono_now(&e->start);
+    pthread_mutex_unlock(&srv->conn_mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_ent *e = ci ? calloc(1, sizeof *e) : NULL;
+        if (!e) return; /* out of memory: this connection is bounded by MHD's idle timeout only */
+        e->fd = ci->connect_fd;
+        e->receiving = 1;
+        mono_now(&e->start);
+        pthread_mutex_lock(&srv->conn_mu);
+        e->next = srv->conns;
+        if (srv->conns) srv->conns->prev = e;
+        srv->conns = e;
+        pthread_mutex_unlock(&srv->conn_mu);
+        *socket_context = e;
+        return;
+    }
+    /* CLOSED: MHD calls this before it closes the socket, so the reaper never
+     * shuts down a descriptor number reused by another connection. */
+    conn_ent *e = *socket_context;
+    if (!e) return;
+    pthread_mutex_lock(&srv->conn_mu);
+    if (e->prev) e->prev->next = e->next;
+    else srv->conns = e->next;
+    if (e->next) e->next->prev = e->prev;
+    pthread_mutex_unlock(&srv->conn_mu);
+    free(e);
+    *socket_context = NULL;
+}
+
+/* Every 200 ms: shut down the sockets of requests that took longer than
+ * request_timeout_s to arrive; MHD then sees end-of-file and closes them. */
+static void *reaper_main(void *arg)
+{
+    http_server *srv = arg;
+    double limit = (double)srv->cfg.request_timeout_s;
+    pthread_mutex_lock(&srv->conn_mu);
+    while (!srv->reaper_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->reaper_cv, &srv->conn_mu, &until);
+        struct timespec now;
+        mono_now(&now);
+        for (conn_ent *e = srv->conns; e; e = e->next) {
+            double age = (double)(now.tv_sec - e->start.tv_sec) +
+                         (double)(now.tv_nsec - e->start.tv_nsec) * 1e-9;
+            if (!e->receiving || e->cut || age <= limit) continue;
+            e->cut = 1;
+            shutdown(e->fd, SHUT_RDWR);
+            LOG(LOG_WARN, "request too slow: connection closed", "\"seconds\":%.0f", age);
+        }
+    }
+    pthread_mutex_unlock(&srv->conn_mu);
+    return NULL;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     http_req *req = *req_cls;
     if (!req) return;
+    conn_mark(req->srv, conn, 1);
     atomic_fetch_sub(&req->srv->inflight, 1);
     int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || !req->handler_ran;
     log_access(req, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
@@ -803,6 +903,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         MHD_destroy_response(resp);
         return r;
     }
+    conn_mark(srv, conn, 0); /* the request is in: its handler is not bounded */
     /* The whole body has arrived. A request begun before the drain started does
      * not run its handler after it (its cleanup sees aborted: nothing stored). */
     if (!req->replied && atomic_load(&srv->draining)) reply_draining(req);
@@ -871,7 +972,13 @@ int http_server_start(http_server *srv, char *errbuf, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         srv->cfg.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         srv->cfg.connection_memory, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, srv,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, &on_connection, srv, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
+    if (srv->daemon) {
+        srv->reaper_stop = 0;
+        srv->reaper_on = pthread_create(&srv->reaper, NULL, reaper_main, srv) == 0;
+        if (!srv->reaper_on) LOG(LOG_WARN, "request-time bound not enforced (no thread)", NULL);
+    }
     if (!srv->daemon) {
         if (errbuf)
             snprintf(errbuf, errlen, "cannot listen on %s:%u (address in use or not permitted%s)",
@@ -916,6 +1023,14 @@ int http_server_inflight(http_server *srv)
 void http_server_stop(http_server *srv)
 {
     if (!srv || !srv->daemon) return;
+    if (srv->reaper_on) {
+        pthread_mutex_lock(&srv->conn_mu);
+        srv->reaper_stop = 1;
+        pthread_cond_signal(&srv->reaper_cv);
+        pthread_mutex_unlock(&srv->conn_mu);
+        pthread_join(srv->reaper, NULL);
+        srv->reaper_on = 0;
+    }
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
 }
@@ -928,5 +1043,7 @@ void http_server_free(http_server *srv)
         for (int j = 0; j < srv->routes[i].n_segs; j++) free(srv->routes[i].segs[j]);
     free(srv->routes);
     if (srv->store_key_ok) pthread_key_delete(srv->store_key);
+    pthread_mutex_destroy(&srv->conn_mu);
+    pthread_cond_destroy(&srv->reaper_cv);
     free(srv);
 }

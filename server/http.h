@@ -107,6 +107,12 @@ typedef struct http_config {
     unsigned n_threads;            /* MHD pool threads [4] */
     unsigned connection_limit;     /* [1024] */
     unsigned connection_timeout_s; /* idle seconds before MHD closes [30] */
+    /* Seconds a connection may take to deliver one request's headers and body in
+     * total [300]. MHD's timeout above is an idle timeout that every received byte
+     * resets, so a client trickling a byte a second would hold its connection for
+     * ever; past this bound the socket is shut down (the clock restarts when a
+     * request completes, and stops while its handler and reply run). */
+    unsigned request_timeout_s;
     size_t connection_memory;      /* MHD per-connection memory limit [32 KiB] */
     size_t max_body_default;       /* cap for routes with max_body 0 [1 MiB] */
     const char *db_path;           /* for http_store's per-thread connections */

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -28,26 +29,9 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "ops.h"
 #include "pool.h"
 #include "store.h"
-
-/* Create the folder that will hold `path` (mkdir -p of its dirname). */
-static int make_parent_dirs(const char *path)
-{
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = 0;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
 
 static int write_port_file(const char *path, unsigned port)
 {
@@ -156,6 +140,7 @@ static int serve(int argc, char **argv)
     store *st = NULL;
     pool *workers = NULL;
     http_server *srv = NULL;
+    ops_retention *retention = NULL;
     sigset_t sigs;
 
     config_defaults(&cfg);
@@ -186,11 +171,19 @@ static int serve(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    if (make_parent_dirs(cfg.db_path) != 0) {
+    if (ops_make_parent_dirs(cfg.db_path) != 0) {
         LOG(LOG_ERROR, "cannot create the database folder", "\"db\":%s,\"error\":%s",
             log_quote(q, sizeof q, cfg.db_path), log_quote(err, sizeof err, strerror(errno)));
         auth_setup_free(&sec);
         return 1;
+    }
+    /* Tests only, deliberately not a flag: FITD_TEST_MAX_PAGES caps every database
+     * connection at that many pages (PRAGMA max_page_count), a disk that is full. */
+    const char *test_pages = getenv("FITD_TEST_MAX_PAGES");
+    if (test_pages && *test_pages) {
+        long long n = strtoll(test_pages, NULL, 10);
+        store_test_set_open_max_pages(n);
+        LOG(LOG_WARN, "test mode: database capped", "\"max_pages\":%lld", n);
     }
     st = store_open(cfg.db_path, err, sizeof err);
     if (!st) {
@@ -230,6 +223,7 @@ static int serve(int argc, char **argv)
         .n_threads = (unsigned)cfg.http_threads,
         .connection_limit = (unsigned)cfg.connection_limit,
         .connection_timeout_s = (unsigned)cfg.connection_timeout_s,
+        .request_timeout_s = (unsigned)cfg.request_timeout_s,
         .max_body_default = cfg.max_body_json,
         .db_path = cfg.db_path,
         .app = &ctx,
@@ -239,7 +233,8 @@ static int serve(int argc, char **argv)
         .tls_key_pem = sec.tls_key,
     };
     srv = http_server_new(&hc);
-    if (!srv || api_datasets_register(srv) != 0 || api_jobs_register(srv) != 0) {
+    if (!srv || api_datasets_register(srv) != 0 || api_jobs_register(srv) != 0 ||
+        api_admin_register(srv) != 0) {
         LOG(LOG_ERROR, "out of memory", NULL);
         goto out;
     }
@@ -270,6 +265,8 @@ static int serve(int argc, char **argv)
                 "\"host\":%s", log_quote(q, sizeof q, cfg.listen_host));
     }
 
+    retention = ops_retention_start(&cfg); /* NULL when --keep-finished-jobs is off */
+
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
     }
@@ -282,6 +279,7 @@ out:
     http_server_stop(srv); /* no new requests; in-flight ones finish */
     pool_stop(workers);    /* running jobs go back to queued */
     http_server_free(srv);
+    ops_retention_stop(retention);
     auth_setup_free(&sec); /* after the server: it borrowed the table and the PEM texts */
     store_close(st);
     if (rc == 0) LOG(LOG_INFO, "stopped", NULL);
@@ -293,6 +291,9 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return cmd_train(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "healthcheck") == 0)
         return cmd_healthcheck(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "version") == 0) return cmd_version(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "migrate") == 0) return cmd_migrate(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "backup") == 0) return cmd_backup(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "serve") == 0) return serve(argc - 1, argv + 1);
     if (argc >= 2 && argv[1][0] != '-') {
         fprintf(stderr, "fitd: unknown command '%s' (see fitd --help)\n", argv[1]);

@@ -34,6 +34,8 @@
 /* A sleeping worker also looks at the queue this often: a safety net for jobs
  * queued by another process sharing the database. */
 #define POOL_IDLE_POLL_S 2
+/* After a job paused on a full disk: seconds before this worker claims again. */
+#define POOL_FULL_PAUSE_S 1
 
 /* One loaded dataset, shared read-only by the jobs that use it. */
 typedef struct ds_entry {
@@ -56,6 +58,7 @@ typedef struct worker {
     int index;
     pthread_t thread;
     int started;
+    int full_pause; /* the last job paused on a full disk: wait before claiming */
     slot slot;
 } worker;
 
@@ -170,6 +173,7 @@ typedef struct run_ctx {
     const char *job_id;
     double last_progress_s;
     int db_cancel; /* a cancel was seen in the database */
+    int disk_full; /* an epoch commit failed with STORE_FULL: pause the job */
     char commit_err[400];
 } run_ctx;
 
@@ -227,6 +231,7 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
         goto out;
     }
     if (src != STORE_OK) {
+        ctx->disk_full = src == STORE_FULL;
         snprintf(ctx->commit_err, sizeof ctx->commit_err, "storing epoch %d: %s (%s)", rec->epoch,
                  store_errmsg(ctx->st), store_rc_name(src));
         goto out;
@@ -430,6 +435,17 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
         requeue_stopped(st, job->id, trainer);
         goto out;
     }
+    if (rc == NN_ERR_CALLBACK && ctx.disk_full) {
+        /* Disk full: nothing of this epoch was stored. Pause: back to the queue, to
+         * resume from its last stored checkpoint once space returns (the worker
+         * waits POOL_FULL_PAUSE_S before claiming again). Never failed for this. */
+        char q[600];
+        src = store_job_requeue(st, job->id);
+        LOG(LOG_WARN, "disk full: job paused and requeued", "\"job_id\":\"%s\",\"rc\":\"%s\",\"error\":%s",
+            job->id, store_rc_name(src), log_quote(q, sizeof q, ctx.commit_err));
+        w->full_pause = 1;
+        goto out;
+    }
     if (rc == NN_ERR_CALLBACK && ctx.commit_err[0]) {
         snprintf(msg, sizeof msg, "%s", ctx.commit_err);
         goto finish;
@@ -460,7 +476,14 @@ core_error:
 finish:
     src = store_job_finish(st, job->id, final, msg[0] ? msg : NULL, weights, weights_len,
                            test_json);
-    if (src != STORE_OK) {
+    if (src == STORE_FULL) {
+        /* No room for the weights (or the outcome): pause as for an epoch; the rerun
+         * restores the last checkpoint and finishes again once space returns. */
+        store_rc rq = store_job_requeue(st, job->id);
+        LOG(LOG_WARN, "disk full: job finish deferred, job requeued",
+            "\"job_id\":\"%s\",\"rc\":\"%s\"", job->id, store_rc_name(rq));
+        w->full_pause = 1;
+    } else if (src != STORE_OK) {
         LOG(LOG_ERROR, "job finish failed", "\"job_id\":\"%s\",\"rc\":\"%s\"", job->id,
             store_rc_name(src));
     } else {
@@ -530,7 +553,7 @@ static void *worker_main(void *arg)
                 run_job(p, w, st, &job);
                 slot_end(p, w);
                 store_job_free(&job);
-                continue;
+                if (!w->full_pause) continue;
             }
             if (rc != STORE_NOT_FOUND)
                 LOG(LOG_WARN, "job claim failed", "\"worker\":%d,\"rc\":\"%s\"", w->index,
@@ -538,6 +561,15 @@ static void *worker_main(void *arg)
         }
         /* Sleep until a submit, a stop, or the idle poll. */
         pthread_mutex_lock(&p->mu);
+        if (w->full_pause) { /* disk full: do not spin on the job just paused */
+            w->full_pause = 0;
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += POOL_FULL_PAUSE_S;
+            while (!atomic_load(&p->stopping) &&
+                   pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0) {
+            }
+        }
         if (p->wakeups == 0 && !atomic_load(&p->stopping)) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);

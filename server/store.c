@@ -11,10 +11,14 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <nettle/sha2.h>
 #include <sqlite3.h>
@@ -186,6 +190,14 @@ struct store {
     size_t chunk_bytes;
     int64_t default_max_pages; /* remembered by store_test_set_max_pages */
 };
+
+/* store_test_set_open_max_pages: applied by every store_open (tests only). */
+static _Atomic int64_t open_max_pages;
+
+void store_test_set_open_max_pages(int64_t n_pages)
+{
+    atomic_store(&open_max_pages, n_pages > 0 ? n_pages : 0);
+}
 
 /* ---------------------------------------------------------------- errors */
 
@@ -572,6 +584,8 @@ store *store_open(const char *path, char *errbuf, size_t errlen)
     if (pragma_exec(s, "PRAGMA foreign_keys = ON") != STORE_OK) goto fail;
     /* Reading the schema proves the file is a database we can use. */
     if (pragma_exec(s, "SELECT count(*) FROM sqlite_master") != STORE_OK) goto fail;
+    int64_t test_pages = atomic_load(&open_max_pages);
+    if (test_pages > 0 && store_test_set_max_pages(s, test_pages) != STORE_OK) goto fail;
     s->errmsg[0] = '\0';
     return s;
 
@@ -1933,6 +1947,134 @@ store_rc store_job_delete(store *s, const char *job_id)
     }
 out:
     done(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- operations */
+
+#define BACKUP_PAGES_PER_STEP 256 /* 1 MiB at 4 KiB pages: one copy step */
+#define BACKUP_BUSY_RETRIES 500   /* x 10 ms on a locked destination */
+
+/* fsync a file (or, with dir = 1, the folder holding `path`). 0 or -1. */
+static int sync_path(const char *path, int dir)
+{
+    char buf[4096];
+    const char *target = path;
+    if (dir) {
+        snprintf(buf, sizeof buf, "%s", path);
+        char *slash = strrchr(buf, '/');
+        if (!slash) snprintf(buf, sizeof buf, ".");
+        else if (slash == buf) buf[1] = '\0';
+        else *slash = '\0';
+        target = buf;
+    }
+    int fd = open(target, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+store_rc store_backup(store *s, const char *dest_path, int64_t *bytes)
+{
+    sqlite3 *dst = NULL;
+    sqlite3_backup *bk = NULL;
+    char *tmp = NULL;
+    int in_tx = 0, code = SQLITE_OK, retries = 0;
+    struct stat sb;
+    store_rc rc = STORE_OK;
+
+    if (bytes) *bytes = 0;
+    if (!dest_path || !dest_path[0]) return set_err(s, STORE_INVALID, "backup: no destination");
+    if (stat(dest_path, &sb) == 0)
+        return set_err(s, STORE_CONFLICT, "%s: already exists (a backup never overwrites)",
+                       dest_path);
+    size_t n = strlen(dest_path) + 5;
+    if (!(tmp = malloc(n))) return set_err(s, STORE_NOMEM, "backup: out of memory");
+    snprintf(tmp, n, "%s.tmp", dest_path);
+    remove(tmp); /* left by a backup that died half-way */
+    code = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                          SQLITE_OPEN_NOMUTEX, NULL);
+    if (code != SQLITE_OK) {
+        rc = set_err(s, map_sqlite(code) == STORE_FULL ? STORE_FULL : STORE_ERROR,
+                     "%s: cannot create: %s", tmp, dst ? sqlite3_errmsg(dst) : sqlite3_errstr(code));
+        goto out;
+    }
+    /* One snapshot for the whole copy: inside an explicit transaction the read
+     * transaction the first step opens lasts until COMMIT, so writes by other
+     * connections (WAL: they are not blocked) never restart the copy and the
+     * backup is exactly the database as of its first step. */
+    if ((rc = tx_begin(s, 0)) != STORE_OK) goto out;
+    in_tx = 1;
+    bk = sqlite3_backup_init(dst, "main", s->db, "main");
+    if (!bk) {
+        rc = set_err(s, STORE_ERROR, "backup: %s", sqlite3_errmsg(dst));
+        goto out;
+    }
+    for (;;) {
+        code = sqlite3_backup_step(bk, BACKUP_PAGES_PER_STEP);
+        if (code == SQLITE_OK) continue;
+        if ((code == SQLITE_BUSY || code == SQLITE_LOCKED) && retries++ < BACKUP_BUSY_RETRIES) {
+            sqlite3_sleep(10);
+            continue;
+        }
+        break;
+    }
+    int fin = sqlite3_backup_finish(bk);
+    bk = NULL;
+    if (code != SQLITE_DONE) {
+        rc = sql_fail(s, code, "backup");
+        goto out;
+    }
+    if (fin != SQLITE_OK) {
+        rc = sql_fail(s, fin, "backup");
+        goto out;
+    }
+    tx_rollback(s); /* read-only: ends the snapshot */
+    in_tx = 0;
+    code = sqlite3_close(dst);
+    dst = NULL;
+    if (code != SQLITE_OK) {
+        rc = set_err(s, STORE_ERROR, "%s: close: %s", tmp, sqlite3_errstr(code));
+        goto out;
+    }
+    if (sync_path(tmp, 0) != 0 || rename(tmp, dest_path) != 0) {
+        rc = set_err(s, errno == ENOSPC ? STORE_FULL : STORE_ERROR, "%s: %s", dest_path,
+                     strerror(errno));
+        goto out;
+    }
+    sync_path(dest_path, 1); /* best effort: the rename itself reaches the disk */
+    if (bytes && stat(dest_path, &sb) == 0) *bytes = (int64_t)sb.st_size;
+    s->errmsg[0] = '\0';
+out:
+    if (bk) sqlite3_backup_finish(bk);
+    if (in_tx) tx_rollback(s);
+    if (dst) sqlite3_close(dst);
+    if (rc != STORE_OK && tmp) remove(tmp);
+    free(tmp);
+    return rc;
+}
+
+store_rc store_jobs_prune(store *s, double before_unix_s, int64_t *n_deleted)
+{
+    static const char sql[] =
+        "DELETE FROM jobs WHERE status IN " FINISHED_SET " AND finished_at IS NOT NULL"
+        " AND finished_at <> '' AND finished_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?1, 'unixepoch')";
+    sqlite3_stmt *st = NULL;
+    store_rc rc = STORE_OK;
+    if (n_deleted) *n_deleted = 0;
+    /* Rare (a timer): prepared per call rather than cached. */
+    int code = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (code != SQLITE_OK) {
+        st = NULL;
+        rc = sql_fail(s, code, "prepare prune");
+        goto out;
+    }
+    BIND(sqlite3_bind_double(st, 1, before_unix_s));
+    if ((rc = run_done(s, st, "prune jobs")) != STORE_OK) goto out;
+    if (n_deleted) *n_deleted = sqlite3_changes(s->db);
+out:
+    sqlite3_finalize(st);
     return rc;
 }
 

@@ -338,11 +338,32 @@ store_rc store_job_metrics(store *s, const char *job_id, store_metrics_fn fn, vo
  * DELETE CASCADE). STORE_CONFLICT if queued or running; STORE_NOT_FOUND if absent. */
 store_rc store_job_delete(store *s, const char *job_id);
 
+/* ---------------------------------------------------------------- operations */
+
+/* A consistent copy of the whole database into a new file `dest_path` (which must
+ * not exist: STORE_CONFLICT), taken with SQLite's online backup API on this
+ * handle. The copy is one snapshot: a read transaction is held while pages are
+ * copied in chunks; in WAL mode writers on other connections go on meanwhile
+ * (only checkpoints wait). It is written to "DEST.tmp" first, synced, then renamed,
+ * so a reader never sees a half-written backup. *bytes (may be NULL) receives the
+ * backup's size. The copy is a complete fitd database: start fitd on it to restore. */
+store_rc store_backup(store *s, const char *dest_path, int64_t *bytes);
+
+/* Retention: delete every finished job (succeeded, failed, cancelled) whose
+ * finished_at is before `before_unix_s` (seconds since the epoch, fractions
+ * allowed), with its metrics, checkpoint and weights (ON DELETE CASCADE), in one
+ * statement. Queued and running jobs are never touched. *n_deleted may be NULL. */
+store_rc store_jobs_prune(store *s, double before_unix_s, int64_t *n_deleted);
+
 /* ---------------------------------------------------------------- fault injection */
 
 /* Tests only. Cap the database at n_pages pages (PRAGMA max_page_count) so that
  * writes fail with STORE_FULL; 0 restores the default cap. */
 store_rc store_test_set_max_pages(store *s, int64_t n_pages);
+/* Tests only. Every store_open from now on in this process applies
+ * store_test_set_max_pages(n_pages) to its new connection (0 = off). fitd sets it
+ * from FITD_TEST_MAX_PAGES (server/main.c) so that a test can fill the disk. */
+void store_test_set_open_max_pages(int64_t n_pages);
 /* Tests only. The n-th statement step from now on this handle fails as if SQLite
  * returned the error behind `rc` (STORE_FULL, STORE_BUSY, STORE_CORRUPT or, for
  * anything else, an I/O error); 0 disables. Transaction control (COMMIT included)

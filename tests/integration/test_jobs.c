@@ -964,7 +964,7 @@ static int setup_openapi(void **state)
     return 0;
 }
 
-/* A full queue refuses a submission with 503 + Retry-After; the per-job routes'
+/* A full queue refuses a submission with 429 + Retry-After; the per-job routes'
  * 400, 404, 413 and 415 for a bad query, an unknown job, a body over the cap and
  * a wrong Content-Type. */
 static void test_openapi_statuses(void **state)
@@ -976,7 +976,7 @@ static void test_openapi_statuses(void **state)
     json_decref(wait_job(running_id, "running", 20));
     submit(spec, queued_id, sizeof queued_id, 202); /* the queue now holds 1 of 1 */
     resp r = post_json("/v1/jobs", spec);
-    json_t *doc = assert_problem(&r, 503);
+    json_t *doc = assert_problem(&r, 429);
     json_decref(doc);
     assert_string_equal(r.retry_after, "5");
     resp_free(&r);

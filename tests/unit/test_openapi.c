@@ -381,6 +381,7 @@ static const struct {
 } registrars[] = {
     {"api_datasets_register", api_datasets_register},
     {"api_jobs_register", api_jobs_register},
+    {"api_admin_register", api_admin_register},
 };
 #define N_REGISTRARS (sizeof registrars / sizeof registrars[0])
 
