@@ -125,7 +125,7 @@ nn_status nn_st_encode(const nn_st_tensor *t, int n, const nn_kv *meta, int n_me
     *len = 0;
     for (int i = 0; i < n; i++) {
         int ok;
-        if (!t[i].name || strcmp(t[i].name, "__metadata__") == 0)
+        if (!t[i].name || !t[i].name[0] || strcmp(t[i].name, "__metadata__") == 0)
             return nn_error_set(err, NN_ERR_INVALID, "safetensors: tensor %d has no valid name", i);
         for (int k = 0; k < i; k++)
             if (strcmp(t[k].name, t[i].name) == 0)
@@ -558,6 +558,8 @@ nn_status nn_st_decode(const void *buf, size_t len, nn_st_tensor **tensors, int 
                 }
                 seen_meta = 1;
                 rc = st_metadata(&r);
+            } else if (!key[0]) {
+                rc = st_fail(&r, "a tensor has an empty name");
             } else {
                 if (n_ent == cap_ent) {
                     size_t ncap = cap_ent ? cap_ent * 2 : 16;
