@@ -30,21 +30,30 @@ static double penalty_loop(const float *restrict w, size_t n, double l1, double 
     return l1 * s1 + l2 * s2;
 }
 
-/* dw = a * sign(w) + c * w (set: add = 0) or dw += ... (add = 1), sign(0) = 0 (the
- * subgradient TF and PyTorch use for |w| at 0); returns l1 * sum|w| + l2 * sum w^2
- * from the same pass. */
+/* Both loops use sign(0) = 0, the subgradient TF and PyTorch use for |w| at 0. */
+
+/* dw += a * sign(w) + c * w. */
 NN_VEC_KERNEL
-static double grad_loop(float *restrict dw, const float *restrict w, size_t n, float a, float c, double l1,
-                        double l2, int add)
+static void grad_add_loop(float *restrict dw, const float *restrict w, size_t n, float a, float c)
+{
+    for (size_t i = 0; i < n; i++) {
+        float sgn = (float)((w[i] > 0.0f) - (w[i] < 0.0f));
+        dw[i] += a * sgn + c * w[i];
+    }
+}
+
+/* dw = a * sign(w) + c * w, never reading what dw held (it may be uninitialized
+ * memory, where even 0 * NaN would poison the gradient); returns l1 * sum|w| +
+ * l2 * sum w^2 from the same pass. */
+NN_VEC_KERNEL
+static double grad_fill_loop(float *restrict dw, const float *restrict w, size_t n, float a, float c,
+                             double l1, double l2)
 {
     double s1 = 0.0, s2 = 0.0;
 #pragma omp simd reduction(+ : s1, s2)
     for (size_t i = 0; i < n; i++) {
         float sgn = (float)((w[i] > 0.0f) - (w[i] < 0.0f));
-        float g = a * sgn + c * w[i];
-        /* Selected, not multiplied by 0: a fill must not read what dw held (it may
-         * be uninitialized memory, where 0 * NaN would poison the gradient). */
-        dw[i] = add ? dw[i] + g : g;
+        dw[i] = a * sgn + c * w[i];
         double v = (double)w[i];
         s1 += fabs(v);
         s2 += v * v;
@@ -60,10 +69,10 @@ double nn_reg_penalty(const float *w, size_t n, nn_regularizer r)
 void nn_reg_grad(float *dw, const float *w, size_t n, nn_regularizer r, float scale)
 {
     if (!nn_reg_active(r)) return;
-    grad_loop(dw, w, n, (float)((double)scale * r.l1), (float)(2.0 * (double)scale * r.l2), 0, 0, 1);
+    grad_add_loop(dw, w, n, (float)((double)scale * r.l1), (float)(2.0 * (double)scale * r.l2));
 }
 
 double nn_reg_fill(float *dw, const float *w, size_t n, nn_regularizer r)
 {
-    return grad_loop(dw, w, n, (float)r.l1, (float)(2.0 * r.l2), r.l1, r.l2, 0);
+    return grad_fill_loop(dw, w, n, (float)r.l1, (float)(2.0 * r.l2), r.l1, r.l2);
 }
