@@ -139,8 +139,9 @@ soak: all
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS; any crash fails the run.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 fuzz: deps
-	sh tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
+	sh tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The Docker image, proven with podman where no Docker engine runs (as root; see
 # ../shared/tools/docker-check's README): build, run, tests/deploy/then.sh,
