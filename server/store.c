@@ -333,6 +333,19 @@ static store_rc run_plain(store *s, int id, const char *what)
     return rc;
 }
 
+/* One statement that takes a single text parameter (an id) and returns no rows. */
+static store_rc run_id(store *s, int id, const char *text, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    store_rc rc = prep(s, id, &st);
+    if (rc == STORE_OK) {
+        int brc = sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+        rc = brc == SQLITE_OK ? run_done(s, st, what) : sql_fail(s, brc, "bind");
+    }
+    done(st);
+    return rc;
+}
+
 static store_rc tx_begin(store *s, int immediate)
 {
     return run_plain(s, immediate ? ST_BEGIN_IMMEDIATE : ST_BEGIN, "begin");
@@ -1297,11 +1310,7 @@ store_rc store_dataset_delete(store *s, const char *id)
         rc = set_err(s, STORE_CONFLICT, "dataset %s is used by a queued or running job", id);
         goto out;
     }
-    if ((rc = prep(s, ST_DS_DELETE, &st)) != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
-    if ((rc = run_done(s, st, "delete dataset")) != STORE_OK) goto out;
-    done(st);
-    st = NULL;
+    if ((rc = run_id(s, ST_DS_DELETE, id, "delete dataset")) != STORE_OK) goto out;
     if ((rc = tx_commit(s)) != STORE_OK) goto out;
     in_tx = 0;
 out:
@@ -1753,11 +1762,7 @@ store_rc store_job_finish(store *s, const char *job_id, store_job_status status,
     }
     /* A failed job keeps its last good checkpoint for inspection. */
     if (status != STORE_JOB_FAILED) {
-        if ((rc = prep(s, ST_CKPT_DELETE, &st)) != STORE_OK) goto out;
-        BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
-        if ((rc = run_done(s, st, "drop checkpoint")) != STORE_OK) goto out;
-        done(st);
-        st = NULL;
+        if ((rc = run_id(s, ST_CKPT_DELETE, job_id, "drop checkpoint")) != STORE_OK) goto out;
     }
     if ((rc = tx_commit(s)) != STORE_OK) goto out;
     in_tx = 0;
@@ -1769,16 +1774,8 @@ out:
 
 store_rc store_job_requeue(store *s, const char *job_id)
 {
-    sqlite3_stmt *st = NULL;
-    store_rc rc = prep(s, ST_JOB_REQUEUE, &st);
-    if (rc != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
-    if ((rc = run_done(s, st, "requeue job")) != STORE_OK) goto out;
-    done(st);
-    st = NULL;
-    if (sqlite3_changes(s->db) == 0) rc = not_running(s, job_id);
-out:
-    done(st);
+    store_rc rc = run_id(s, ST_JOB_REQUEUE, job_id, "requeue job");
+    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) rc = not_running(s, job_id);
     return rc;
 }
 
@@ -1932,22 +1929,12 @@ out:
 
 store_rc store_job_delete(store *s, const char *job_id)
 {
-    sqlite3_stmt *st = NULL;
-    store_rc rc = prep(s, ST_JOB_DELETE, &st);
-    if (rc != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
-    if ((rc = run_done(s, st, "delete job")) != STORE_OK) goto out;
-    done(st);
-    st = NULL;
-    if (sqlite3_changes(s->db) == 0) {
-        store_job_status now = STORE_JOB_QUEUED;
-        if ((rc = job_state(s, job_id, &now, NULL)) != STORE_OK) goto out;
-        rc = set_err(s, STORE_CONFLICT, "job %s is %s: only finished jobs can be deleted", job_id,
-                     store_job_status_name(now));
-    }
-out:
-    done(st);
-    return rc;
+    store_rc rc = run_id(s, ST_JOB_DELETE, job_id, "delete job");
+    if (rc != STORE_OK || sqlite3_changes(s->db) != 0) return rc;
+    store_job_status now = STORE_JOB_QUEUED;
+    if ((rc = job_state(s, job_id, &now, NULL)) != STORE_OK) return rc;
+    return set_err(s, STORE_CONFLICT, "job %s is %s: only finished jobs can be deleted", job_id,
+                   store_job_status_name(now));
 }
 
 /* ---------------------------------------------------------------- operations */
