@@ -34,6 +34,7 @@ SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+WEB_FILES  := $(sort $(wildcard server/web/*.html server/web/*.css server/web/*.js server/web/*.svg))
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/embedded.o
@@ -41,7 +42,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(BUILD)/tests/support.o
 
-.PHONY: all run test test-only asan bench deps deps-bench clean check-core-deps fuzz docker-check crash-test soak
+.PHONY: all run test test-only asan bench deps deps-bench e2e deps-e2e clean check-core-deps fuzz docker-check crash-test soak
 
 all: $(BUILD)/fitd $(UNIT_BIN) $(INTEG_BIN)
 
@@ -68,10 +69,11 @@ $(BUILD)/core/%.o: core/%.c | check-core-deps
 	@echo "CC $<"
 	@$(CC) $(ALL_CFLAGS) $(CORE_OPT) -c -o $@ $<
 
-# Migrations and the API document are compiled into the binary as byte arrays.
-$(BUILD)/gen/embedded.c: $(MIGRATIONS) api-docs/openapi.yaml server/embed.sh
+# Migrations, the API document and the dashboard's files are compiled into the
+# binary as byte arrays.
+$(BUILD)/gen/embedded.c: $(MIGRATIONS) api-docs/openapi.yaml $(WEB_FILES) server/embed.sh
 	@mkdir -p $(@D)
-	sh server/embed.sh $(MIGRATIONS) api-docs/openapi.yaml > $@.tmp && mv $@.tmp $@
+	sh server/embed.sh $(MIGRATIONS) api-docs/openapi.yaml $(WEB_FILES) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/embedded.o: $(BUILD)/gen/embedded.c
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
@@ -119,10 +121,19 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  FITD_TEST_SANITIZED=1 sh tests/run.sh build/asan
 
+# The dashboard end to end in headless Chromium (playwright-core from npm).
+e2e: deps-e2e
+	$(MAKE) $(BUILD)/fitd
+	sh tests/e2e/run.sh $(BUILD)
+
+deps-e2e:
+	@sh tests/deps.sh build test e2e
+
 bench: deps-bench
 	$(MAKE) $(BUILD)/fitd $(BUILD)/bench/bench_core
 	sh bench/run.sh $(BUILD)
 	sh bench/service.sh $(BUILD)
+	sh bench/sweep.sh $(BUILD)
 
 $(BUILD)/bench/bench_core: bench/bench_core.c $(BUILD)/libfitd.a $(BUILD)/libnn.a
 	@mkdir -p $(@D)

@@ -1,6 +1,6 @@
 /*
  * api_jobs.c — the /v1/jobs routes: submit, list, read, cancel, delete, metrics,
- * weights and predict.
+ * weights, model (the Keras 3 to_json() document, server/keras.h) and predict.
  *
  * Handlers never train (STYLE rule 13): they validate, persist through the calling
  * thread's store connection, signal the pool and reply. A submission is answered
@@ -23,9 +23,11 @@
 #include "log.h"
 #include "nn.h"
 #include "jobmem.h"
+#include "keras.h"
 #include "pool.h"
 #include "spec.h"
 #include "store.h"
+#include "warmstart.h"
 
 /* Rows one predict call may ask for. */
 #define API_PREDICT_MAX_ROWS 10000
@@ -156,6 +158,7 @@ static void job_resource(buf *b, pool *workers, const store_job *j)
                           str_or_null(j->created_at), "started_at", str_or_null(j->started_at),
                           "finished_at", str_or_null(j->finished_at), "updated_at",
                           str_or_null(j->updated_at));
+    if (o) json_object_set_new(o, "sweep_id", str_or_null(j->sweep_id));
     char *head = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!head) {
@@ -338,13 +341,90 @@ static int check_job_memory(http_req *req, store *st, const spec_job *job, json_
     return 0;
 }
 
+/* The one validation of a job spec, shared by POST /v1/jobs and POST /v1/sweeps
+ * (api.h). */
+int api_job_prepare(http_req *req, store *st, const json_t *root, json_t *errors,
+                    api_job_draft *d)
+{
+    json_t *resolved = NULL;
+    spec_problems *probs = NULL;
+    size_t n_before = json_array_size(errors);
+    int ret = -1;
+    memset(d, 0, sizeof *d);
+
+    probs = calloc(1, sizeof *probs);
+    if (!probs) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    spec_limits lim = limits_for(req);
+    int prc = spec_job_parse(root, &lim, 0, &d->job, probs);
+    if (prc == SPEC_NOMEM) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < probs->n; i++)
+        http_problem_add(errors, probs->items[i].pointer, "%s", probs->items[i].message);
+    if (prc == SPEC_OK) {
+        if (check_dataset(req, st, &d->job, "train", d->job.train, errors) ||
+            (d->job.validation[0] &&
+             check_dataset(req, st, &d->job, "validation", d->job.validation, errors)) ||
+            (d->job.test[0] && check_dataset(req, st, &d->job, "test", d->job.test, errors)) ||
+            warmstart_check(req, st, &d->job, errors))
+            goto out;
+    } else if (check_raw_datasets(req, st, root, errors)) {
+        goto out;
+    }
+    if (json_array_size(errors) == n_before && check_job_memory(req, st, &d->job, errors))
+        goto out;
+    if (json_array_size(errors) > n_before) {
+        ret = 1;
+        goto out;
+    }
+
+    resolved = spec_job_to_json(&d->job);
+    d->spec_text = resolved ? json_dumps(resolved, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (!d->spec_text) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    ret = 0;
+out:
+    if (ret != 0) api_job_draft_free(d);
+    json_decref(resolved);
+    free(probs);
+    return ret;
+}
+
+void api_job_draft_free(api_job_draft *d)
+{
+    if (!d) return;
+    spec_job_free(&d->job);
+    free(d->spec_text);
+    memset(d, 0, sizeof *d);
+}
+
+store_job_new api_job_draft_row(http_req *req, const api_job_draft *d)
+{
+    const srv_config *cfg = app_config(req);
+    store_job_new in = {
+        .tenant = http_req_tenant(req),
+        .name = d->job.name[0] ? d->job.name : NULL,
+        .spec_json = d->spec_text,
+        .train_dataset_id = d->job.train,
+        .validation_dataset_id = d->job.validation,
+        .test_dataset_id = d->job.test,
+        .epochs = d->job.fit.epochs,
+        .max_queued = cfg ? cfg->max_queued : 0,
+    };
+    return in;
+}
+
 static void handle_submit(http_req *req)
 {
-    json_t *root = NULL, *errors = NULL, *resolved = NULL;
-    spec_problems *probs = NULL;
-    spec_job job = {0};
+    json_t *root = NULL, *errors = NULL;
+    api_job_draft draft = {0};
     store_job row = {0};
-    char *spec_text = NULL;
     size_t body_len = 0;
     const char *body = NULL;
     store *st = http_store(req);
@@ -355,39 +435,15 @@ static void handle_submit(http_req *req)
     body = http_req_body(req, &body_len);
 
     errors = json_array();
-    probs = calloc(1, sizeof *probs);
-    if (!errors || !probs) {
+    if (!errors) {
         http_reply_problem(req, 503, "out of memory");
         goto out;
     }
-    spec_limits lim = limits_for(req);
-    int prc = spec_job_parse(root, &lim, 0, &job, probs);
-    if (prc == SPEC_NOMEM) {
-        http_reply_problem(req, 503, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < probs->n; i++)
-        http_problem_add(errors, probs->items[i].pointer, "%s", probs->items[i].message);
-    if (prc == SPEC_OK) {
-        if (check_dataset(req, st, &job, "train", job.train, errors) ||
-            (job.validation[0] &&
-             check_dataset(req, st, &job, "validation", job.validation, errors)) ||
-            (job.test[0] && check_dataset(req, st, &job, "test", job.test, errors)))
-            goto out;
-    } else if (check_raw_datasets(req, st, root, errors)) {
-        goto out;
-    }
-    if (json_array_size(errors) == 0 && check_job_memory(req, st, &job, errors)) goto out;
-    if (json_array_size(errors) > 0) {
+    int vrc = api_job_prepare(req, st, root, errors, &draft);
+    if (vrc < 0) goto out; /* replied */
+    if (vrc > 0) {
         http_reply_problem_errors(req, 422, "the job spec is invalid", errors);
         errors = NULL;
-        goto out;
-    }
-
-    resolved = spec_job_to_json(&job);
-    spec_text = resolved ? json_dumps(resolved, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (!spec_text) {
-        http_reply_problem(req, 503, "out of memory");
         goto out;
     }
     const char *key = http_req_header(req, "Idempotency-Key");
@@ -401,19 +457,9 @@ static void handle_submit(http_req *req)
         }
         sha256_hex(body ? body : "", body_len, hash);
     }
-    const srv_config *cfg = app_config(req);
-    store_job_new in = {
-        .tenant = http_req_tenant(req),
-        .name = job.name[0] ? job.name : NULL,
-        .spec_json = spec_text,
-        .train_dataset_id = job.train,
-        .validation_dataset_id = job.validation,
-        .test_dataset_id = job.test,
-        .epochs = job.fit.epochs,
-        .idempotency_key = key,
-        .body_hash = key ? hash : NULL,
-        .max_queued = cfg ? cfg->max_queued : 0,
-    };
+    store_job_new in = api_job_draft_row(req, &draft);
+    in.idempotency_key = key;
+    in.body_hash = key ? hash : NULL;
     int created = 0;
     store_rc rc = store_job_insert(st, &in, &row, &created);
     if (rc == STORE_CONFLICT) {
@@ -445,10 +491,7 @@ static void handle_submit(http_req *req)
     reply_job(req, 202, &row);
 out:
     store_job_free(&row);
-    free(spec_text);
-    json_decref(resolved);
-    spec_job_free(&job);
-    free(probs);
+    api_job_draft_free(&draft);
     json_decref(errors);
     json_decref(root);
 }
@@ -536,12 +579,38 @@ static int load_job(http_req *req, store *st, store_job *out)
     return 0;
 }
 
+/* GET answers with an ETag: a strong hash of the very body it sends, so it
+ * changes with anything in the resource (live progress included) and costs one
+ * SHA-256 over a few KiB on top of the rendering, no extra column or query.
+ * A matching If-None-Match gets 304 without the body. */
 static void handle_get(http_req *req)
 {
     store_job j = {0};
+    buf b = {0};
+    char hex[65], etag[36];
     store *st = http_store(req);
     if (!st) return;
-    if (load_job(req, st, &j) == 0) reply_job(req, 200, &j);
+    if (load_job(req, st, &j) != 0) goto out;
+    job_resource(&b, app_pool(req), &j);
+    if (b.failed) {
+        reply_buf(req, 200, &b); /* replies 503 and frees */
+        b.data = NULL;
+        goto out;
+    }
+    sha256_hex(b.data, b.len, hex);
+    snprintf(etag, sizeof etag, "\"%.32s\"", hex); /* 128 bits are plenty */
+    if (http_reply_header(req, "ETag", etag) != 0) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    if (http_req_etag_matches(req, etag)) {
+        http_reply_empty(req, 304);
+        goto out;
+    }
+    reply_buf(req, 200, &b);
+    b.data = NULL; /* owned by the reply */
+out:
+    free(b.data);
     store_job_free(&j);
 }
 
@@ -727,12 +796,22 @@ out:
     json_decref(c.records);
 }
 
+/* Shared with the other resources (api.h). */
+int api_accepts_csv(http_req *req)
+{
+    return accepts_csv(req);
+}
+
+void api_reply_store_error(http_req *req, store *st, store_rc rc, const char *what)
+{
+    reply_store_error(req, st, rc, what);
+}
+
 /* ---------------------------------------------------------------- weights, predict */
 
-/* Build the job's model from its stored spec and load the stored weights. Replies
- * and returns NULL on failure. *spec_out receives the parsed spec (free it). */
-static nn_model *load_trained_model(http_req *req, store *st, const store_job *j,
-                                    spec_job *spec_out, void **weights, size_t *weights_len)
+/* Parse the job's stored (resolved) spec; it passed the limits of its day, so no
+ * limit applies now. Returns SPEC_OK or another spec_job_parse result. */
+static int stored_spec_parse(const store_job *j, spec_job *out)
 {
     spec_limits lim = {
         .max_layers = 1 << 30,
@@ -742,13 +821,56 @@ static nn_model *load_trained_model(http_req *req, store *st, const store_job *j
         .max_epochs = 1 << 30,
         .max_batch_size = 1 << 30,
     };
+    if (!j->spec_json) return SPEC_INVALID;
+    return spec_job_parse_text(j->spec_json, strlen(j->spec_json), &lim, SPEC_DATA_OPTIONAL, out,
+                               NULL);
+}
+
+/* Which weights a route serves. Both kinds live in the job's one weights row and
+ * its status tells them apart: a succeeded job's are its final weights (/weights,
+ * predict, "init"), a failed job's those of its last good checkpoint, saved by the
+ * worker when the job failed (pool.c last_good_weights; /checkpoint). */
+typedef enum weights_kind { WEIGHTS_FINAL, WEIGHTS_LAST_GOOD } weights_kind;
+
+/* 0 when the job has weights of that kind; otherwise replies 409 saying where to
+ * look instead and returns -1. */
+static int weights_available(http_req *req, const store_job *j, weights_kind kind)
+{
+    const char *status = store_job_status_name(j->status);
+    if (kind == WEIGHTS_FINAL) {
+        if (j->status == STORE_JOB_SUCCEEDED && j->has_weights) return 0;
+        if (j->status == STORE_JOB_FAILED && j->has_weights)
+            http_reply_problem(req, 409,
+                               "job %s failed and has no final weights; those of its last good "
+                               "checkpoint (epoch %d) are at /v1/jobs/%s/checkpoint",
+                               j->id, j->checkpoint_epoch, j->id);
+        else
+            http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id, status);
+        return -1;
+    }
+    if (j->status == STORE_JOB_FAILED && j->has_weights) return 0;
+    if (j->status == STORE_JOB_FAILED)
+        http_reply_problem(req, 409, "job %s failed before it completed an epoch: it has no "
+                                     "good checkpoint", j->id);
+    else if (j->status == STORE_JOB_SUCCEEDED)
+        http_reply_problem(req, 409, "job %s succeeded: its weights are at /v1/jobs/%s/weights",
+                           j->id, j->id);
+    else
+        http_reply_problem(req, 409, "job %s is %s: the weights of a last good checkpoint are "
+                                     "kept when a job fails", j->id, status);
+    return -1;
+}
+
+/* Build the job's model from its stored spec and load the stored weights of that
+ * kind. Replies and returns NULL on failure. *spec_out receives the parsed spec
+ * (free it). */
+static nn_model *load_trained_model(http_req *req, store *st, const store_job *j,
+                                    weights_kind kind, spec_job *spec_out, void **weights,
+                                    size_t *weights_len)
+{
     nn_error err = {0};
     nn_model *m = NULL;
-    if (!j->has_weights) {
-        http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id,
-                           store_job_status_name(j->status));
-        return NULL;
-    }
+    if (weights_available(req, j, kind)) return NULL;
     store_rc rc = store_job_weights_load(st, j->id, weights, weights_len);
     if (rc == STORE_NOT_FOUND) {
         http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id,
@@ -759,9 +881,7 @@ static nn_model *load_trained_model(http_req *req, store *st, const store_job *j
         reply_store_error(req, st, rc, "weights");
         return NULL;
     }
-    if (!j->spec_json ||
-        spec_job_parse_text(j->spec_json, strlen(j->spec_json), &lim, SPEC_DATA_OPTIONAL,
-                            spec_out, NULL) != SPEC_OK) {
+    if (stored_spec_parse(j, spec_out) != SPEC_OK) {
         http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j->id);
         return NULL;
     }
@@ -818,7 +938,8 @@ static json_t *weights_json(const nn_model *m)
     return o;
 }
 
-static void handle_weights(http_req *req)
+/* GET /v1/jobs/{id}/weights and /checkpoint: safetensors (default) or JSON. */
+static void reply_weights(http_req *req, weights_kind kind)
 {
     store_job j = {0};
     spec_job spec = {0};
@@ -835,12 +956,13 @@ static void handle_weights(http_req *req)
         return;
     }
     if (load_job(req, st, &j)) goto out;
+    if (kind == WEIGHTS_LAST_GOOD && j.status == STORE_JOB_FAILED && j.has_weights) {
+        char epoch[16]; /* epochs completed at that checkpoint */
+        snprintf(epoch, sizeof epoch, "%d", j.checkpoint_epoch);
+        http_reply_header(req, "Fitd-Checkpoint-Epoch", epoch);
+    }
     if (!format || strcmp(format, "safetensors") == 0) {
-        if (!j.has_weights) {
-            http_reply_problem(req, 409, "job %s has no weights (status %s)", j.id,
-                               store_job_status_name(j.status));
-            goto out;
-        }
+        if (weights_available(req, &j, kind)) goto out;
         store_rc rc = store_job_weights_load(st, j.id, &w, &wlen);
         if (rc == STORE_NOT_FOUND) {
             http_reply_problem(req, 409, "job %s has no weights", j.id);
@@ -851,13 +973,14 @@ static void handle_weights(http_req *req)
             goto out;
         }
         char disp[96];
-        snprintf(disp, sizeof disp, "attachment; filename=\"%s.safetensors\"", j.id);
+        snprintf(disp, sizeof disp, "attachment; filename=\"%s%s.safetensors\"", j.id,
+                 kind == WEIGHTS_LAST_GOOD ? "-checkpoint" : "");
         http_reply_header(req, "Content-Disposition", disp);
         http_reply_bytes(req, 200, "application/octet-stream", w, wlen);
         w = NULL;
         goto out;
     }
-    m = load_trained_model(req, st, &j, &spec, &w, &wlen);
+    m = load_trained_model(req, st, &j, kind, &spec, &w, &wlen);
     if (!m) goto out;
     json_t *o = weights_json(m);
     if (!o) {
@@ -870,6 +993,42 @@ out:
     free(w);
     spec_job_free(&spec);
     store_job_free(&j);
+}
+
+/* GET /v1/jobs/{id}/model: the job's model as a Keras 3 to_json() document
+ * (server/keras.h); any status, since the architecture is fixed at submission. */
+static void handle_model(http_req *req)
+{
+    store_job j = {0};
+    spec_job spec = {0};
+    store *st = http_store(req);
+    if (!st) return;
+    if (load_job(req, st, &j)) goto out;
+    if (stored_spec_parse(&j, &spec) != SPEC_OK) {
+        http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j.id);
+        goto out;
+    }
+    json_t *doc = keras_model_to_json(&spec.model);
+    if (!doc) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    http_reply_json(req, 200, doc);
+out:
+    spec_job_free(&spec);
+    store_job_free(&j);
+}
+
+static void handle_weights(http_req *req)
+{
+    reply_weights(req, WEIGHTS_FINAL);
+}
+
+/* A failed job's last good checkpoint, as weights (a diverged job's final state is
+ * NaN; this is what it had learnt before). */
+static void handle_checkpoint(http_req *req)
+{
+    reply_weights(req, WEIGHTS_LAST_GOOD);
 }
 
 /* Validate {"inputs": [[...], ...]} against the input width; fills x (malloc'ed,
@@ -987,7 +1146,7 @@ static void handle_predict(http_req *req)
                            store_job_status_name(j.status));
         goto out;
     }
-    m = load_trained_model(req, st, &j, &spec, &w, &wlen);
+    m = load_trained_model(req, st, &j, WEIGHTS_FINAL, &spec, &w, &wlen);
     if (!m) goto out;
     free(w);
     w = NULL;
@@ -1066,6 +1225,8 @@ int api_jobs_register(http_server *srv)
         {.method = HTTP_POST, .pattern = "/v1/jobs/{id}/cancel", .handler = handle_cancel},
         {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/metrics", .handler = handle_metrics},
         {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/weights", .handler = handle_weights},
+        {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/checkpoint", .handler = handle_checkpoint},
+        {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/model", .handler = handle_model},
         {.method = HTTP_POST, .pattern = "/v1/jobs/{id}/predict", .handler = handle_predict,
          .body = HTTP_BODY_BUFFER, .content_types = json_types},
     };

@@ -82,6 +82,8 @@ static const opt_def opts[] = {
      INT64_C(1) << 50, "4GiB", "estimated training memory per job (submissions over it get 422)"},
     {"request-timeout", "FITD_REQUEST_TIMEOUT", OPT_INT, OFF(request_timeout_s), 0, 1, 86400,
      "300", "seconds a client may take to send one request's headers and body"},
+    {"max-event-streams", "FITD_MAX_EVENT_STREAMS", OPT_INT, OFF(max_event_streams), 0, 1, 100000,
+     "64", "open job event streams (SSE); more get 503"},
     {"log-level", "FITD_LOG_LEVEL", OPT_LEVEL, OFF(log_level), 0, 0, 0, "info",
      "debug, info, warn or error"},
 };
@@ -112,6 +114,7 @@ void config_defaults(srv_config *cfg)
     cfg->max_batch_size = 65536;
     cfg->max_job_memory = (size_t)4 << 30;
     cfg->request_timeout_s = 300;
+    cfg->max_event_streams = 64;
     cfg->log_level = LOG_INFO;
 }
 

@@ -44,6 +44,7 @@ typedef struct srv_config {
     int max_batch_size;       /* --max-batch-size [65536] */
     size_t max_job_memory;    /* --max-job-memory bytes [4 GiB]: estimated training memory */
     int request_timeout_s;    /* --request-timeout [300]: to receive one request, in total */
+    int max_event_streams;    /* --max-event-streams [64]: open GET /v1/jobs/{id}/events streams */
     log_level log_level;      /* --log-level debug|info|warn|error [info] */
 } srv_config;
 

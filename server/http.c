@@ -55,7 +55,28 @@ struct http_server {
     atomic_int inflight; /* requests begun and not yet completed */
     pthread_key_t store_key;
     int store_key_ok;
+    /* Streamed replies (http_reply_stream): the open ones and their ticker. */
+    pthread_mutex_t stream_mu; /* guards the fields below and http_stream.suspended */
+    pthread_cond_t stream_cv;
+    struct http_stream *streams;
+    int n_streams;
+    int streams_closing; /* http_server_stop: readers end, nothing suspends */
+    pthread_t ticker;
+    int ticker_on, ticker_stop;
 };
+
+/* One streamed reply; MHD's content-reader context. Freed by MHD's free callback
+ * when the response is destroyed (after the request ended). */
+typedef struct http_stream {
+    http_server *srv;
+    http_req *req; /* valid whenever MHD calls the reader */
+    struct MHD_Connection *conn;
+    http_stream_fn reader;
+    void (*free_fn)(void *ctx);
+    void *ctx;
+    int suspended; /* waiting for the ticker's resume */
+    struct http_stream *prev, *next;
+} http_stream;
 
 typedef struct http_hdr {
     char *name, *value;
@@ -326,6 +347,141 @@ int http_reply_empty(http_req *req, unsigned status)
     return http_reply_static(req, status, NULL, "", 0);
 }
 
+/* ---------------------------------------------------------------- streamed replies */
+
+/* MHD's content reader. Suspending here is what MHD documents as the way to
+ * return 0 without busy-waiting under its internal polling threads. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_stream *s = cls;
+    http_server *srv = s->srv;
+    (void)pos;
+    if (atomic_load(&srv->draining)) return MHD_CONTENT_READER_END_OF_STREAM;
+    ssize_t n = max ? s->reader(s->ctx, s->req, buf, max) : 0;
+    if (n > 0) return n;
+    if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
+    /* Under the lock: the ticker and http_server_stop only resume a stream they
+     * see suspended, and never one that a stop already ended. */
+    pthread_mutex_lock(&srv->stream_mu);
+    int end = srv->streams_closing || atomic_load(&srv->draining);
+    if (!end) {
+        s->suspended = 1;
+        MHD_suspend_connection(s->conn);
+    }
+    pthread_mutex_unlock(&srv->stream_mu);
+    return end ? MHD_CONTENT_READER_END_OF_STREAM : 0;
+}
+
+static void stream_unlink(http_stream *s)
+{
+    http_server *srv = s->srv;
+    pthread_mutex_lock(&srv->stream_mu);
+    if (s->prev) s->prev->next = s->next;
+    else srv->streams = s->next;
+    if (s->next) s->next->prev = s->prev;
+    srv->n_streams--;
+    pthread_mutex_unlock(&srv->stream_mu);
+}
+
+/* MHD's free callback: the response is gone, the reader will not run again. */
+static void stream_free(void *cls)
+{
+    http_stream *s = cls;
+    stream_unlink(s);
+    if (s->free_fn) s->free_fn(s->ctx);
+    free(s);
+}
+
+/* Resume every suspended stream; the caller holds stream_mu. */
+static void streams_resume_all(http_server *srv)
+{
+    for (http_stream *s = srv->streams; s; s = s->next) {
+        if (!s->suspended) continue;
+        s->suspended = 0;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+/* The ticker: every HTTP_STREAM_TICK_MS (or at once when signalled) the waiting
+ * streams are resumed, so their readers look for news. */
+static void *stream_ticker_main(void *arg)
+{
+    http_server *srv = arg;
+    pthread_mutex_lock(&srv->stream_mu);
+    while (!srv->ticker_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += HTTP_STREAM_TICK_MS * 1000000L;
+        while (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->stream_cv, &srv->stream_mu, &until);
+        streams_resume_all(srv);
+    }
+    pthread_mutex_unlock(&srv->stream_mu);
+    return NULL;
+}
+
+int http_reply_stream(http_req *req, unsigned status, const char *content_type,
+                      http_stream_fn reader, void (*free_fn)(void *ctx), void *ctx)
+{
+    http_server *srv = req->srv;
+    http_stream *s = NULL;
+    int full = 0, ticking = 0;
+    if (req->replied) goto fail;
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        http_reply_problem(req, 503, "out of memory");
+        goto fail;
+    }
+    *s = (http_stream){.srv = srv, .req = req, .conn = req->conn, .reader = reader,
+                       .free_fn = free_fn, .ctx = ctx};
+    pthread_mutex_lock(&srv->stream_mu);
+    ticking = srv->ticker_on && !srv->streams_closing;
+    full = !ticking || srv->n_streams >= (int)srv->cfg.max_streams;
+    if (!full) {
+        s->next = srv->streams;
+        if (srv->streams) srv->streams->prev = s;
+        srv->streams = s;
+        srv->n_streams++;
+    }
+    pthread_mutex_unlock(&srv->stream_mu);
+    if (full) {
+        free(s);
+        s = NULL;
+        http_reply_header(req, "Retry-After", "5");
+        http_reply_problem(req, 503, "%s (limit %u); retry later",
+                           ticking ? "too many open streams" : "streaming is unavailable",
+                           srv->cfg.max_streams);
+        goto fail;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, &stream_read, s, &stream_free);
+    if (!resp) {
+        stream_unlink(s);
+        free(s);
+        s = NULL;
+        http_reply_problem(req, 503, "out of memory");
+        goto fail;
+    }
+    /* From here the response owns s and ctx: destroying it (also inside queue on
+     * failure) runs stream_free. */
+    return queue(req, status, resp, content_type);
+fail:
+    if (free_fn) free_fn(ctx);
+    return -1;
+}
+
+int http_server_streams(http_server *srv)
+{
+    if (!srv) return 0;
+    pthread_mutex_lock(&srv->stream_mu);
+    int n = srv->n_streams;
+    pthread_mutex_unlock(&srv->stream_mu);
+    return n;
+}
+
 static int reply_json_typed(http_req *req, unsigned status, json_t *body, const char *type)
 {
     if (req->replied || !body) {
@@ -461,6 +617,20 @@ const char *http_req_body(const http_req *req, size_t *len)
     return req->body_len ? req->body : NULL;
 }
 
+int http_req_etag_matches(const http_req *req, const char *etag)
+{
+    size_t n = strlen(etag);
+    for (const char *p = http_req_header(req, "If-None-Match"); p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        if (*p == '*') return 1;
+        if (strncmp(p, "W/", 2) == 0) p += 2;
+        if (strncmp(p, etag, n) == 0 && (p[n] == 0 || p[n] == ',' || p[n] == ' ' || p[n] == '\t'))
+            return 1;
+        p = strchr(p, ',');
+    }
+    return 0;
+}
+
 void http_req_set_state(http_req *req, void *state, void (*cleanup)(void *state, int aborted))
 {
     req->state = state;
@@ -553,6 +723,9 @@ http_server *http_server_new(const http_config *cfg)
     if (!srv->cfg.request_timeout_s) srv->cfg.request_timeout_s = 300;
     pthread_mutex_init(&srv->conn_mu, NULL);
     pthread_cond_init(&srv->reaper_cv, NULL);
+    pthread_mutex_init(&srv->stream_mu, NULL);
+    pthread_cond_init(&srv->stream_cv, NULL);
+    if (!srv->cfg.max_streams) srv->cfg.max_streams = 64;
     if (!srv->cfg.connection_memory) srv->cfg.connection_memory = 32 * 1024;
     if (!srv->cfg.max_body_default) srv->cfg.max_body_default = 1024 * 1024;
     uint64_t seed = 0;
@@ -720,6 +893,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     atomic_fetch_sub(&req->srv->inflight, 1);
     int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || !req->handler_ran;
     log_access(req, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    if (req->srv->cfg.on_request) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - req->t0.tv_sec) +
+                   (double)(t1.tv_nsec - req->t0.tv_nsec) * 1e-9;
+        req->srv->cfg.on_request(req->srv->cfg.on_request_ctx, req->route_pattern,
+                                 req->method_name, req->replied ? req->status : 0, s);
+    }
     if (req->cleanup) req->cleanup(req->state, aborted);
     if (req->pending) MHD_destroy_response(req->pending);
     req_free_params(req);
@@ -934,7 +1115,9 @@ int http_server_start(http_server *srv, char *errbuf, size_t errlen)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    /* ALLOW_SUSPEND_RESUME: streamed replies wait suspended (http_reply_stream). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, srv->cfg.host, &in4->sin_addr) == 1) {
@@ -978,6 +1161,12 @@ int http_server_start(http_server *srv, char *errbuf, size_t errlen)
         srv->reaper_stop = 0;
         srv->reaper_on = pthread_create(&srv->reaper, NULL, reaper_main, srv) == 0;
         if (!srv->reaper_on) LOG(LOG_WARN, "request-time bound not enforced (no thread)", NULL);
+        srv->ticker_stop = 0;
+        int ticking = pthread_create(&srv->ticker, NULL, stream_ticker_main, srv) == 0;
+        pthread_mutex_lock(&srv->stream_mu); /* requests may already be arriving */
+        srv->ticker_on = ticking;
+        pthread_mutex_unlock(&srv->stream_mu);
+        if (!ticking) LOG(LOG_WARN, "streamed replies unavailable (no thread)", NULL);
     }
     if (!srv->daemon) {
         if (errbuf)
@@ -1012,7 +1201,12 @@ uint16_t http_server_port(const http_server *srv) { return srv->port; }
 
 void http_server_drain(http_server *srv)
 {
-    if (srv) atomic_store(&srv->draining, 1);
+    if (!srv) return;
+    atomic_store(&srv->draining, 1);
+    /* Wake the ticker now: waiting streams see the drain and end. */
+    pthread_mutex_lock(&srv->stream_mu);
+    pthread_cond_signal(&srv->stream_cv);
+    pthread_mutex_unlock(&srv->stream_mu);
 }
 
 int http_server_inflight(http_server *srv)
@@ -1031,6 +1225,17 @@ void http_server_stop(http_server *srv)
         pthread_join(srv->reaper, NULL);
         srv->reaper_on = 0;
     }
+    /* MHD must not be stopped with a connection suspended: resume every waiting
+     * stream and let none suspend again (their readers now end). */
+    pthread_mutex_lock(&srv->stream_mu);
+    srv->streams_closing = 1;
+    srv->ticker_stop = 1;
+    streams_resume_all(srv);
+    pthread_cond_signal(&srv->stream_cv);
+    int ticking = srv->ticker_on;
+    srv->ticker_on = 0;
+    pthread_mutex_unlock(&srv->stream_mu);
+    if (ticking) pthread_join(srv->ticker, NULL);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
 }
@@ -1045,5 +1250,7 @@ void http_server_free(http_server *srv)
     if (srv->store_key_ok) pthread_key_delete(srv->store_key);
     pthread_mutex_destroy(&srv->conn_mu);
     pthread_cond_destroy(&srv->reaper_cv);
+    pthread_mutex_destroy(&srv->stream_mu);
+    pthread_cond_destroy(&srv->stream_cv);
     free(srv);
 }

@@ -49,6 +49,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -129,6 +130,16 @@ typedef struct http_config {
      * neither; NULL = plain HTTP. */
     const char *tls_cert_pem;
     const char *tls_key_pem;
+    /* Streamed replies (http_reply_stream) open at once [64]; more get 503. */
+    unsigned max_streams;
+    /* Optional: called once per request when it ends (where the access log is
+     * written), on the MHD thread, with the matched route's pattern (NULL: no
+     * route matched), the method name, the status sent (0 = none) and the
+     * seconds since the request began. Must be thread-safe and quick (e.g.
+     * metrics_on_request with on_request_ctx = the metrics handle). */
+    void (*on_request)(void *ctx, const char *route, const char *method, unsigned status,
+                       double seconds);
+    void *on_request_ctx;
 } http_config;
 
 /* Create a server (not yet listening). `cfg` is copied; its strings must outlive
@@ -159,7 +170,8 @@ int http_server_route_at(const http_server *srv, int i, const char **method, con
 
 /* Graceful shutdown, first step: from now on every request to a route (new ones,
  * and those whose body was still arriving, before their handler runs) is answered 503
- * problem with Retry-After: 5; handlers already running finish normally. The
+ * problem with Retry-After: 5; handlers already running finish normally; open
+ * streamed replies end within one HTTP_STREAM_TICK_MS. The
  * listening socket stays open so clients get an answer, not a refused connection.
  * Thread-safe; idempotent. */
 void http_server_drain(http_server *srv);
@@ -208,6 +220,11 @@ void *http_req_state(const http_req *req);
  * threads; do not close it. On failure it replies 500 and returns NULL: the
  * handler then simply returns. */
 store *http_store(http_req *req);
+
+/* Does the request's If-None-Match (a list of entity tags, or "*") name `etag`
+ * (quoted, e.g. "\"abc\"")? Weak comparison (RFC 9110 13.1.2): W/ prefixes are
+ * ignored. 0 when the header is absent. The caller then replies 304. */
+int http_req_etag_matches(const http_req *req, const char *etag);
 
 /* BUFFER mode: the body parsed as JSON (new reference, the caller decrefs). On an
  * empty or malformed body it replies 400 problem naming line/column and returns
@@ -260,6 +277,41 @@ int http_reply_problem_errors(http_req *req, unsigned status, const char *detail
  * store_errmsg(st). NOT_FOUND 404, CONFLICT 409, INVALID 400, BUSY 503 with
  * Retry-After: 1, LIMIT 503 with Retry-After: 5, FULL 507, anything else 500. */
 int http_reply_store_error(http_req *req, store *st, int rc);
+
+/* ---------------------------------------------------------------- streamed replies
+ *
+ * A streamed reply (Server-Sent Events) has no length: its body is produced by a
+ * reader that http calls on an MHD pool thread whenever the client can take more
+ * bytes (chunked under HTTP/1.1). The reader must never block. When it has nothing
+ * to send it returns 0: http then suspends the connection (MHD_suspend_connection,
+ * so no thread spins or waits on it) and a timer thread resumes it every
+ * HTTP_STREAM_TICK_MS, when the reader is asked again. A waiting stream costs a
+ * connection slot and its state, no thread. While suspended MHD does not notice a
+ * client that went away; the next write fails and ends the request, so a reader
+ * that writes something now and then (a keep-alive) bounds how long a vanished
+ * client is held. A stream ends when the reader returns HTTP_STREAM_END, when the
+ * write fails, at http_server_drain (within one tick) and at http_server_stop.
+ */
+#define HTTP_STREAM_TICK_MS 250
+#define HTTP_STREAM_END ((ssize_t)-1)
+
+/* Copy at most `max` (> 0) bytes into buf and return their count; 0 = nothing now
+ * (asked again within a tick); HTTP_STREAM_END = the body is complete. `req` is
+ * the request (for http_store, http_req_id; a reply call is ignored), valid during
+ * the call. One call at a time per stream, on any of MHD's pool threads. */
+typedef ssize_t (*http_stream_fn)(void *ctx, http_req *req, char *buf, size_t max);
+
+/* Reply `status` with a body streamed by `reader`. `ctx` is passed to it and
+ * released with free_fn (may be NULL) once the stream is over, also when this
+ * call fails; free_fn runs after the request ended and must not use it. At most
+ * cfg.max_streams streams are open at once: past it the reply is a 503 problem
+ * with Retry-After: 5. Returns 0, or -1 after replying 503 (over the limit, out
+ * of memory) or when a reply was already queued. */
+int http_reply_stream(http_req *req, unsigned status, const char *content_type,
+                      http_stream_fn reader, void (*free_fn)(void *ctx), void *ctx);
+
+/* Streamed replies open now. Thread-safe. */
+int http_server_streams(http_server *srv);
 
 /* Append {"pointer": pointer, "message": printf(fmt, ...)} to `errors` (a JSON
  * array). Returns 0 or -1 on out of memory. */

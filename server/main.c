@@ -29,6 +29,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "pool.h"
 #include "store.h"
@@ -141,6 +142,7 @@ static int serve(int argc, char **argv)
     pool *workers = NULL;
     http_server *srv = NULL;
     ops_retention *retention = NULL;
+    metrics *counters = NULL;
     sigset_t sigs;
 
     config_defaults(&cfg);
@@ -209,14 +211,20 @@ static int serve(int argc, char **argv)
     }
     if (n_requeued) LOG(LOG_INFO, "requeued jobs left running", "\"count\":%d", n_requeued);
 
-    pool_options popt = {.workers = cfg.workers, .db_path = cfg.db_path, .blas_threads = 0};
+    counters = metrics_new(); /* GET /metrics; fed by http and the pool */
+    if (!counters) {
+        LOG(LOG_ERROR, "out of memory", NULL);
+        goto out;
+    }
+    pool_options popt = {.workers = cfg.workers, .db_path = cfg.db_path, .blas_threads = 0,
+                         .metrics = counters};
     workers = pool_start(&popt, err, sizeof err);
     if (!workers) {
         LOG(LOG_ERROR, "cannot start the worker pool", "\"error\":%s", log_quote(q, sizeof q, err));
         goto out;
     }
 
-    api_ctx ctx = {.cfg = &cfg, .pool = workers};
+    api_ctx ctx = {.cfg = &cfg, .pool = workers, .metrics = counters};
     http_config hc = {
         .host = cfg.listen_host,
         .port = cfg.listen_port,
@@ -224,6 +232,7 @@ static int serve(int argc, char **argv)
         .connection_limit = (unsigned)cfg.connection_limit,
         .connection_timeout_s = (unsigned)cfg.connection_timeout_s,
         .request_timeout_s = (unsigned)cfg.request_timeout_s,
+        .max_streams = (unsigned)cfg.max_event_streams,
         .max_body_default = cfg.max_body_json,
         .db_path = cfg.db_path,
         .app = &ctx,
@@ -231,10 +240,15 @@ static int serve(int argc, char **argv)
         .auth_ctx = sec.tokens,
         .tls_cert_pem = sec.tls_cert,
         .tls_key_pem = sec.tls_key,
+        .on_request = metrics_on_request,
+        .on_request_ctx = counters,
     };
     srv = http_server_new(&hc);
     if (!srv || api_datasets_register(srv) != 0 || api_jobs_register(srv) != 0 ||
-        api_admin_register(srv) != 0) {
+        api_sweeps_register(srv) != 0 ||
+        api_admin_register(srv) != 0 || api_web_register(srv) != 0 ||
+        api_events_register(srv) != 0 || api_weights_register(srv) != 0 ||
+        api_metrics_register(srv) != 0 || api_plots_register(srv) != 0) {
         LOG(LOG_ERROR, "out of memory", NULL);
         goto out;
     }
@@ -282,6 +296,7 @@ out:
     ops_retention_stop(retention);
     auth_setup_free(&sec); /* after the server: it borrowed the table and the PEM texts */
     store_close(st);
+    metrics_free(counters); /* after the server and the pool that fed it */
     if (rc == 0) LOG(LOG_INFO, "stopped", NULL);
     return rc;
 }

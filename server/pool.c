@@ -9,6 +9,10 @@
  */
 #include <errno.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,11 +26,14 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "nn.h"
 #include "pool.h"
 #include "record.h"
 #include "spec.h"
 #include "store.h"
+#include "sweep.h"
+#include "warmstart.h"
 
 /* How often a running job writes its batch progress to the store and looks for a
  * cancel requested in the database (by another process, or a lost pool_cancel). */
@@ -70,6 +77,7 @@ struct pool {
     char *db_path;
     int n_workers;
     worker *workers;
+    metrics *metrics; /* borrowed, may be NULL */
 
     pthread_mutex_t cache_mu;
     pthread_cond_t cache_cv;
@@ -174,7 +182,11 @@ typedef struct run_ctx {
     double last_progress_s;
     int db_cancel; /* a cancel was seen in the database */
     int disk_full; /* an epoch commit failed with STORE_FULL: pause the job */
+    int64_t train_samples; /* samples one epoch trains on (for metrics) */
     char commit_err[400];
+    store_job_sweep sweep; /* a trial's sweep; halving_min_epochs 0 = no halving */
+    int epochs;            /* planned epochs (halving rungs lie below) */
+    char halted[300];      /* why successive halving stopped the trial; "" = it did not */
 } run_ctx;
 
 /* Serialize a record built by record.c (consumed) to compact text; malloc'ed,
@@ -238,7 +250,13 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
     }
     atomic_store(&ctx->w->slot.epoch, rec->epoch + 1);
     atomic_store(&ctx->w->slot.batch, 0);
+    metrics_on_epoch(ctx->p->metrics, rec->seconds, ctx->train_samples);
     poll_db_cancel(ctx);
+    /* A sweep trial behind the others at a rung stops here (server/sweep.h). */
+    if (ctx->sweep.halving_min_epochs > 0 &&
+        sweep_halving_stop(ctx->st, &ctx->sweep, rec->epoch, ctx->epochs, text, ctx->halted,
+                           sizeof ctx->halted))
+        ctx->db_cancel = 1;
     rc = 0;
 out:
     free(ckpt);
@@ -332,6 +350,42 @@ static void requeue_stopped(store *st, const char *job_id, const nn_trainer *tra
             epoch, batch);
 }
 
+/* A failed job's last good weights: its last stored checkpoint (the state after its
+ * last committed epoch, before the failure) restored into the trainer and saved as
+ * safetensors with "epoch" and "batch" metadata. They are stored as the failed
+ * job's weights, which GET /v1/jobs/{id}/checkpoint serves (a restore needs the
+ * datasets, which only the worker has at hand). Returns NULL when the job stored
+ * no checkpoint or it cannot be restored; malloc'ed, *len bytes. */
+static void *last_good_weights(store *st, const store_job *job, nn_trainer *trainer,
+                               const nn_model *model, size_t *len)
+{
+    void *ckpt = NULL, *out = NULL;
+    size_t ckpt_len = 0;
+    nn_error err = {0};
+    char epoch[16], batch[16];
+    *len = 0;
+    if (store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL) != STORE_OK) goto out;
+    if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) goto out;
+    snprintf(epoch, sizeof epoch, "%d", nn_trainer_epoch(trainer));
+    snprintf(batch, sizeof batch, "%d", nn_trainer_batch(trainer));
+    nn_kv meta[4] = {{"job_id", job->id},
+                     {"spec", job->spec_json ? job->spec_json : ""},
+                     {"epoch", epoch},
+                     {"batch", batch}};
+    if (nn_model_save_safetensors(model, meta, 4, &out, len, &err) != NN_OK) {
+        out = NULL;
+        *len = 0;
+    }
+out:
+    if (err.message[0]) {
+        char q[300];
+        LOG(LOG_WARN, "last good weights not kept", "\"job_id\":\"%s\",\"error\":%s", job->id,
+            log_quote(q, sizeof q, err.message));
+    }
+    free(ckpt);
+    return out;
+}
+
 /* Train one claimed job to its end (or to a stop) and record the outcome. */
 static void run_job(pool *p, worker *w, store *st, store_job *job)
 {
@@ -367,6 +421,9 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
         goto finish;
     }
     atomic_store(&w->slot.epochs, spec.fit.epochs);
+    ctx.epochs = spec.fit.epochs;
+    if (store_job_sweep_get(st, job->id, &ctx.sweep) != STORE_OK)
+        memset(&ctx.sweep, 0, sizeof ctx.sweep); /* not a trial (or unreadable): no halving */
     atomic_store(&w->slot.epoch, job->epochs_done + 1);
 
     const char *train_id = job->train_dataset_id[0] ? job->train_dataset_id : spec.train;
@@ -395,6 +452,10 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     trainer = nn_trainer_new(model, &spec.compile, &spec.fit, train, val, &err);
     if (!trainer) goto core_error;
     atomic_store(&w->slot.batches, nn_trainer_batches_per_epoch(trainer));
+    /* As nn_trainer_new splits: validation_split holds out the last fraction. */
+    ctx.train_samples = (int64_t)train->n;
+    if (!val && spec.fit.validation_split > 0)
+        ctx.train_samples = (int64_t)floor((double)train->n * (1.0 - spec.fit.validation_split));
 
     /* Resume after a crash or a graceful stop. */
     src = store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL);
@@ -408,6 +469,9 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
         snprintf(msg, sizeof msg, "loading the checkpoint: %s (%s)", store_errmsg(st),
                  store_rc_name(src));
         goto finish;
+    } else if (spec.init.kind != SPEC_INIT_NONE) { /* a first start: "init" (warmstart.h) */
+        if (warmstart_apply(st, &spec, model, trainer, msg, sizeof msg) != 0) goto finish;
+        atomic_store(&w->slot.epoch, nn_trainer_epoch(trainer) + 1);
     }
     free(ckpt);
     ckpt = NULL;
@@ -426,6 +490,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
             final = STORE_JOB_CANCELLED;
             snprintf(msg, sizeof msg, "cancelled after %d completed epochs",
                      nn_trainer_epoch(trainer));
+            if (ctx.halted[0]) snprintf(msg, sizeof msg, "%s", ctx.halted);
             goto finish;
         }
         /* Shutting down: back to the queue. Stopped mid-epoch, the trainer's state
@@ -474,6 +539,12 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
 core_error:
     describe_failure(msg, sizeof msg, &err, err.code ? err.code : NN_ERR_INVALID, &w->slot);
 finish:
+    if (final == STORE_JOB_FAILED) {
+        /* Never the diverged (or unevaluated) weights: those of the last good
+         * checkpoint, when there is one. */
+        free(weights);
+        weights = trainer ? last_good_weights(st, job, trainer, model, &weights_len) : NULL;
+    }
     src = store_job_finish(st, job->id, final, msg[0] ? msg : NULL, weights, weights_len,
                            test_json);
     if (src == STORE_FULL) {
@@ -525,6 +596,18 @@ static void slot_end(pool *p, worker *w)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* After a job: hand back what it used. The model, trainer and dataset buffers were
+ * freed, but glibc keeps freed memory in this thread's arena (most of it below the
+ * arena's top, which free() never trims), and the connection's page cache holds the
+ * job's pages; over thousands of jobs both ratchet RSS up (tests/soak). */
+static void release_job_memory(store *st)
+{
+    store_release_memory(st);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -553,6 +636,7 @@ static void *worker_main(void *arg)
                 run_job(p, w, st, &job);
                 slot_end(p, w);
                 store_job_free(&job);
+                release_job_memory(st);
                 if (!w->full_pause) continue;
             }
             if (rc != STORE_NOT_FOUND)
@@ -605,10 +689,19 @@ pool *pool_start(const pool_options *opt, char *err, size_t err_len)
     pthread_cond_init(&p->cache_cv, NULL);
     atomic_init(&p->stopping, 0);
     p->db_path = strdup(opt->db_path);
+    p->metrics = opt->metrics;
     p->workers = calloc((size_t)n, sizeof *p->workers);
     if (!p->db_path || !p->workers) goto nomem;
     p->n_workers = n;
 
+#ifdef __GLIBC__
+    /* Before the first thread starts (main starts the pool first): glibc gives
+     * each thread that allocates concurrently its own arena, up to 8 per core, and
+     * each arena keeps its peak (a worker's last job, an HTTP thread's largest
+     * list) as free but resident memory; one arena per core bounds that
+     * (tests/soak). */
+    mallopt(M_ARENA_MAX, cores > 2 ? cores : 2);
+#endif
     /* workers x BLAS threads <= cores (OpenBLAS' setting is process-wide). */
     int blas = opt->blas_threads > 0 ? opt->blas_threads : cores / n;
     nn_blas_set_threads(blas > 0 ? blas : 1);
@@ -684,6 +777,18 @@ int pool_progress_get(pool *p, const char *job_id, pool_progress *out)
     }
     pthread_mutex_unlock(&p->mu);
     return found;
+}
+
+void pool_busy(pool *p, int *busy, int *total)
+{
+    int n = 0;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        for (int i = 0; i < p->n_workers; i++) n += p->workers[i].slot.job_id[0] != 0;
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (busy) *busy = n;
+    if (total) *total = p ? p->n_workers : 0;
 }
 
 void pool_stop(pool *p)

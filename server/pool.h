@@ -35,6 +35,7 @@ typedef struct pool_options {
     int workers;         /* <= 0: the number of online cores */
     const char *db_path; /* each worker opens its own store connection on it */
     int blas_threads;    /* <= 0: max(1, cores / workers) */
+    struct metrics *metrics; /* optional: counts each committed epoch (metrics.h) */
 } pool_options;
 
 /* Set the process-wide BLAS thread count and start the workers; they immediately
@@ -64,6 +65,10 @@ typedef struct pool_progress {
     int batches;
 } pool_progress;
 int pool_progress_get(pool *p, const char *job_id, pool_progress *out);
+
+/* Workers running a job now (*busy) and in total (*total); both may be NULL.
+ * NULL p gives 0 and 0. */
+void pool_busy(pool *p, int *busy, int *total);
 
 /* Graceful shutdown: set the stopping flag, wake every worker and join them. A
  * running job stops at its next batch boundary, stores the trainer's state there

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keras.h"
 #include "spec.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -1111,6 +1112,30 @@ static void parse_data(pctx *c, const json_t *v, spec_job *job)
     get_ident(c, v, "test", 0, job->test, sizeof job->test, "a dataset id");
 }
 
+/* "init" (spec.h spec_init): exactly one of weights / from_job; resume only with
+ * from_job. Whether the ids exist is the caller's check (server/warmstart.c). */
+static void parse_warm_start(pctx *c, const json_t *v, spec_init *init)
+{
+    static const char *const keys[] = {"weights", "from_job", "resume", NULL};
+    check_keys(c, v, keys);
+    int has_w = json_object_get(v, "weights") && !json_is_null(json_object_get(v, "weights"));
+    int has_j = json_object_get(v, "from_job") && !json_is_null(json_object_get(v, "from_job"));
+    if (has_w == has_j) {
+        problem(c, "give exactly one of \"weights\" (an uploaded weights id) and \"from_job\" (a "
+                   "job id)");
+        return;
+    }
+    init->kind = has_w ? SPEC_INIT_WEIGHTS : SPEC_INIT_FROM_JOB;
+    if (get_ident(c, v, has_w ? "weights" : "from_job", 1, init->id, sizeof init->id,
+                  has_w ? "a weights id" : "a job id") != 1)
+        init->kind = SPEC_INIT_NONE;
+    if (get_bool(c, v, "resume", &init->resume) == 1 && init->resume && has_w) {
+        size_t s = path_push(c, "resume");
+        problem(c, "resume continues a job's training: it needs \"from_job\", not \"weights\"");
+        path_pop(c, s);
+    }
+}
+
 /* ---------------------------------------------------------------- entry points */
 
 void spec_job_free(spec_job *job)
@@ -1167,7 +1192,7 @@ int spec_job_parse(const json_t *root, const spec_limits *lim, int flags, spec_j
         problem(&c, "a job spec must be a JSON object, not %s", root ? type_name(root) : "empty");
         goto out;
     }
-    static const char *const keys[] = {"name", "data", "model", "compile", "fit", NULL};
+    static const char *const keys[] = {"name", "data", "model", "compile", "fit", "init", NULL};
     check_keys(&c, root, keys);
 
     const char *name = NULL;
@@ -1185,7 +1210,17 @@ int spec_job_parse(const json_t *root, const spec_limits *lim, int flags, spec_j
     model_shape shape = {0, 0, NN_ACT_LINEAR};
     if (get_object(&c, root, "model", 1, &v) == 1) {
         size_t s = path_push(&c, "model");
-        parse_model(&c, v, out, &shape);
+        /* A Keras to_json() document is validated as the native form it converts
+         * to; the native problems are then pointed back into the Keras document. */
+        json_t *native = NULL;
+        keras_map *km = NULL;
+        if (keras_is_document(v) && keras_to_native(v, c.path, &native, &km, c.pr) != 0)
+            c.nomem = 1;
+        int first = c.pr->n;
+        if (!c.nomem) parse_model(&c, native ? native : v, out, &shape);
+        keras_map_problems(km, c.pr, first);
+        keras_map_free(km);
+        json_decref(native);
         path_pop(&c, s);
         if (c.nomem) goto out;
     }
@@ -1202,6 +1237,12 @@ int spec_job_parse(const json_t *root, const spec_limits *lim, int flags, spec_j
     if (get_object(&c, root, "fit", 0, &v) == 1) {
         size_t s = path_push(&c, "fit");
         parse_fit(&c, v, &out->fit, &out->compile);
+        path_pop(&c, s);
+    }
+
+    if (get_object(&c, root, "init", 0, &v) == 1) {
+        size_t s = path_push(&c, "init");
+        parse_warm_start(&c, v, &out->init);
         path_pop(&c, s);
     }
 
@@ -1483,6 +1524,12 @@ json_t *spec_job_to_json(const spec_job *job)
     compile = NULL;
 
     put(root, "fit", fit_to_json(&job->fit, &fail), &fail);
+    /* Only when set: specs without a warm start render as before. */
+    if (job->init.kind == SPEC_INIT_WEIGHTS)
+        put(root, "init", json_pack("{s:s}", "weights", job->init.id), &fail);
+    else if (job->init.kind == SPEC_INIT_FROM_JOB)
+        put(root, "init", json_pack("{s:s, s:b}", "from_job", job->init.id, "resume", job->init.resume),
+            &fail);
     if (fail) goto fail;
     return root;
 

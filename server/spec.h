@@ -23,8 +23,11 @@
  *     "compile": {"optimizer": <optimizer>, "loss": <loss>, "metrics": [name, ...]},
  *     "fit": {"epochs", "batch_size", "shuffle", "seed", "validation_split",
  *             "early_stopping": null | {"monitor", "min_delta", "patience", "mode",
- *                 "restore_best_weights", "start_from_epoch", "baseline"}} }
+ *                 "restore_best_weights", "start_from_epoch", "baseline"}},
+ *     "init": null | {"weights": id} | {"from_job": id, "resume": false} }
  *
+ *   "model" may instead be a Keras model.to_json() document: keras.h converts it
+ *   to the native form and points every problem into the Keras document.
  *   "model", "compile" and "compile.loss" are required; "data" and "data.train" too
  *   unless SPEC_DATA_OPTIONAL. Omitted "optimizer" is "rmsprop" (Keras compile).
  *
@@ -112,12 +115,28 @@ typedef struct spec_problems {
     spec_problem items[SPEC_MAX_PROBLEMS];
 } spec_problems;
 
+/* "init": a warm start. {"weights": id} (uploaded safetensors), {"from_job": id}
+ * (a succeeded job's final weights) or {"from_job": id, "resume": true} (its
+ * trainer state, continued to fit.epochs in total). Ids as dataset ids; the store
+ * checks (ids, tenant, tensor names and shapes) are server/warmstart.c's. */
+typedef enum spec_init_kind {
+    SPEC_INIT_NONE = 0,
+    SPEC_INIT_WEIGHTS,
+    SPEC_INIT_FROM_JOB
+} spec_init_kind;
+typedef struct spec_init {
+    spec_init_kind kind;
+    char id[64];
+    int resume; /* SPEC_INIT_FROM_JOB only */
+} spec_init;
+
 typedef struct spec_job {
     char name[128];
     char train[64], validation[64], test[64]; /* dataset ids from "data"; "" when absent */
     nn_model_spec model;                      /* layers malloc'ed, owned; names resolved */
     nn_compile_spec compile;
     nn_fit_spec fit;
+    spec_init init;                           /* kind SPEC_INIT_NONE when absent */
 } spec_job;
 
 /* Parse flags. */

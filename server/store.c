@@ -28,6 +28,7 @@
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 #define BUSY_TIMEOUT_MS 5000
+#define STORE_CACHE_KIB "128" /* page cache per connection (PRAGMA cache_size = -N) */
 #define CHUNK_BYTES_DEFAULT ((size_t)16 << 20)
 #define MIGRATIONS_MAX 512
 
@@ -39,6 +40,7 @@ enum {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_PING,
+    ST_DB_BYTES,
     ST_MIG_TABLE_EXISTS,
     ST_MIG_MAX,
     ST_MIG_HAS,
@@ -77,6 +79,21 @@ enum {
     ST_RECOVER_QUEUED,
     ST_METRICS,
     ST_JOB_DELETE,
+    ST_SWEEP_INSERT,
+    ST_JOB_TRIAL,
+    ST_SWEEP_GET,
+    ST_SWEEP_LIST,
+    ST_SWEEP_FLAG_CANCEL,
+    ST_SWEEP_CANCEL_QUEUED,
+    ST_SWEEP_CANCEL_RUNNING,
+    ST_SWEEP_TRIALS,
+    ST_SWEEP_OF_JOB,
+    ST_SWEEP_RUNG,
+    ST_WTS_INSERT,
+    ST_WTS_GET,
+    ST_WTS_LIST,
+    ST_WTS_DATA,
+    ST_WTS_DELETE,
     ST_COUNT
 };
 
@@ -93,9 +110,21 @@ enum {
     "(SELECT epoch FROM job_checkpoints WHERE job_checkpoints.job_id = jobs.id), "            \
     "EXISTS (SELECT 1 FROM job_weights WHERE job_weights.job_id = jobs.id), "                 \
     "last_metrics, error, test_metrics, idempotency_key, created_at, started_at, finished_at, " \
-    "updated_at"
+    "updated_at, sweep_id"
 
 #define FINISHED_SET "('succeeded', 'failed', 'cancelled')"
+
+/* Column order of read_sweep: the sweep and its trial counts per job status. */
+#define SWEEP_COUNT(st) \
+    "(SELECT count(*) FROM jobs WHERE jobs.sweep_id = sweeps.id AND jobs.status = '" st "')"
+#define SWEEP_COLS                                                                           \
+    "seq, id, tenant, name, request, objective_metric, objective_mode, max_parallel, "        \
+    "n_trials, halving_min_epochs, halving_eta, cancel_requested, created_at, "               \
+    SWEEP_COUNT("queued") ", " SWEEP_COUNT("running") ", " SWEEP_COUNT("succeeded") ", "      \
+    SWEEP_COUNT("failed") ", " SWEEP_COUNT("cancelled")
+
+/* Column order of the weights readers (read_weights). */
+#define WTS_COLS "seq, id, tenant, name, tensors, bytes, sha256, created_at"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
@@ -103,6 +132,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PING] = "SELECT count(*) FROM sqlite_master",
+    [ST_DB_BYTES] = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
     [ST_MIG_TABLE_EXISTS] =
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
     [ST_MIG_MAX] = "SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1",
@@ -138,8 +168,13 @@ static const char *const stmt_sql[ST_COUNT] = {
      * under the same write lock, so two claimers can never get the same row. */
     [ST_JOB_CLAIM] = "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
                      "started_at = COALESCE(started_at, " NOW "), updated_at = " NOW " "
-                     "WHERE status = 'queued' AND seq = (SELECT seq FROM jobs "
-                     "WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING " JOB_COLS,
+                     "WHERE status = 'queued' AND seq = (SELECT q.seq FROM jobs q "
+                     "WHERE q.status = 'queued' AND (q.sweep_id IS NULL OR NOT EXISTS "
+                     /* a sweep's max_parallel: skip trials of a sweep at its cap */
+                     "(SELECT 1 FROM sweeps w WHERE w.id = q.sweep_id AND w.max_parallel > 0 "
+                     "AND w.max_parallel <= (SELECT count(*) FROM jobs r "
+                     "WHERE r.sweep_id = q.sweep_id AND r.status = 'running'))) "
+                     "ORDER BY q.seq LIMIT 1) RETURNING " JOB_COLS,
     [ST_JOB_STATE] = "SELECT status, cancel_requested FROM jobs WHERE id = ?1",
     [ST_JOB_CANCEL_QUEUED] = "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, "
                              "finished_at = " NOW ", updated_at = " NOW " "
@@ -156,9 +191,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "VALUES (?1, ?2, ?3, " NOW ")",
     [ST_CKPT_GET] = "SELECT epoch, data FROM job_checkpoints WHERE job_id = ?1",
     [ST_CKPT_DELETE] = "DELETE FROM job_checkpoints WHERE job_id = ?1",
-    /* A failed job keeps its last good checkpoint (readable after the failure). */
+    /* A failed job keeps its last good checkpoint (readable after the failure), a
+     * succeeded job its final state (resumable for more epochs: warmstart.h). */
     [ST_CKPT_DELETE_FINISHED] = "DELETE FROM job_checkpoints WHERE job_id IN "
-                                "(SELECT id FROM jobs WHERE status IN ('succeeded', 'cancelled'))",
+                                "(SELECT id FROM jobs WHERE status = 'cancelled')",
     [ST_JOB_PROGRESS] = "UPDATE jobs SET epoch = ?2, batch = ?3, batches = ?4, updated_at = " NOW
                         " WHERE id = ?1 AND status = 'running'",
     [ST_JOB_FINISH] = "UPDATE jobs SET status = ?2, error = ?3, test_metrics = ?4, "
@@ -178,6 +214,49 @@ static const char *const stmt_sql[ST_COUNT] = {
                           "updated_at = " NOW " WHERE status = 'running'",
     [ST_METRICS] = "SELECT epoch, record FROM job_metrics WHERE job_id = ?1 ORDER BY epoch",
     [ST_JOB_DELETE] = ("DELETE FROM jobs WHERE id = ?1 AND status IN " FINISHED_SET),
+    [ST_SWEEP_INSERT] = "INSERT INTO sweeps (id, tenant, name, request, objective_metric, "
+                        "objective_mode, max_parallel, n_trials, halving_min_epochs, halving_eta, "
+                        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " NOW ")",
+    [ST_JOB_TRIAL] = "UPDATE jobs SET sweep_id = ?2, trial_index = ?3, trial_params = ?4 "
+                     "WHERE id = ?1",
+    [ST_SWEEP_GET] = "SELECT " SWEEP_COLS " FROM sweeps WHERE id = ?1",
+    [ST_SWEEP_LIST] = "SELECT " SWEEP_COLS " FROM sweeps WHERE (?1 IS NULL OR tenant = ?1) "
+                      "AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+    [ST_SWEEP_FLAG_CANCEL] = "UPDATE sweeps SET cancel_requested = 1 WHERE id = ?1",
+    [ST_SWEEP_CANCEL_QUEUED] = "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, "
+                               "error = 'the sweep was cancelled', finished_at = " NOW ", "
+                               "updated_at = " NOW " WHERE sweep_id = ?1 AND status = 'queued'",
+    [ST_SWEEP_CANCEL_RUNNING] = "UPDATE jobs SET cancel_requested = 1, updated_at = " NOW " "
+                                "WHERE sweep_id = ?1 AND status = 'running' RETURNING id",
+    /* ?2 is the JSON path of the objective metric, ?3 1 for "max": the best epoch
+     * and value of each trial, earliest epoch on ties. */
+    [ST_SWEEP_TRIALS] =
+        "SELECT t.*, (SELECT json_extract(v.record, ?2) FROM job_metrics v "
+        "WHERE v.job_id = t.id AND v.epoch = t.best) FROM "
+        "(SELECT j.id, j.trial_index, j.status, j.trial_params, j.epochs, j.epochs_done, "
+        "j.last_metrics, j.error, "
+        "(SELECT m.epoch FROM job_metrics m WHERE m.job_id = j.id "
+        " AND json_type(m.record, ?2) IN ('integer', 'real') ORDER BY "
+        " CASE WHEN ?3 THEN -json_extract(m.record, ?2) ELSE json_extract(m.record, ?2) END, "
+        " m.epoch LIMIT 1) AS best "
+        "FROM jobs j WHERE j.sweep_id = ?1) t ORDER BY t.trial_index",
+    [ST_SWEEP_OF_JOB] = "SELECT s.id, s.objective_metric, s.objective_mode, s.halving_min_epochs, "
+                        "s.halving_eta FROM jobs j JOIN sweeps s ON s.id = j.sweep_id "
+                        "WHERE j.id = ?1",
+    [ST_SWEEP_RUNG] = "SELECT json_extract(m.record, ?3) FROM job_metrics m "
+                      "JOIN jobs j ON j.id = m.job_id WHERE j.sweep_id = ?1 AND m.epoch = ?2 "
+                      "AND json_type(m.record, ?3) IN ('integer', 'real')",
+    [ST_WTS_INSERT] = "INSERT INTO weights (id, tenant, name, tensors, bytes, sha256, data, "
+                      "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " NOW ") RETURNING created_at",
+    [ST_WTS_GET] = "SELECT " WTS_COLS " FROM weights WHERE id = ?1",
+    [ST_WTS_LIST] = "SELECT " WTS_COLS " FROM weights WHERE (?1 IS NULL OR tenant = ?1) "
+                    "AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+    [ST_WTS_DATA] = "SELECT data FROM weights WHERE id = ?1",
+    /* In use = named by the spec of a queued or running job (the stored spec is
+     * the resolved rendering, so the path is exact). */
+    [ST_WTS_DELETE] = "DELETE FROM weights WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs "
+                      "WHERE status IN ('queued', 'running') "
+                      "AND json_extract(spec, '$.init.weights') = ?1)",
 };
 
 struct store {
@@ -595,6 +674,11 @@ store *store_open(const char *path, char *errbuf, size_t errlen)
     if (set_wal(s) != STORE_OK) goto fail;
     if (pragma_exec(s, "PRAGMA synchronous = FULL") != STORE_OK) goto fail;
     if (pragma_exec(s, "PRAGMA foreign_keys = ON") != STORE_OK) goto fail;
+    /* A small page cache per connection: every HTTP thread and every worker has
+     * one, and at SQLite's default (2 MiB each) they grew with the database
+     * until they held more than the rest of the process (tests/soak). The OS
+     * caches the file anyway; this holds the hot B-tree pages. */
+    if (pragma_exec(s, "PRAGMA cache_size = -" STORE_CACHE_KIB) != STORE_OK) goto fail;
     /* Reading the schema proves the file is a database we can use. */
     if (pragma_exec(s, "SELECT count(*) FROM sqlite_master") != STORE_OK) goto fail;
     int64_t test_pages = atomic_load(&open_max_pages);
@@ -621,6 +705,11 @@ void store_close(store *s)
     free(s);
 }
 
+void store_release_memory(store *s)
+{
+    if (s && s->db) sqlite3_db_release_memory(s->db);
+}
+
 store_rc store_ping(store *s)
 {
     sqlite3_stmt *st = NULL;
@@ -628,6 +717,20 @@ store_rc store_ping(store *s)
     if (rc == STORE_OK) {
         int code = step(s, st);
         if (code != SQLITE_ROW) rc = sql_fail(s, code, "ping");
+    }
+    done(st);
+    return rc;
+}
+
+store_rc store_db_bytes(store *s, int64_t *bytes)
+{
+    sqlite3_stmt *st = NULL;
+    store_rc rc = prep(s, ST_DB_BYTES, &st);
+    *bytes = 0;
+    if (rc == STORE_OK) {
+        int code = step(s, st);
+        if (code != SQLITE_ROW) rc = sql_fail(s, code, "database size");
+        else *bytes = sqlite3_column_int64(st, 0);
     }
     done(st);
     return rc;
@@ -1369,6 +1472,7 @@ static store_rc read_job(store *s, sqlite3_stmt *st, store_job *j, int64_t *seq)
     col_fixed(st, 24, j->started_at, sizeof j->started_at);
     col_fixed(st, 25, j->finished_at, sizeof j->finished_at);
     col_fixed(st, 26, j->updated_at, sizeof j->updated_at);
+    col_fixed(st, 27, j->sweep_id, sizeof j->sweep_id);
     if ((rc = col_dup(s, st, 4, &j->name)) != STORE_OK ||
         (rc = col_dup(s, st, 5, &j->spec_json)) != STORE_OK ||
         (rc = col_dup(s, st, 19, &j->last_metrics_json)) != STORE_OK ||
@@ -1421,6 +1525,47 @@ out:
     return rc;
 }
 
+/* The argument checks of every job insert (a job on its own or a sweep's trial). */
+static store_rc job_new_check(store *s, const store_job_new *in)
+{
+    if (!in || !in->spec_json || !in->train_dataset_id || !*in->train_dataset_id ||
+        in->epochs < 1)
+        return set_err(s, STORE_INVALID, "a job needs a spec, training data and epochs >= 1");
+    if (!fits(in->tenant ? in->tenant : "", STORE_TENANT_MAX))
+        return set_err(s, STORE_INVALID, "tenant too long");
+    const char *ds_ids[3] = {in->train_dataset_id, in->validation_dataset_id, in->test_dataset_id};
+    for (int i = 0; i < 3; i++)
+        if (ds_ids[i] && *ds_ids[i] && !fits(ds_ids[i], STORE_ID_MAX))
+            return set_err(s, STORE_NOT_FOUND, "dataset %.40s... not found", ds_ids[i]);
+    return STORE_OK;
+}
+
+/* Insert the queued job row `id` inside the caller's transaction, once its datasets
+ * are known to exist. `key` NULL = no idempotency key. */
+static store_rc job_row_insert(store *s, const char *id, const store_job_new *in, const char *key)
+{
+    sqlite3_stmt *st = NULL;
+    store_rc rc = STORE_OK;
+    const char *ds_ids[3] = {in->train_dataset_id, in->validation_dataset_id, in->test_dataset_id};
+    for (int i = 0; i < 3; i++)
+        if (ds_ids[i] && *ds_ids[i] && (rc = dataset_exists(s, ds_ids[i])) != STORE_OK) goto out;
+    if ((rc = prep(s, ST_JOB_INSERT, &st)) != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 2, in->tenant ? in->tenant : "", -1, SQLITE_STATIC));
+    BIND(bind_text_opt(st, 3, in->name));
+    BIND(sqlite3_bind_text(st, 4, in->spec_json, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 5, in->train_dataset_id, -1, SQLITE_STATIC));
+    BIND(bind_text_none(st, 6, in->validation_dataset_id));
+    BIND(bind_text_none(st, 7, in->test_dataset_id));
+    BIND(sqlite3_bind_int(st, 8, in->epochs));
+    BIND(bind_text_opt(st, 9, key));
+    BIND(bind_text_opt(st, 10, key ? in->body_hash : NULL));
+    rc = run_done(s, st, "insert job");
+out:
+    done(st);
+    return rc;
+}
+
 store_rc store_job_insert(store *s, const store_job_new *in, store_job *out, int *created)
 {
     sqlite3_stmt *st = NULL;
@@ -1436,17 +1581,9 @@ store_rc store_job_insert(store *s, const store_job_new *in, store_job *out, int
     if (out) memset(out, 0, sizeof *out);
     if (created) *created = 0;
     s->errmsg[0] = '\0';
-    if (!in || !in->spec_json || !in->train_dataset_id || !*in->train_dataset_id ||
-        in->epochs < 1)
-        return set_err(s, STORE_INVALID, "a job needs a spec, training data and epochs >= 1");
+    if ((rc = job_new_check(s, in)) != STORE_OK) return rc;
     if (key && (!in->body_hash || !*in->body_hash))
         return set_err(s, STORE_INVALID, "an idempotency key needs a body hash");
-    if (!fits(tenant, STORE_TENANT_MAX))
-        return set_err(s, STORE_INVALID, "tenant too long");
-    const char *ds_ids[3] = {in->train_dataset_id, in->validation_dataset_id, in->test_dataset_id};
-    for (int i = 0; i < 3; i++)
-        if (ds_ids[i] && *ds_ids[i] && !fits(ds_ids[i], STORE_ID_MAX))
-            return set_err(s, STORE_NOT_FOUND, "dataset %.40s... not found", ds_ids[i]);
     if (store_new_id("job_", id, sizeof id) != STORE_OK)
         return set_err(s, STORE_ERROR, "no randomness for an id: %s", strerror(errno));
 
@@ -1490,23 +1627,7 @@ store_rc store_job_insert(store *s, const store_job_new *in, store_job *out, int
             goto out;
         }
     }
-    for (int i = 0; i < 3; i++)
-        if (ds_ids[i] && *ds_ids[i] && (rc = dataset_exists(s, ds_ids[i])) != STORE_OK) goto out;
-
-    if ((rc = prep(s, ST_JOB_INSERT, &st)) != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
-    BIND(sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC));
-    BIND(bind_text_opt(st, 3, in->name));
-    BIND(sqlite3_bind_text(st, 4, in->spec_json, -1, SQLITE_STATIC));
-    BIND(sqlite3_bind_text(st, 5, in->train_dataset_id, -1, SQLITE_STATIC));
-    BIND(bind_text_none(st, 6, in->validation_dataset_id));
-    BIND(bind_text_none(st, 7, in->test_dataset_id));
-    BIND(sqlite3_bind_int(st, 8, in->epochs));
-    BIND(bind_text_opt(st, 9, key));
-    BIND(bind_text_opt(st, 10, key ? in->body_hash : NULL));
-    if ((rc = run_done(s, st, "insert job")) != STORE_OK) goto out;
-    done(st);
-    st = NULL;
+    if ((rc = job_row_insert(s, id, in, key)) != STORE_OK) goto out;
     if ((rc = store_job_get(s, id, &job)) != STORE_OK) goto out;
     if (created) *created = 1;
 commit:
@@ -1760,8 +1881,9 @@ store_rc store_job_finish(store *s, const char *job_id, store_job_status status,
         done(st);
         st = NULL;
     }
-    /* A failed job keeps its last good checkpoint for inspection. */
-    if (status != STORE_JOB_FAILED) {
+    /* A failed job keeps its last good checkpoint for inspection; a succeeded one
+     * its final trainer state, which "init": {"from_job", "resume": true} needs. */
+    if (status == STORE_JOB_CANCELLED) {
         if ((rc = run_id(s, ST_CKPT_DELETE, job_id, "drop checkpoint")) != STORE_OK) goto out;
     }
     if ((rc = tx_commit(s)) != STORE_OK) goto out;
@@ -1935,6 +2057,552 @@ store_rc store_job_delete(store *s, const char *job_id)
     if ((rc = job_state(s, job_id, &now, NULL)) != STORE_OK) return rc;
     return set_err(s, STORE_CONFLICT, "job %s is %s: only finished jobs can be deleted", job_id,
                    store_job_status_name(now));
+}
+
+/* ---------------------------------------------------------------- sweeps */
+
+void store_sweep_free(store_sweep *w)
+{
+    if (!w) return;
+    free(w->name);
+    free(w->request_json);
+    memset(w, 0, sizeof *w);
+}
+
+void store_sweep_list_free(store_sweep *items, size_t n)
+{
+    if (!items) return;
+    for (size_t i = 0; i < n; i++) store_sweep_free(&items[i]);
+    free(items);
+}
+
+/* Fill a sweep from a row in SWEEP_COLS order. On failure *w holds nothing. */
+static store_rc read_sweep(store *s, sqlite3_stmt *st, store_sweep *w, int64_t *seq)
+{
+    char mode[8];
+    store_rc rc;
+    memset(w, 0, sizeof *w);
+    if (seq) *seq = sqlite3_column_int64(st, 0);
+    col_fixed(st, 1, w->id, sizeof w->id);
+    col_fixed(st, 2, w->tenant, sizeof w->tenant);
+    col_fixed(st, 5, w->metric, sizeof w->metric);
+    col_fixed(st, 6, mode, sizeof mode);
+    w->mode_max = strcmp(mode, "max") == 0;
+    w->max_parallel = sqlite3_column_int(st, 7);
+    w->n_trials = sqlite3_column_int(st, 8);
+    w->halving_min_epochs = sqlite3_column_int(st, 9);
+    w->halving_eta = sqlite3_column_int(st, 10);
+    w->cancel_requested = sqlite3_column_int(st, 11) != 0;
+    col_fixed(st, 12, w->created_at, sizeof w->created_at);
+    for (int k = 0; k < STORE_JOB_STATUS_COUNT; k++) w->counts[k] = sqlite3_column_int64(st, 13 + k);
+    if ((rc = col_dup(s, st, 3, &w->name)) != STORE_OK ||
+        (rc = col_dup(s, st, 4, &w->request_json)) != STORE_OK) {
+        store_sweep_free(w);
+        return rc;
+    }
+    return STORE_OK;
+}
+
+store_rc store_sweep_get(store *s, const char *id, store_sweep *out)
+{
+    sqlite3_stmt *st = NULL;
+    store_rc rc = prep(s, ST_SWEEP_GET, &st);
+    memset(out, 0, sizeof *out);
+    if (rc != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
+    int code = step(s, st);
+    if (code == SQLITE_DONE)
+        rc = set_err(s, STORE_NOT_FOUND, "sweep %s not found", id);
+    else if (code != SQLITE_ROW)
+        rc = sql_fail(s, code, "read sweep");
+    else
+        rc = read_sweep(s, st, out, NULL);
+out:
+    done(st);
+    return rc;
+}
+
+store_rc store_sweep_insert(store *s, const store_sweep_new *in, store_sweep *out)
+{
+    sqlite3_stmt *st = NULL;
+    char id[STORE_ID_MAX];
+    char (*job_ids)[STORE_ID_MAX] = NULL;
+    int in_tx = 0;
+    store_rc rc = STORE_OK;
+
+    if (out) memset(out, 0, sizeof *out);
+    s->errmsg[0] = '\0';
+    if (!in || !in->request_json || !in->metric || in->n_trials < 1 || !in->trials ||
+        !in->trial_params)
+        return set_err(s, STORE_INVALID, "a sweep needs a request, an objective and trials");
+    if (!fits(in->tenant ? in->tenant : "", STORE_TENANT_MAX) || !fits(in->metric, 64))
+        return set_err(s, STORE_INVALID, "tenant or metric too long");
+    for (size_t i = 0; i < in->n_trials; i++)
+        if ((rc = job_new_check(s, &in->trials[i])) != STORE_OK) return rc;
+    if (!(job_ids = calloc(in->n_trials, sizeof *job_ids)))
+        return set_err(s, STORE_NOMEM, "out of memory");
+    if (store_new_id("swp_", id, sizeof id) != STORE_OK) {
+        rc = set_err(s, STORE_ERROR, "no randomness for an id: %s", strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < in->n_trials; i++) {
+        if (store_new_id("job_", job_ids[i], sizeof job_ids[i]) != STORE_OK) {
+            rc = set_err(s, STORE_ERROR, "no randomness for an id: %s", strerror(errno));
+            goto out;
+        }
+    }
+
+    if ((rc = tx_begin(s, 1)) != STORE_OK) goto out;
+    in_tx = 1;
+    if (in->max_queued > 0) {
+        int64_t queued = 0;
+        if ((rc = store_job_count(s, STORE_JOB_QUEUED, &queued)) != STORE_OK) goto out;
+        if (queued + (int64_t)in->n_trials > in->max_queued) {
+            rc = set_err(s, STORE_LIMIT,
+                         "the queue cannot take %zu more jobs (%lld queued, --max-queued %lld)",
+                         in->n_trials, (long long)queued, (long long)in->max_queued);
+            goto out;
+        }
+    }
+    if ((rc = prep(s, ST_SWEEP_INSERT, &st)) != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 2, in->tenant ? in->tenant : "", -1, SQLITE_STATIC));
+    BIND(bind_text_opt(st, 3, in->name));
+    BIND(sqlite3_bind_text(st, 4, in->request_json, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 5, in->metric, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 6, in->mode_max ? "max" : "min", -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_int(st, 7, in->max_parallel > 0 ? in->max_parallel : 0));
+    BIND(sqlite3_bind_int64(st, 8, (sqlite3_int64)in->n_trials));
+    BIND(sqlite3_bind_int(st, 9, in->halving_min_epochs > 0 ? in->halving_min_epochs : 0));
+    BIND(sqlite3_bind_int(st, 10, in->halving_eta > 0 ? in->halving_eta : 0));
+    if ((rc = run_done(s, st, "insert sweep")) != STORE_OK) goto out;
+    done(st);
+    st = NULL;
+    for (size_t i = 0; i < in->n_trials; i++) {
+        if ((rc = job_row_insert(s, job_ids[i], &in->trials[i], NULL)) != STORE_OK) goto out;
+        if ((rc = prep(s, ST_JOB_TRIAL, &st)) != STORE_OK) goto out;
+        BIND(sqlite3_bind_text(st, 1, job_ids[i], -1, SQLITE_STATIC));
+        BIND(sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC));
+        BIND(sqlite3_bind_int64(st, 3, (sqlite3_int64)i));
+        BIND(bind_text_opt(st, 4, in->trial_params[i]));
+        if ((rc = run_done(s, st, "insert trial")) != STORE_OK) goto out;
+        done(st);
+        st = NULL;
+    }
+    if ((rc = tx_commit(s)) != STORE_OK) goto out;
+    in_tx = 0;
+    if (out) rc = store_sweep_get(s, id, out);
+out:
+    done(st);
+    if (in_tx) tx_rollback(s);
+    free(job_ids);
+    return rc;
+}
+
+store_rc store_sweep_list(store *s, const store_list_query *q, store_sweep **items, size_t *n,
+                          char *next_cursor)
+{
+    sqlite3_stmt *st = NULL;
+    store_sweep *arr = NULL;
+    int64_t after = INT64_MAX, last_seq = 0;
+    int limit = clamp_limit(q ? q->limit : 0);
+    size_t count = 0;
+    int code, more = 0;
+    store_rc rc;
+
+    *items = NULL;
+    *n = 0;
+    if (next_cursor) next_cursor[0] = '\0';
+    if ((rc = cursor_decode(s, q ? q->cursor : NULL, &after)) != STORE_OK) return rc;
+    if (!(arr = calloc((size_t)limit, sizeof *arr))) return set_err(s, STORE_NOMEM, "out of memory");
+    if ((rc = prep(s, ST_SWEEP_LIST, &st)) != STORE_OK) goto out;
+    BIND(bind_text_opt(st, 1, q ? q->tenant : NULL));
+    BIND(sqlite3_bind_int64(st, 2, after));
+    BIND(sqlite3_bind_int(st, 3, limit + 1));
+    while ((code = step(s, st)) == SQLITE_ROW) {
+        if (count == (size_t)limit) {
+            more = 1;
+            break;
+        }
+        if ((rc = read_sweep(s, st, &arr[count], &last_seq)) != STORE_OK) goto out;
+        count++;
+    }
+    if (code != SQLITE_ROW && code != SQLITE_DONE) {
+        rc = sql_fail(s, code, "list sweeps");
+        goto out;
+    }
+    if (more && next_cursor) cursor_encode(last_seq, next_cursor);
+    if (count) {
+        *items = arr;
+        arr = NULL;
+    }
+    *n = count;
+    count = 0;
+out:
+    done(st);
+    store_sweep_list_free(arr, count);
+    return rc;
+}
+
+store_rc store_sweep_cancel(store *s, const char *id, store_idbuf **running, size_t *n_running)
+{
+    sqlite3_stmt *st = NULL;
+    store_idbuf *ids = NULL;
+    size_t n = 0, cap = 0;
+    int in_tx = 0, code, n_queued = 0;
+    store_rc rc;
+
+    *running = NULL;
+    *n_running = 0;
+    if ((rc = tx_begin(s, 1)) != STORE_OK) goto out;
+    in_tx = 1;
+    if ((rc = run_id(s, ST_SWEEP_FLAG_CANCEL, id, "cancel sweep")) != STORE_OK) goto out;
+    if (sqlite3_changes(s->db) == 0) {
+        rc = set_err(s, STORE_NOT_FOUND, "sweep %s not found", id);
+        goto out;
+    }
+    if ((rc = run_id(s, ST_SWEEP_CANCEL_QUEUED, id, "cancel sweep")) != STORE_OK) goto out;
+    n_queued = sqlite3_changes(s->db);
+    if ((rc = prep(s, ST_SWEEP_CANCEL_RUNNING, &st)) != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
+    while ((code = step(s, st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 8;
+            store_idbuf *more = realloc(ids, c * sizeof *more);
+            if (!more) {
+                rc = set_err(s, STORE_NOMEM, "out of memory");
+                goto out;
+            }
+            ids = more;
+            cap = c;
+        }
+        col_fixed(st, 0, ids[n].id, sizeof ids[n].id);
+        n++;
+    }
+    if (code != SQLITE_DONE) {
+        rc = sql_fail(s, code, "cancel sweep");
+        goto out;
+    }
+    done(st);
+    st = NULL;
+    if (n_queued == 0 && n == 0) {
+        rc = set_err(s, STORE_CONFLICT, "every trial of sweep %s has already finished", id);
+        goto out;
+    }
+    if ((rc = tx_commit(s)) != STORE_OK) goto out;
+    in_tx = 0;
+    *running = ids;
+    *n_running = n;
+    ids = NULL;
+out:
+    done(st);
+    if (in_tx) tx_rollback(s);
+    free(ids);
+    return rc;
+}
+
+void store_trial_list_free(store_trial *items, size_t n)
+{
+    if (!items) return;
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].params_json);
+        free(items[i].last_metrics_json);
+        free(items[i].error);
+    }
+    free(items);
+}
+
+/* '$."name"': the JSON path of a record key (metric names are [A-Za-z0-9_]). */
+static void metric_path(const char *metric, char *out, size_t len)
+{
+    snprintf(out, len, "$.\"%s\"", metric);
+}
+
+store_rc store_sweep_trials(store *s, const store_sweep *w, store_trial **items, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    store_trial *arr = NULL;
+    size_t count = 0, cap = 0;
+    char path[80], status[16];
+    int code;
+    store_rc rc;
+
+    *items = NULL;
+    *n = 0;
+    metric_path(w->metric, path, sizeof path);
+    if ((rc = prep(s, ST_SWEEP_TRIALS, &st)) != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT));
+    BIND(sqlite3_bind_int(st, 3, w->mode_max));
+    while ((code = step(s, st)) == SQLITE_ROW) {
+        if (count == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            store_trial *more = realloc(arr, c * sizeof *more);
+            if (!more) {
+                rc = set_err(s, STORE_NOMEM, "out of memory");
+                goto out;
+            }
+            arr = more;
+            cap = c;
+        }
+        store_trial *t = &arr[count];
+        memset(t, 0, sizeof *t);
+        count++;
+        col_fixed(st, 0, t->job_id, sizeof t->job_id);
+        t->index = sqlite3_column_int(st, 1);
+        col_fixed(st, 2, status, sizeof status);
+        t->status = store_job_status_from_name(status);
+        t->epochs = sqlite3_column_int(st, 4);
+        t->epochs_done = sqlite3_column_int(st, 5);
+        t->best_epoch = sqlite3_column_int(st, 8);
+        t->has_objective = sqlite3_column_type(st, 9) != SQLITE_NULL;
+        t->objective = sqlite3_column_double(st, 9);
+        if ((rc = col_dup(s, st, 3, &t->params_json)) != STORE_OK ||
+            (rc = col_dup(s, st, 6, &t->last_metrics_json)) != STORE_OK ||
+            (rc = col_dup(s, st, 7, &t->error)) != STORE_OK)
+            goto out;
+    }
+    if (code != SQLITE_DONE) {
+        rc = sql_fail(s, code, "read trials");
+        goto out;
+    }
+    *items = arr;
+    *n = count;
+    arr = NULL;
+    count = 0;
+out:
+    done(st);
+    store_trial_list_free(arr, count);
+    return rc;
+}
+
+store_rc store_job_sweep_get(store *s, const char *job_id, store_job_sweep *out)
+{
+    sqlite3_stmt *st = NULL;
+    char mode[8];
+    store_rc rc = prep(s, ST_SWEEP_OF_JOB, &st);
+    memset(out, 0, sizeof *out);
+    if (rc != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
+    int code = step(s, st);
+    if (code == SQLITE_DONE) {
+        rc = set_err(s, STORE_NOT_FOUND, "job %s is not a sweep trial", job_id);
+    } else if (code != SQLITE_ROW) {
+        rc = sql_fail(s, code, "read the sweep of a job");
+    } else {
+        col_fixed(st, 0, out->sweep_id, sizeof out->sweep_id);
+        col_fixed(st, 1, out->metric, sizeof out->metric);
+        col_fixed(st, 2, mode, sizeof mode);
+        out->mode_max = strcmp(mode, "max") == 0;
+        out->halving_min_epochs = sqlite3_column_int(st, 3);
+        out->halving_eta = sqlite3_column_int(st, 4);
+    }
+out:
+    done(st);
+    return rc;
+}
+
+store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, const char *metric,
+                                 double **values, int *n)
+{
+    sqlite3_stmt *st = NULL;
+    double *arr = NULL;
+    int count = 0, cap = 0, code;
+    char path[80];
+    store_rc rc;
+
+    *values = NULL;
+    *n = 0;
+    metric_path(metric, path, sizeof path);
+    if ((rc = prep(s, ST_SWEEP_RUNG, &st)) != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, sweep_id, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_int(st, 2, epoch));
+    BIND(sqlite3_bind_text(st, 3, path, -1, SQLITE_TRANSIENT));
+    while ((code = step(s, st)) == SQLITE_ROW) {
+        if (count == cap) {
+            int c = cap ? cap * 2 : 16;
+            double *more = realloc(arr, (size_t)c * sizeof *more);
+            if (!more) {
+                rc = set_err(s, STORE_NOMEM, "out of memory");
+                goto out;
+            }
+            arr = more;
+            cap = c;
+        }
+        arr[count++] = sqlite3_column_double(st, 0);
+    }
+    if (code != SQLITE_DONE) {
+        rc = sql_fail(s, code, "read rung values");
+        goto out;
+    }
+    *values = arr;
+    *n = count;
+    arr = NULL;
+out:
+    done(st);
+    free(arr);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- uploaded weights */
+
+void store_weights_meta_free(store_weights_meta *m)
+{
+    if (!m) return;
+    free(m->tensors_json);
+    memset(m, 0, sizeof *m);
+}
+
+void store_weights_list_free(store_weights_meta *items, size_t n)
+{
+    if (!items) return;
+    for (size_t i = 0; i < n; i++) store_weights_meta_free(&items[i]);
+    free(items);
+}
+
+/* Fill *m from a row in WTS_COLS order. On failure *m holds nothing to free. */
+static store_rc read_weights(store *s, sqlite3_stmt *st, store_weights_meta *m, int64_t *seq)
+{
+    memset(m, 0, sizeof *m);
+    if (seq) *seq = sqlite3_column_int64(st, 0);
+    col_fixed(st, 1, m->id, sizeof m->id);
+    col_fixed(st, 2, m->tenant, sizeof m->tenant);
+    col_fixed(st, 3, m->name, sizeof m->name);
+    m->bytes = sqlite3_column_int64(st, 5);
+    col_fixed(st, 6, m->sha256, sizeof m->sha256);
+    col_fixed(st, 7, m->created_at, sizeof m->created_at);
+    return col_dup(s, st, 4, &m->tensors_json);
+}
+
+store_rc store_weights_insert(store *s, store_weights_meta *meta, const void *data, size_t len)
+{
+    sqlite3_stmt *st = NULL;
+    struct sha256_ctx ctx;
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    store_rc rc = STORE_OK;
+
+    s->errmsg[0] = '\0';
+    if (!meta || !data || !len || !meta->tensors_json || !memchr(meta->tenant, 0, sizeof meta->tenant) ||
+        !memchr(meta->name, 0, sizeof meta->name))
+        return set_err(s, STORE_INVALID, "weights need data, tensors, a tenant and a name");
+    if (store_new_id("wts_", meta->id, sizeof meta->id) != STORE_OK)
+        return set_err(s, STORE_ERROR, "no randomness for an id");
+    sha256_init(&ctx);
+    sha256_update(&ctx, len, data);
+    sha256_digest(&ctx, sizeof digest, digest);
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(meta->sha256 + 2 * i, 3, "%02x", digest[i]);
+    meta->bytes = (int64_t)len;
+
+    if ((rc = prep(s, ST_WTS_INSERT, &st)) != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, meta->id, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 2, meta->tenant, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 3, meta->name, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 4, meta->tensors_json, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_int64(st, 5, meta->bytes));
+    BIND(sqlite3_bind_text(st, 6, meta->sha256, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_blob64(st, 7, data, (sqlite3_uint64)len, SQLITE_STATIC));
+    int code = step(s, st);
+    if (code != SQLITE_ROW) {
+        rc = sql_fail(s, code, "store weights");
+        goto out;
+    }
+    col_fixed(st, 0, meta->created_at, sizeof meta->created_at);
+    if ((rc = run_done(s, st, "store weights")) != STORE_OK) goto out;
+out:
+    done(st);
+    return rc;
+}
+
+store_rc store_weights_get(store *s, const char *id, store_weights_meta *out)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    store_rc rc = prep(s, ST_WTS_GET, &st);
+    if (rc != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
+    int code = step(s, st);
+    if (code == SQLITE_DONE)
+        rc = set_err(s, STORE_NOT_FOUND, "weights %s not found", id);
+    else if (code != SQLITE_ROW)
+        rc = sql_fail(s, code, "read weights");
+    else
+        rc = read_weights(s, st, out, NULL);
+out:
+    done(st);
+    return rc;
+}
+
+store_rc store_weights_list(store *s, const store_list_query *q, store_weights_meta **items,
+                            size_t *n, char *next_cursor)
+{
+    sqlite3_stmt *st = NULL;
+    store_weights_meta *arr = NULL;
+    int64_t after = INT64_MAX, last_seq = 0;
+    int limit = clamp_limit(q ? q->limit : 0);
+    size_t count = 0;
+    int code, more = 0;
+    store_rc rc;
+
+    *items = NULL;
+    *n = 0;
+    if (next_cursor) next_cursor[0] = '\0';
+    if ((rc = cursor_decode(s, q ? q->cursor : NULL, &after)) != STORE_OK) return rc;
+    if (!(arr = calloc((size_t)limit, sizeof *arr))) return set_err(s, STORE_NOMEM, "out of memory");
+    if ((rc = prep(s, ST_WTS_LIST, &st)) != STORE_OK) goto out;
+    BIND(bind_text_opt(st, 1, q ? q->tenant : NULL));
+    BIND(sqlite3_bind_int64(st, 2, after));
+    BIND(sqlite3_bind_int(st, 3, limit + 1)); /* one more tells whether a next page exists */
+    while ((code = step(s, st)) == SQLITE_ROW) {
+        if (count == (size_t)limit) {
+            more = 1;
+            break;
+        }
+        if ((rc = read_weights(s, st, &arr[count], &last_seq)) != STORE_OK) goto out;
+        count++;
+    }
+    if (code != SQLITE_ROW && code != SQLITE_DONE) {
+        rc = sql_fail(s, code, "list weights");
+        goto out;
+    }
+    if (more && next_cursor) cursor_encode(last_seq, next_cursor);
+    *items = count ? arr : NULL;
+    *n = count;
+    if (count) arr = NULL;
+out:
+    done(st);
+    store_weights_list_free(arr, count);
+    return rc;
+}
+
+store_rc store_weights_load(store *s, const char *id, void **buf, size_t *len)
+{
+    sqlite3_stmt *st = NULL;
+    *buf = NULL;
+    *len = 0;
+    store_rc rc = prep(s, ST_WTS_DATA, &st);
+    if (rc != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
+    int code = step(s, st);
+    if (code == SQLITE_DONE)
+        rc = set_err(s, STORE_NOT_FOUND, "weights %s not found", id);
+    else if (code != SQLITE_ROW)
+        rc = sql_fail(s, code, "read weights");
+    else
+        rc = col_blob(s, st, 0, buf, len);
+out:
+    done(st);
+    return rc;
+}
+
+store_rc store_weights_delete(store *s, const char *id)
+{
+    store_weights_meta m;
+    store_rc rc = run_id(s, ST_WTS_DELETE, id, "delete weights");
+    if (rc != STORE_OK || sqlite3_changes(s->db) != 0) return rc;
+    /* Nothing deleted: absent, or in use (the statement checked under its lock). */
+    if ((rc = store_weights_get(s, id, &m)) != STORE_OK) return rc;
+    store_weights_meta_free(&m);
+    return set_err(s, STORE_CONFLICT, "weights %s are used by a queued or running job", id);
 }
 
 /* ---------------------------------------------------------------- operations */

@@ -75,7 +75,8 @@ const char *store_rc_name(store_rc rc);
 /* ---------------------------------------------------------------- connections */
 
 /* Open (creating if absent) the database at `path` for the calling thread and set
- * WAL, synchronous=FULL, foreign_keys=ON and a 5000 ms busy timeout. Returns NULL on
+ * WAL, synchronous=FULL, foreign_keys=ON, a 5000 ms busy timeout and a 128 KiB
+ * page cache (one per connection, so it is kept small). Returns NULL on
  * failure with a message in errbuf (may be NULL) naming the file, e.g.
  * "var/fitd.db: file is not a SQLite database". Free with store_close. */
 store *store_open(const char *path, char *errbuf, size_t errlen);
@@ -103,6 +104,14 @@ store_rc store_recover_running(store *s, int *n_requeued);
 
 /* A cheap read that proves the database answers (for /healthz). */
 store_rc store_ping(store *s);
+
+/* The database file's size in bytes as SQLite sees it (page_count x page_size;
+ * the WAL file not included), for GET /metrics. */
+store_rc store_db_bytes(store *s, int64_t *bytes);
+
+/* Free the connection's unused page-cache memory (sqlite3_db_release_memory): for a
+ * worker between jobs, whose cache would otherwise keep the last job's pages. */
+void store_release_memory(store *s);
 
 /* At start-up: SQLite's quick_check over every page (reads the whole file, no
  * index cross-checks). STORE_CORRUPT with a message naming the file and the first
@@ -211,7 +220,8 @@ typedef struct store_job {
     int cancel_requested;
     int has_checkpoint;      /* a checkpoint is stored (resume possible) */
     int checkpoint_epoch;    /* its epoch; 0 if none */
-    int has_weights;         /* final weights are stored */
+    int has_weights;         /* final weights are stored (a failed job: those of its
+                                last good checkpoint, pool.c last_good_weights) */
     char *last_metrics_json; /* malloc'ed; the last committed epoch record; NULL before */
     char *error;             /* malloc'ed; NULL unless failed (or a message on cancel) */
     char *test_metrics_json; /* malloc'ed; NULL unless evaluated on test data */
@@ -220,6 +230,7 @@ typedef struct store_job {
     char started_at[STORE_TS_MAX];  /* first claim; "" while never run */
     char finished_at[STORE_TS_MAX]; /* "" until finished */
     char updated_at[STORE_TS_MAX];
+    char sweep_id[STORE_ID_MAX];    /* the sweep this job is a trial of; "" = none */
 } store_job;
 /* Free the malloc'ed members and zero the struct. Accepts NULL. */
 void store_job_free(store_job *j);
@@ -301,8 +312,9 @@ store_rc store_job_progress(store *s, const char *job_id, int epoch, int batch, 
 
 /* Finish a running job as succeeded, failed or cancelled, in one transaction:
  * error text (NULL = none), final weights (safetensors, NULL = none), test metrics
- * JSON (NULL = none); the checkpoint is dropped (it can no longer be resumed),
- * except for a failed job, which keeps its last good checkpoint for inspection.
+ * JSON (NULL = none); a cancelled job's checkpoint is dropped; a failed job keeps
+ * its last good checkpoint for inspection, and a succeeded job its final trainer
+ * state (for "init": {"from_job": id, "resume": true}, server/warmstart.h).
  * STORE_INVALID for a non-final status; STORE_CONFLICT if the job is not running. */
 store_rc store_job_finish(store *s, const char *job_id, store_job_status status,
                           const char *error, const void *weights, size_t weights_len,
@@ -337,6 +349,127 @@ store_rc store_job_metrics(store *s, const char *job_id, store_metrics_fn fn, vo
 /* Delete a finished job with its metrics, checkpoint and weights (foreign keys ON
  * DELETE CASCADE). STORE_CONFLICT if queued or running; STORE_NOT_FOUND if absent. */
 store_rc store_job_delete(store *s, const char *job_id);
+
+/* ---------------------------------------------------------------- uploaded weights */
+
+/* A weights resource (POST /v1/weights: a safetensors file for warm starts). On
+ * store_weights_insert the caller fills tenant, name and tensors_json; the store
+ * fills id ("wts_" + 26 base32), bytes, sha256 and created_at. */
+typedef struct store_weights_meta {
+    char id[STORE_ID_MAX];
+    char tenant[STORE_TENANT_MAX];
+    char name[STORE_NAME_MAX];
+    char *tensors_json; /* JSON array of {"name","dtype","shape"}; malloc'ed on reads
+                           (store_weights_meta_free), borrowed on insert */
+    int64_t bytes;
+    char sha256[STORE_SHA256_HEX];
+    char created_at[STORE_TS_MAX];
+} store_weights_meta;
+/* Free tensors_json (a read's) and zero the struct. Accepts NULL. */
+void store_weights_meta_free(store_weights_meta *m);
+
+/* Store the file `data` (len bytes, already validated by the caller) and its meta
+ * in one statement. STORE_LIMIT when the blob is over SQLite's size limit. */
+store_rc store_weights_insert(store *s, store_weights_meta *meta, const void *data, size_t len);
+/* Meta of one upload (free with store_weights_meta_free). STORE_NOT_FOUND if absent. */
+store_rc store_weights_get(store *s, const char *id, store_weights_meta *out);
+/* A page, newest first, as store_dataset_list; free with store_weights_list_free. */
+store_rc store_weights_list(store *s, const store_list_query *q, store_weights_meta **items,
+                            size_t *n, char *next_cursor);
+void store_weights_list_free(store_weights_meta *items, size_t n);
+/* The file: *buf malloc'ed (free). STORE_NOT_FOUND if absent. */
+store_rc store_weights_load(store *s, const char *id, void **buf, size_t *len);
+/* Delete an upload. STORE_CONFLICT while a queued or running job's spec names it
+ * ("init": {"weights": id}); STORE_NOT_FOUND if absent. */
+store_rc store_weights_delete(store *s, const char *id);
+
+/* ---------------------------------------------------------------- sweeps
+ *
+ * A sweep (server/sweep.h) is a row plus one ordinary job per trial, inserted in
+ * one transaction. Its counts and status come from its jobs, so a restart needs
+ * nothing special. store_job_claim never starts a trial while max_parallel
+ * trials of its sweep are running. */
+
+typedef struct store_sweep {
+    char id[STORE_ID_MAX];   /* "swp_" + 26 base32 characters */
+    char tenant[STORE_TENANT_MAX];
+    char *name;              /* malloc'ed; NULL when none */
+    char *request_json;      /* malloc'ed; the accepted POST body */
+    char metric[64];         /* objective metric */
+    int mode_max;            /* objective mode: 1 = max, 0 = min */
+    int max_parallel;        /* 0 = no cap */
+    int n_trials;
+    int halving_min_epochs;  /* 0 = no successive halving */
+    int halving_eta;
+    int cancel_requested;
+    int64_t counts[STORE_JOB_STATUS_COUNT]; /* trials per job status */
+    char created_at[STORE_TS_MAX];
+} store_sweep;
+/* Free the malloc'ed members and zero the struct. Accepts NULL. */
+void store_sweep_free(store_sweep *w);
+void store_sweep_list_free(store_sweep *items, size_t n);
+
+typedef struct store_sweep_new {
+    const char *tenant;             /* NULL = "" */
+    const char *name;               /* NULL = none */
+    const char *request_json;       /* required */
+    const char *metric;             /* required, [A-Za-z0-9_]{1,63} */
+    int mode_max, max_parallel, halving_min_epochs, halving_eta;
+    size_t n_trials;                /* >= 1 */
+    const store_job_new *trials;    /* n_trials jobs (idempotency keys ignored) */
+    const char *const *trial_params; /* n_trials JSON texts {pointer: value} */
+    int64_t max_queued;             /* > 0: STORE_LIMIT unless queued + n_trials fit */
+} store_sweep_new;
+/* Insert the sweep and all its trial jobs (queued, trial_index 0..n-1) in ONE
+ * transaction: on any failure nothing is stored. *out (may be NULL) receives the
+ * sweep. STORE_NOT_FOUND when a dataset does not exist. */
+store_rc store_sweep_insert(store *s, const store_sweep_new *in, store_sweep *out);
+/* STORE_NOT_FOUND if absent. Free *out with store_sweep_free. */
+store_rc store_sweep_get(store *s, const char *id, store_sweep *out);
+/* Newest first, paged like store_dataset_list; free with store_sweep_list_free. */
+store_rc store_sweep_list(store *s, const store_list_query *q, store_sweep **items, size_t *n,
+                          char *next_cursor);
+
+typedef struct store_idbuf {
+    char id[STORE_ID_MAX];
+} store_idbuf;
+/* In ONE transaction: flag the sweep cancelled, cancel its queued trials and
+ * request the cancel of its running ones, whose ids come back in *running
+ * (malloc'ed array of *n_running, free; NULL when 0) for pool_cancel.
+ * STORE_CONFLICT when every trial had already finished; STORE_NOT_FOUND if absent. */
+store_rc store_sweep_cancel(store *s, const char *id, store_idbuf **running, size_t *n_running);
+
+/* One trial of a sweep with its objective: the best value of the sweep's metric
+ * over the trial's committed epochs (min or max by the sweep's mode). */
+typedef struct store_trial {
+    char job_id[STORE_ID_MAX];
+    int index;
+    store_job_status status;
+    char *params_json;       /* malloc'ed {pointer: value} */
+    int epochs, epochs_done;
+    int has_objective;
+    double objective;
+    int best_epoch;          /* the epoch of that value; 0 when none */
+    char *last_metrics_json; /* malloc'ed; NULL before the first epoch */
+    char *error;             /* malloc'ed; NULL when none */
+} store_trial;
+/* The trials in trial order; free with store_trial_list_free. A trial job deleted
+ * through DELETE /v1/jobs/{id} is simply absent. */
+store_rc store_sweep_trials(store *s, const store_sweep *w, store_trial **items, size_t *n);
+void store_trial_list_free(store_trial *items, size_t n);
+
+/* For the worker: the halving settings of the sweep a job belongs to.
+ * STORE_NOT_FOUND when the job is not a trial. */
+typedef struct store_job_sweep {
+    char sweep_id[STORE_ID_MAX];
+    char metric[64];
+    int mode_max, halving_min_epochs, halving_eta;
+} store_job_sweep;
+store_rc store_job_sweep_get(store *s, const char *job_id, store_job_sweep *out);
+/* The values of `metric` at `epoch` of every trial of the sweep that committed
+ * that epoch: *values malloc'ed (free), *n of them. */
+store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, const char *metric,
+                                 double **values, int *n);
 
 /* ---------------------------------------------------------------- operations */
 

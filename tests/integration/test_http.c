@@ -52,7 +52,7 @@ static void expect_problem(const char *method, const char *path, const char *con
 static void test_not_found(void **state)
 {
     expect_problem("GET", "/nope", NULL, NULL, 404);
-    expect_problem("GET", "/", NULL, NULL, 404);
+    expect_problem("GET", "/ui", NULL, NULL, 404); /* "/" is the dashboard */
     expect_problem("GET", "/v1", NULL, NULL, 404);
     expect_problem("GET", "/v1/datasets/", NULL, NULL, 404); /* trailing slash */
     expect_problem("GET", "/v1/datasets/a/b", NULL, NULL, 404);

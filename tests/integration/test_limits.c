@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -433,6 +435,178 @@ static void test_oversized_header(void **state)
     assert_int_equal(it_stop(&s), 0);
 }
 
+/* ---------------------------------------------------------------- connection limit */
+
+/* Sockets fitd holds open (the listening one included), from /proc. */
+static int count_sockets(pid_t pid)
+{
+    char dir[64], link[600], target[128];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+        ssize_t k = readlink(link, target, sizeof target - 1);
+        if (k > 0) {
+            target[k] = 0;
+            n += strncmp(target, "socket:", 7) == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+#define N_OVER 40
+#define CONN_LIMIT 16
+
+/* --max-connections 16 with 40 slow clients (each sent half a request line and
+ * stops; the 30 s idle timeout is far): fitd never holds more than 16 client
+ * sockets; the clients past the limit wait in the kernel's backlog, not in fitd.
+ * --request-timeout (3 s) cuts the slow ones, so a normal request made while every
+ * slot is taken is answered 200 once slots free, well before the idle timeout. */
+static void test_max_connections(void **state)
+{
+    (void)state;
+    it_server s = {0};
+    static const char *const args[] = {"--max-connections", "16", "--request-timeout", "3", NULL};
+    assert_int_equal(it_start(&s, args), 0);
+    int base = count_sockets(s.pid);
+    int fds[N_OVER];
+    static const char part[] = "GET /v1/jobs HTTP/1.1\r\nHost: x\r\nX-Slow: a";
+    for (int i = 0; i < N_OVER; i++) {
+        fds[i] = connect_to(&s);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(send(fds[i], part, sizeof part - 1, MSG_NOSIGNAL), (ssize_t)(sizeof part - 1));
+    }
+    nap_ms(500);
+    int held = count_sockets(s.pid) - base;
+    fprintf(stderr, "max-connections 16: fitd holds %d of %d client sockets\n", held, N_OVER);
+    assert_true(held <= CONN_LIMIT);
+    assert_true(held >= CONN_LIMIT / 2); /* it did take connections up to about the limit */
+
+    /* Every slot is taken: this request waits until the request timeout frees some. */
+    double t0 = now_s();
+    it_resp r = {0};
+    assert_int_equal(it_get(&s, "/v1/jobs", &r), 0);
+    double waited = now_s() - t0;
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    fprintf(stderr, "max-connections 16: a normal request answered after %.2f s\n", waited);
+    assert_true(waited < 20); /* the request timeout (3 s), not the idle timeout (30 s) */
+    assert_true(count_sockets(s.pid) - base <= CONN_LIMIT);
+
+    /* The slow clients are all cut in the end (in rounds of at most 16). */
+    double t1 = now_s();
+    int open_n = N_OVER;
+    while (open_n > 0 && now_s() - t1 < 25) {
+        open_n = 0;
+        for (int i = 0; i < N_OVER; i++) {
+            if (fds[i] < 0) continue;
+            if (closed_by_server(fds[i])) {
+                close(fds[i]);
+                fds[i] = -1;
+            } else {
+                open_n++;
+            }
+        }
+        nap_ms(100);
+    }
+    for (int i = 0; i < N_OVER; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    assert_int_equal(open_n, 0);
+    assert_int_equal(it_stop(&s), 0);
+}
+
+/* ---------------------------------------------------------------- early replies */
+
+/* A client that sends its whole body without waiting for an answer (no Expect:
+ * 100-continue, reads only after sending): `len` bytes announced, up to 8 MiB
+ * sent (send errors ignored: fitd closes once it answered), then the reply read.
+ * Returns the status (0 if none came) and copies the head of the reply. */
+static long send_then_read(const it_server *s, const char *head, unsigned long long len,
+                           char *reply, size_t cap)
+{
+    int fd = connect_to(s);
+    assert_true(fd >= 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    char hdr[1024];
+    int n = snprintf(hdr, sizeof hdr, "%sContent-Length: %llu\r\n\r\n", head, len);
+    assert_int_equal(send(fd, hdr, (size_t)n, MSG_NOSIGNAL), n);
+    static char body[64 * 1024];
+    memset(body, 'x', sizeof body);
+    unsigned long long sent = 0, cap_body = len < (8u << 20) ? len : (8u << 20);
+    while (sent < cap_body) {
+        size_t k = cap_body - sent < sizeof body ? (size_t)(cap_body - sent) : sizeof body;
+        ssize_t w = send(fd, body, k, MSG_NOSIGNAL);
+        if (w <= 0) break;
+        sent += (unsigned long long)w;
+    }
+    size_t got = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (got + 1 < cap && poll(&p, 1, 5000) == 1) {
+        ssize_t k = recv(fd, reply + got, cap - 1 - got, 0);
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    reply[got] = 0;
+    close(fd);
+    fprintf(stderr, "sent %llu of %llu body bytes; reply: %.40s\n", sent, len, reply);
+    return got > 12 && strncmp(reply, "HTTP/1.1 ", 9) == 0 ? strtol(reply + 9, NULL, 10) : 0;
+}
+
+/* The reply of an early rejection says the connection closes, and is a problem. */
+static void expect_early(long status, long want, const char *reply)
+{
+    assert_int_equal(status, want);
+    assert_non_null(strstr(reply, "\r\nConnection: close\r\n"));
+    assert_non_null(strstr(reply, "\r\nContent-Type: application/problem+json\r\n"));
+}
+
+/* 415, 413 (from Content-Length) and 401 are decided from the headers: a client
+ * still sending its body gets the reply (with Connection: close), not a reset;
+ * nothing is stored and fitd keeps serving. */
+static void test_early_reply_while_sending(void **state)
+{
+    (void)state;
+    char reply[4096], dir[] = "/tmp/fitd-early.XXXXXX", tokens[600];
+    it_server s = {0};
+    assert_int_equal(it_start(&s, NULL), 0);
+    long st = send_then_read(&s, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n",
+                             8u << 20, reply, sizeof reply);
+    expect_early(st, 415, reply);
+    st = send_then_read(&s, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n",
+                        1ull << 40, reply, sizeof reply);
+    expect_early(st, 413, reply);
+    st = send_then_read(&s, "POST /v1/datasets?name=a&label=y HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Type: text/csv\r\n", 1ull << 40, reply, sizeof reply);
+    expect_early(st, 413, reply);
+    assert_int_equal(count_jobs(&s), 0);
+    assert_int_equal(it_stop(&s), 0);
+
+    /* 401 before the body, with --auth-tokens. */
+    assert_non_null(mkdtemp(dir));
+    snprintf(tokens, sizeof tokens, "%s/tokens", dir);
+    static const char line[] = "early-token-0123456789abcdef early\n";
+    assert_int_equal(it_write_file(tokens, line, sizeof line - 1, 0), 0);
+    const char *args[] = {"--auth-tokens", tokens, NULL};
+    it_server a = {0};
+    assert_int_equal(it_start(&a, args), 0);
+    st = send_then_read(&a, "POST /v1/datasets?name=a&label=y HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Type: text/csv\r\n", 8u << 20, reply, sizeof reply);
+    expect_early(st, 401, reply);
+    assert_non_null(strstr(reply, "\r\nWWW-Authenticate: Bearer"));
+    it_resp r = {0};
+    assert_int_equal(it_get(&a, "/healthz", &r), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    assert_int_equal(it_stop(&a), 0);
+    unlink(tokens);
+    rmdir(dir);
+}
+
 /* ---------------------------------------------------------------- disk full */
 
 static void integrity_ok(const it_server *s)
@@ -562,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_job_memory_formula), cmocka_unit_test(test_max_queued_429),
         cmocka_unit_test(test_job_memory_422),     cmocka_unit_test(test_slow_clients),
         cmocka_unit_test(test_oversized_header),   cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_max_connections),    cmocka_unit_test(test_early_reply_while_sending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

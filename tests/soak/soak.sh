@@ -6,7 +6,8 @@
 # then submits the other N-1 jobs, waits until every one has finished, and reads
 # VmRSS again. Passes when every job succeeded and the final RSS is within 10 % of
 # the baseline (no leak per job). Prints the figures. Needs curl. Not part of
-# `make test` (it takes minutes): `make soak`.
+# `make test` (it takes minutes): `make soak`; make test runs a 200-job version
+# (tests/integration/test_soak.c).
 set -u
 BUILD=${1:-build}
 N=${2:-1000}

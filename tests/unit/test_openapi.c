@@ -382,6 +382,12 @@ static const struct {
     {"api_datasets_register", api_datasets_register},
     {"api_jobs_register", api_jobs_register},
     {"api_admin_register", api_admin_register},
+    {"api_web_register", api_web_register},
+    {"api_metrics_register", api_metrics_register},
+    {"api_plots_register", api_plots_register},
+    {"api_weights_register", api_weights_register},
+    {"api_events_register", api_events_register},
+    {"api_sweeps_register", api_sweeps_register},
 };
 #define N_REGISTRARS (sizeof registrars / sizeof registrars[0])
 

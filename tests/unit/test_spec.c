@@ -736,7 +736,8 @@ typedef struct bad_row {
 
 static const bad_row bad_rows[] = {
     /* unknown keys */
-    {"{" DATA "," MODEL(D3) "," COMP ",'init':1}", {{"/init", "unknown key 'init'"}}},
+    {"{" DATA "," MODEL(D3) "," COMP ",'inits':1}", {{"/inits", "unknown key 'inits'"}}},
+    {"{" DATA "," MODEL(D3) "," COMP ",'init':1}", {{"/init", "must be an object"}}},
     {WITH_LAYERS("{'type':'dense','unit':3}"),
      {{"/model/layers/0/unit", "unknown key 'unit'"}, {"/model/layers/0/units", "required"}}},
     {"{" DATA "," MODEL(D3) "," COMP ",'a/b~c':1}", {{"/a~1b~0c", "unknown key 'a/b~c'"}}},

@@ -856,7 +856,7 @@ static void test_finish_and_weights(void **state)
     assert_int_equal(store_job_get(f->s, j.id, &g), STORE_OK);
     assert_int_equal(g.status, STORE_JOB_SUCCEEDED);
     assert_int_equal(g.has_weights, 1);
-    assert_int_equal(g.has_checkpoint, 0); /* dropped at the end */
+    assert_int_equal(g.has_checkpoint, 1); /* a success keeps its final state (resume) */
     assert_string_equal(g.test_metrics_json, "{\"loss\":0.1}");
     assert_null(g.error);
     assert_int_equal(strlen(g.finished_at), 24);

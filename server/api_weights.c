@@ -1,0 +1,259 @@
+/*
+ * api_weights.c — uploaded weights for warm starts: POST /v1/weights (a
+ * safetensors file, application/octet-stream, ?name=), GET /v1/weights (list),
+ * GET /v1/weights/{id} (meta: tensors with names, shapes and dtypes, bytes,
+ * sha256), DELETE /v1/weights/{id} (409 while a queued or running job names it).
+ *
+ * The body arrives capped at --max-body-dataset (413 past it, counted while it
+ * streams) and is parsed with the core's safetensors reader before anything is
+ * stored: a file the reader refuses is 422 with the reader's message. Jobs use an
+ * upload through "init": {"weights": id} (server/warmstart.h). Another tenant's
+ * upload answers exactly as a missing one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api.h"
+#include "http.h"
+#include "log.h"
+#include "nn.h"
+#include "nn_int.h" /* nn_st_decode: the core's safetensors reader (no public twin) */
+#include "store.h"
+
+static const char *const octet_types[] = {"application/octet-stream", NULL};
+
+/* 1 to 255 bytes of valid UTF-8 without control characters (echoed in JSON). */
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= STORE_NAME_MAX) return 0;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) return 0;
+    json_t *probe = json_stringn(s, n); /* NULL unless valid UTF-8 */
+    json_decref(probe);
+    return probe != NULL;
+}
+
+/* ?name= is checked before any body byte arrives. */
+static int upload_begin(http_req *req)
+{
+    const char *name = http_req_query(req, "name");
+    if (name && !name_ok(name)) {
+        json_t *errors = json_array();
+        if (errors) http_problem_add(errors, "/name", "must be 1 to 255 printable characters");
+        http_reply_problem_errors(req, 400, "invalid query parameter name", errors);
+        return -1;
+    }
+    return 0;
+}
+
+/* The decoded tensors as [{"name","dtype","shape"}]; NULL when out of memory. */
+static json_t *tensors_json(const nn_st_tensor *t, int n)
+{
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++) {
+        json_t *shape = json_array();
+        for (int d = 0; shape && d < t[i].ndim; d++)
+            if (json_array_append_new(shape, json_integer(t[i].shape[d])) != 0) {
+                json_decref(shape);
+                shape = NULL;
+            }
+        json_t *o = shape ? json_pack("{s:s, s:s, s:o}", "name", t[i].name, "dtype", "F32",
+                                      "shape", shape)
+                          : NULL;
+        if (!o || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+/* The public JSON of an upload; NULL when out of memory or unreadable. */
+static json_t *weights_json(const store_weights_meta *m)
+{
+    json_t *tensors = json_loads(m->tensors_json ? m->tensors_json : "", 0, NULL);
+    if (!tensors) return NULL;
+    return json_pack("{s:s, s:s, s:o, s:I, s:s, s:s}", "id", m->id, "name", m->name, "tensors",
+                     tensors, "bytes", (json_int_t)m->bytes, "sha256", m->sha256, "created_at",
+                     m->created_at);
+}
+
+static void upload_finish(http_req *req)
+{
+    nn_st_tensor *t = NULL;
+    int n = 0;
+    nn_error err = {0};
+    json_t *tensors = NULL, *errors = NULL;
+    char *tensors_text = NULL;
+    store_weights_meta meta;
+    memset(&meta, 0, sizeof meta);
+    size_t len = 0;
+    const char *body = http_req_body(req, &len);
+    store *st = http_store(req);
+    if (!st) return;
+
+    if (!body || len == 0) {
+        errors = json_array();
+        http_problem_add(errors, "", "the body is empty: send a safetensors file");
+        http_reply_problem_errors(req, 400, "empty body", errors);
+        return;
+    }
+    nn_status rc = nn_st_decode(body, len, &t, &n, &err);
+    if (rc == NN_OK && n == 0) rc = nn_error_set(&err, NN_ERR_PARSE, "the file holds no tensors");
+    if (rc != NN_OK) {
+        errors = json_array();
+        http_problem_add(errors, "", "%s", err.message);
+        http_reply_problem_errors(req, rc == NN_ERR_NOMEM ? 503 : 422, err.message, errors);
+        goto out;
+    }
+    tensors = tensors_json(t, n);
+    tensors_text = tensors ? json_dumps(tensors, JSON_COMPACT) : NULL;
+    if (!tensors_text) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    const char *name = http_req_query(req, "name");
+    snprintf(meta.tenant, sizeof meta.tenant, "%s", http_req_tenant(req));
+    snprintf(meta.name, sizeof meta.name, "%s", name ? name : "weights");
+    meta.tensors_json = tensors_text;
+    store_rc src = store_weights_insert(st, &meta, body, len);
+    meta.tensors_json = NULL; /* borrowed on insert */
+    if (src != STORE_OK) {
+        http_reply_store_error(req, st, (int)src);
+        goto out;
+    }
+    json_t *out = json_pack("{s:s, s:s, s:O, s:I, s:s, s:s}", "id", meta.id, "name", meta.name,
+                            "tensors", tensors, "bytes", (json_int_t)meta.bytes, "sha256",
+                            meta.sha256, "created_at", meta.created_at);
+    if (!out) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    char loc[64];
+    snprintf(loc, sizeof loc, "/v1/weights/%s", meta.id);
+    http_reply_header(req, "Location", loc);
+    http_reply_json(req, 201, out);
+    LOG(LOG_INFO, "weights stored", "\"request_id\":\"%s\",\"weights_id\":\"%s\",\"tensors\":%d,\"bytes\":%zu",
+        http_req_id(req), meta.id, n, len);
+out:
+    free(tensors_text);
+    json_decref(tensors);
+    nn_st_free_list(t, n);
+}
+
+static void weights_list(http_req *req)
+{
+    int limit = 0;
+    const char *cursor = NULL;
+    store_weights_meta *items = NULL;
+    size_t n = 0;
+    char next[STORE_CURSOR_MAX] = "";
+    if (http_req_page(req, STORE_LIST_DEFAULT, STORE_LIST_MAX, &limit, &cursor) != 0) return;
+    store *st = http_store(req);
+    if (!st) return;
+    store_list_query q = {.tenant = http_req_tenant(req), .limit = limit, .cursor = cursor};
+    store_rc rc = store_weights_list(st, &q, &items, &n, next);
+    if (rc == STORE_INVALID) {
+        json_t *errors = json_array();
+        if (errors) http_problem_add(errors, "/cursor", "not a cursor from a previous page");
+        http_reply_problem_errors(req, 400, "invalid query parameter cursor", errors);
+        return;
+    }
+    if (rc != STORE_OK) {
+        http_reply_store_error(req, st, (int)rc);
+        return;
+    }
+    json_t *arr = json_array();
+    int oom = !arr;
+    for (size_t i = 0; i < n && !oom; i++) oom = json_array_append_new(arr, weights_json(&items[i])) != 0;
+    store_weights_list_free(items, n);
+    json_t *body = oom ? NULL
+                       : json_pack("{s:o, s:o}", "items", arr, "next_cursor",
+                                   next[0] ? json_string(next) : json_null());
+    if (!body) {
+        if (oom) json_decref(arr);
+        http_reply_problem(req, 503, "out of memory");
+        return;
+    }
+    http_reply_json(req, 200, body);
+}
+
+/* The caller's upload `id` into *m, or a reply (404 for another tenant's too).
+ * Returns 0 when found. */
+static int load_own(http_req *req, store *st, const char *id, store_weights_meta *m)
+{
+    store_rc rc = store_weights_get(st, id, m);
+    if (rc == STORE_OK && strcmp(m->tenant, http_req_tenant(req)) != 0) rc = STORE_NOT_FOUND;
+    if (rc == STORE_OK) return 0;
+    if (rc == STORE_NOT_FOUND)
+        http_reply_problem(req, 404, "no weights with id %s", id);
+    else
+        http_reply_store_error(req, st, (int)rc);
+    store_weights_meta_free(m);
+    return -1;
+}
+
+static void weights_get(http_req *req)
+{
+    store_weights_meta m;
+    store *st = http_store(req);
+    if (!st) return;
+    if (load_own(req, st, http_req_param(req, "id"), &m) != 0) return;
+    json_t *body = weights_json(&m);
+    store_weights_meta_free(&m);
+    if (!body) {
+        http_reply_problem(req, 503, "out of memory");
+        return;
+    }
+    http_reply_json(req, 200, body);
+}
+
+static void weights_delete(http_req *req)
+{
+    store_weights_meta m;
+    store *st = http_store(req);
+    if (!st) return;
+    const char *id = http_req_param(req, "id");
+    if (load_own(req, st, id, &m) != 0) return;
+    store_weights_meta_free(&m);
+    store_rc rc = store_weights_delete(st, id);
+    if (rc == STORE_NOT_FOUND) {
+        http_reply_problem(req, 404, "no weights with id %s", id);
+        return;
+    }
+    if (rc == STORE_CONFLICT) {
+        http_reply_problem(req, 409, "weights %s are used by a queued or running job", id);
+        return;
+    }
+    if (rc != STORE_OK) {
+        http_reply_store_error(req, st, (int)rc);
+        return;
+    }
+    LOG(LOG_INFO, "weights deleted", "\"request_id\":\"%s\",\"weights_id\":\"%s\"",
+        http_req_id(req), id);
+    http_reply_empty(req, 204);
+}
+
+int api_weights_register(http_server *srv)
+{
+    const api_ctx *ctx = http_server_app(srv);
+    http_route routes[] = {
+        {.method = HTTP_POST,
+         .pattern = "/v1/weights",
+         .handler = upload_finish,
+         .body = HTTP_BODY_BUFFER,
+         .max_body = ctx->cfg->max_body_dataset,
+         .content_types = octet_types,
+         .on_begin = upload_begin},
+        {.method = HTTP_GET, .pattern = "/v1/weights", .handler = weights_list},
+        {.method = HTTP_GET, .pattern = "/v1/weights/{id}", .handler = weights_get},
+        {.method = HTTP_DELETE, .pattern = "/v1/weights/{id}", .handler = weights_delete},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (http_route_add(srv, &routes[i]) != 0) return -1;
+    return 0;
+}
