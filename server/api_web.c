@@ -75,23 +75,6 @@ static void web_etag(const char *data, size_t len, char out[24])
     snprintf(out, 24, "\"%016llx\"", (unsigned long long)h);
 }
 
-/* Does an If-None-Match value (a comma-separated list of entity tags, or "*")
- * name `etag`? The weak comparison of RFC 9110 13.1.2: a W/ prefix is ignored. */
-static int web_etag_matches(const char *if_none_match, const char *etag)
-{
-    size_t n = strlen(etag);
-    const char *p = if_none_match;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',') p++;
-        if (*p == '*') return 1;
-        if (p[0] == 'W' && p[1] == '/') p += 2;
-        if (strncmp(p, etag, n) == 0 && (p[n] == 0 || p[n] == ',' || p[n] == ' ' || p[n] == '\t'))
-            return 1;
-        while (*p && *p != ',') p++;
-    }
-    return 0;
-}
-
 /* Answer with the embedded file `name` (under server/web/), or 404. */
 static void web_serve(http_req *req, const char *name)
 {
@@ -115,8 +98,7 @@ static void web_serve(http_req *req, const char *name)
         http_reply_problem(req, 500, "out of memory");
         return;
     }
-    const char *inm = http_req_header(req, "If-None-Match");
-    if (inm && web_etag_matches(inm, etag)) {
+    if (http_req_etag_matches(req, etag)) {
         http_reply_empty(req, 304);
         return;
     }
