@@ -22,6 +22,7 @@
 #include <nettle/sha2.h>
 
 #include "api.h"
+#include "digest.h"
 #include "http.h"
 #include "log.h"
 #include "nn.h"
@@ -605,10 +606,8 @@ static void upload_finish(http_req *req)
         goto out;
     }
 
-    uint8_t digest[SHA256_DIGEST_SIZE];
-    char hex[2 * SHA256_DIGEST_SIZE + 1];
-    sha256_digest(&u->sha, SHA256_DIGEST_SIZE, digest);
-    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    char hex[DIGEST_SHA256_HEX];
+    digest_sha256_finish_hex(&u->sha, hex);
     json_t *body = dataset_json(&meta);
     json_t *upl = json_pack("{s:I, s:s}", "bytes", (json_int_t)u->raw_bytes, "sha256", hex);
     if (!body || !upl || json_object_set_new(body, "upload", upl) != 0) {

@@ -15,10 +15,10 @@
 #include <strings.h>
 
 #include <jansson.h>
-#include <nettle/sha2.h>
 
 #include "api.h"
 #include "config.h"
+#include "digest.h"
 #include "http.h"
 #include "log.h"
 #include "nn.h"
@@ -195,16 +195,6 @@ static void reply_job(http_req *req, unsigned status, const store_job *j)
     buf b = {0};
     job_resource(&b, app_pool(req), j);
     reply_buf(req, status, &b);
-}
-
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
-    struct sha256_ctx ctx;
-    uint8_t digest[SHA256_DIGEST_SIZE];
-    sha256_init(&ctx);
-    sha256_update(&ctx, len, data);
-    sha256_digest(&ctx, sizeof digest, digest);
-    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
 /* The index in the "layers" array of the last dense layer (the output layer). */
@@ -455,7 +445,7 @@ static void handle_submit(http_req *req)
             http_reply_problem_errors(req, 400, "bad Idempotency-Key header", e);
             goto out;
         }
-        sha256_hex(body ? body : "", body_len, hash);
+        digest_sha256_hex(body ? body : "", body_len, hash);
     }
     store_job_new in = api_job_draft_row(req, &draft);
     in.idempotency_key = key;
@@ -597,7 +587,7 @@ static void handle_get(http_req *req)
         b.data = NULL;
         goto out;
     }
-    sha256_hex(b.data, b.len, hex);
+    digest_sha256_hex(b.data, b.len, hex);
     snprintf(etag, sizeof etag, "\"%.32s\"", hex); /* 128 bits are plenty */
     if (http_reply_header(req, "ETag", etag) != 0) {
         http_reply_problem(req, 503, "out of memory");

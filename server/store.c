@@ -23,6 +23,7 @@
 #include <nettle/sha2.h>
 #include <sqlite3.h>
 
+#include "digest.h"
 #include "embedded.h"
 #include "store.h"
 
@@ -996,7 +997,6 @@ static void swap32(void *dst, const void *src, size_t n_values)
 static store_rc dataset_sha256(store *s, const nn_dataset *ds, size_t nx, size_t ny, char *hex)
 {
     struct sha256_ctx ctx;
-    uint8_t digest[SHA256_DIGEST_SIZE];
     sha256_init(&ctx);
     if (!is_big_endian()) {
         sha256_update(&ctx, nx * 4, (const uint8_t *)ds->x);
@@ -1016,8 +1016,7 @@ static store_rc dataset_sha256(store *s, const nn_dataset *ds, size_t nx, size_t
         }
         free(tmp);
     }
-    sha256_digest(&ctx, sizeof digest, digest);
-    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    digest_sha256_finish_hex(&ctx, hex);
     return STORE_OK;
 }
 
@@ -2477,8 +2476,6 @@ static store_rc read_weights(store *s, sqlite3_stmt *st, store_weights_meta *m, 
 store_rc store_weights_insert(store *s, store_weights_meta *meta, const void *data, size_t len)
 {
     sqlite3_stmt *st = NULL;
-    struct sha256_ctx ctx;
-    uint8_t digest[SHA256_DIGEST_SIZE];
     store_rc rc = STORE_OK;
 
     s->errmsg[0] = '\0';
@@ -2487,10 +2484,7 @@ store_rc store_weights_insert(store *s, store_weights_meta *meta, const void *da
         return set_err(s, STORE_INVALID, "weights need data, tensors, a tenant and a name");
     if (store_new_id("wts_", meta->id, sizeof meta->id) != STORE_OK)
         return set_err(s, STORE_ERROR, "no randomness for an id");
-    sha256_init(&ctx);
-    sha256_update(&ctx, len, data);
-    sha256_digest(&ctx, sizeof digest, digest);
-    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(meta->sha256 + 2 * i, 3, "%02x", digest[i]);
+    digest_sha256_hex(data, len, meta->sha256);
     meta->bytes = (int64_t)len;
 
     if ((rc = prep(s, ST_WTS_INSERT, &st)) != STORE_OK) goto out;
