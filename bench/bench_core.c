@@ -2,7 +2,7 @@
  * bench_core.c — fitd's side of `make bench` (bench/run.sh drives it; see
  * bench/README.md).
  *
- *   bench_core fashion DIR [--threads T] [--epochs E] [--sgemm-seconds S]
+ *   bench_core fashion DIR [--threads T] [--epochs E] [--sgemm-seconds S] [--seed N]
  *       Trains Dense 512 relu -> Dropout 0.2 -> Dense 256 relu -> Dropout 0.2 ->
  *       Dense 10 softmax (L2 1e-4 on the kernels, Adam 1e-3, batch 128, shuffled,
  *       sparse categorical crossentropy) on Fashion-MNIST's gzipped IDX files in
@@ -39,11 +39,14 @@ typedef struct bench_opts {
     int threads;
     int epochs;
     double sgemm_seconds;
+    unsigned long seed; /* the model's initial weights and fit's shuffle/dropout stream */
 } bench_opts;
 
 typedef struct epoch_log {
     int n;
     double seconds[MAX_EPOCHS];
+    double cpu[MAX_EPOCHS]; /* process CPU seconds of each epoch (and its callback) */
+    double cpu_mark;        /* process CPU clock at the previous epoch's end */
     const char *label;
 } epoch_log;
 
@@ -51,6 +54,15 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Process CPU time: on a shared, oversubscribed machine the 1-thread epoch's CPU
+ * time barely moves while its wall time can double, so the bench reports both. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -79,16 +91,21 @@ static double median(const double *v, int n)
 
 /* Median epoch time over epochs 2..n (all of them when only one ran): the first
  * epoch pays for page faults and scratch growth. */
-static double median_epoch(const epoch_log *log)
+static double median_epoch(const double *v, int n)
 {
-    return log->n > 1 ? median(log->seconds + 1, log->n - 1) : median(log->seconds, log->n);
+    return n > 1 ? median(v + 1, n - 1) : median(v, n);
 }
 
 static int on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
 {
     epoch_log *log = user;
     (void)t;
-    if (log->n < MAX_EPOCHS) log->seconds[log->n++] = rec->seconds;
+    double c = cpu_s();
+    if (log->n < MAX_EPOCHS) {
+        log->cpu[log->n] = c - log->cpu_mark;
+        log->seconds[log->n++] = rec->seconds;
+    }
+    log->cpu_mark = c;
     fprintf(stderr, "fitd %s epoch %d: loss %.4f %.1f ms\n", log->label, rec->epoch, rec->loss,
             rec->seconds * 1000.0);
     return 0;
@@ -234,14 +251,15 @@ static int train_and_eval(const nn_model_spec *spec, nn_compile_spec *compile, i
     fit.epochs = o->epochs;
     fit.batch_size = batch;
     fit.shuffle = 1;
-    fit.seed = 1;
+    fit.seed = o->seed;
     fit.validation_split = 0.0;
 
-    m = nn_model_new(spec, 1, &err);
+    m = nn_model_new(spec, o->seed, &err);
     if (!m) goto out;
     t = nn_trainer_new(m, compile, &fit, train, NULL, &err);
     if (!t) goto out;
     nn_callbacks cb = {.user = log, .on_epoch = on_epoch};
+    log->cpu_mark = cpu_s();
     if (nn_trainer_run(t, &cb, &err) != NN_OK) goto out;
     if (nn_model_evaluate(m, compile, test, 1000, &ev, &err) != NN_OK) goto out;
     *acc = ev.n_metrics > 0 ? ev.metrics[0] : -1.0;
@@ -303,16 +321,17 @@ static int run_fashion(const char *dir, const bench_opts *o)
     if (sgemm_gflops(o->sgemm_seconds, &gflops_after)) goto out;
     gflops = gflops_before > gflops_after ? gflops_before : gflops_after;
 
-    double med = median_epoch(log);
+    double med = median_epoch(log->seconds, log->n);
+    double cpu_med = median_epoch(log->cpu, log->n);
     double epoch_flops = step_flops(k_widths, 4, (double)train.n);
     double train_gflops = epoch_flops / med / 1e9;
     double gemm_ms = gflops > 0 ? epoch_flops / (gflops * 1e9) * 1000.0 : 0.0;
-    printf("RESULT impl=fitd task=fashion threads=%d blas_core=%s epochs=%d epoch_ms=%.1f "
-           "first_epoch_ms=%.1f samples_per_s=%.0f peak_rss_kb=%ld test_acc=%.4f "
+    printf("RESULT impl=fitd task=fashion threads=%d seed=%lu blas_core=%s epochs=%d epoch_ms=%.1f "
+           "cpu_epoch_ms=%.1f first_epoch_ms=%.1f samples_per_s=%.0f peak_rss_kb=%ld test_acc=%.4f "
            "epoch_gflop=%.2f train_gflops=%.2f sgemm_gflops=%.2f sgemm_before=%.2f sgemm_after=%.2f "
            "efficiency=%.3f sgemm_epoch_ms=%.1f\n",
-           o->threads, nn_blas_core()[0] ? nn_blas_core() : "unknown", log->n, med * 1000.0,
-           log->n > 0 ? log->seconds[0] * 1000.0 : 0.0, (double)train.n / med, rss, acc,
+           o->threads, o->seed, nn_blas_core()[0] ? nn_blas_core() : "unknown", log->n, med * 1000.0,
+           cpu_med * 1000.0, log->n > 0 ? log->seconds[0] * 1000.0 : 0.0, (double)train.n / med, rss, acc,
            epoch_flops / 1e9, train_gflops, gflops, gflops_before, gflops_after, gflops > 0 ? train_gflops / gflops : 0.0,
            gemm_ms);
     rc = 0;
@@ -347,7 +366,7 @@ static int run_digits(const char *csv, const bench_opts *o)
     nn_model_spec spec = {.input_dim = ds.x_width, .n_layers = 3, .layers = layers};
     nn_compile_spec compile = compile_spec(NN_OPT_SGD, 0.01);
     if (train_and_eval(&spec, &compile, 32, o, &ds, &ds, log, &acc)) goto out;
-    double med = median_epoch(log);
+    double med = median_epoch(log->seconds, log->n);
     printf("RESULT impl=fitd task=digits threads=%d epochs=%d epoch_ms=%.2f samples_per_s=%.0f "
            "peak_rss_kb=%ld test_acc=%.4f\n",
            o->threads, log->n, med * 1000.0, (double)ds.n / med, peak_rss_kb(), acc);
@@ -370,13 +389,13 @@ static int run_sgemm(const bench_opts *o)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_core fashion DIR | digits CSV | sgemm  [--threads T] "
-                    "[--epochs E] [--sgemm-seconds S]\n");
+                    "[--epochs E] [--sgemm-seconds S] [--seed N]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {.threads = 1, .epochs = 10, .sgemm_seconds = 2.0};
+    bench_opts o = {.threads = 1, .epochs = 10, .sgemm_seconds = 2.0, .seed = 1};
     const char *task = argc > 1 ? argv[1] : "";
     const char *path = NULL;
     int i = 2;
@@ -393,6 +412,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--threads") == 0) o.threads = atoi(v);
         else if (strcmp(argv[i], "--epochs") == 0) o.epochs = atoi(v);
         else if (strcmp(argv[i], "--sgemm-seconds") == 0) o.sgemm_seconds = atof(v);
+        else if (strcmp(argv[i], "--seed") == 0) o.seed = strtoul(v, NULL, 10);
         else return usage();
     }
     if (o.threads < 1 || o.epochs < 1 || o.epochs > MAX_EPOCHS || !(o.sgemm_seconds > 0.0))

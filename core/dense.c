@@ -50,11 +50,18 @@ static void colsum_add(float *restrict db, const float *restrict dz, int B, int 
     }
 }
 
+/* wt (out, in) = w^T for w (in, out). */
+static void transpose(float *restrict wt, const float *restrict w, int in, int out)
+{
+    for (int i = 0; i < in; i++)
+        for (int j = 0; j < out; j++) wt[(size_t)j * (size_t)in + (size_t)i] = w[(size_t)i * (size_t)out + (size_t)j];
+}
+
 /* dz (B, out), x (B, in), w (in, out):
  *   dw (in, out) (+)= x^T dz;  db (out) (+)= colsum(dz) when db;
  *   dx (B, in) = dz W^T when dx (overwritten). */
-void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
-                       const float *w, int B, int in, int out, int accumulate)
+void nn_dense_backward_ws(float *dx, float *dw, float *db, const float *dz, const float *x,
+                          const float *w, int B, int in, int out, int accumulate, float *ws)
 {
     if (B <= 0 || out <= 0) {
         /* No samples or no units: dx is still defined (zero). */
@@ -71,7 +78,19 @@ void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const f
         colsum_add(db, dz, B, out);
     }
     if (dx && in > 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, in, out, 1.0f, dz, ld(out), w,
-                    ld(out), 0.0f, dx, ld(in));
+        if (ws && out <= NN_DENSE_NARROW) {
+            transpose(ws, w, in, out);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0f, dz, ld(out), ws,
+                        ld(in), 0.0f, dx, ld(in));
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, in, out, 1.0f, dz, ld(out), w,
+                        ld(out), 0.0f, dx, ld(in));
+        }
     }
+}
+
+void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
+                       const float *w, int B, int in, int out, int accumulate)
+{
+    nn_dense_backward_ws(dx, dw, db, dz, x, w, B, in, out, accumulate, NULL);
 }

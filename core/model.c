@@ -35,6 +35,7 @@ struct nn_model {
     int max_width;
     float *scratch;     /* one block for every layer's z, a, mask */
     float *d_a, *d_b;   /* (B, max_width) ping-pong gradient buffers */
+    float *wt;          /* W^T of the widest narrow layer (nn_dense_backward_ws), or NULL */
 };
 
 static int act_backward_needs_z(nn_activation a)
@@ -67,6 +68,7 @@ void nn_model_free(nn_model *m)
     free(m->scratch);
     free(m->d_a);
     free(m->d_b);
+    free(m->wt);
     free(m);
 }
 
@@ -153,6 +155,17 @@ nn_model *nn_model_new(const nn_model_spec *spec, uint64_t seed, nn_error *err)
     m->n_params = off;
     m->params = malloc((off ? off : 1) * sizeof(float));
     if (!m->params) goto nomem;
+    size_t wt_count = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer *L = &m->layers[i];
+        size_t n = (size_t)L->in * (size_t)L->out;
+        if (L->spec.kind == NN_LAYER_DENSE && L->need_dx && L->out <= NN_DENSE_NARROW && n > wt_count)
+            wt_count = n;
+    }
+    if (wt_count) {
+        m->wt = malloc(wt_count * sizeof(float));
+        if (!m->wt) goto nomem;
+    }
 
     /* Tensors and initial values: each tensor draws from its own stream, so adding
      * a layer does not change the others' initial weights. */
@@ -322,7 +335,8 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
                 pen += nn_reg_fill(dw, w, (size_t)L->in * (size_t)L->out, L->spec.kernel_reg);
                 if (db) pen += nn_reg_fill(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg);
             }
-            nn_dense_backward(L->need_dx ? d_in : NULL, dw, db, d_out, in, w, B, L->in, L->out, acc);
+            nn_dense_backward_ws(L->need_dx ? d_in : NULL, dw, db, d_out, in, w, B, L->in, L->out, acc,
+                                 m->wt);
             if (!acc && db && nn_reg_active(L->spec.bias_reg)) {
                 nn_reg_grad(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg, 1.0f);
                 pen += nn_reg_penalty(m->params + L->b_off, (size_t)L->out, L->spec.bias_reg);
