@@ -51,31 +51,10 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Sanitized builds run several times slower. */
 static double slow(void)
 {
     return getenv("FITD_TEST_SANITIZED") ? 4.0 : 1.0;
-}
-
-static json_t *body_json(const it_resp *r)
-{
-    json_t *v = it_json(r);
-    if (!v) fprintf(stderr, "not JSON (status %ld): %.300s\n", r->status, r->body ? r->body : "");
-    assert_non_null(v);
-    return v;
-}
-
-static void expect_status(const it_resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.600s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
 }
 
 /* ---------------------------------------------------------------- the server */
@@ -104,19 +83,7 @@ static void fitd_kill9(void)
 
 static void upload_digits(void)
 {
-    size_t len = 0;
-    char *csv = read_file(fixture_path("digits.csv"), &len);
-    assert_non_null(csv);
-    const char *h[] = {"Content-Type: text/csv", NULL};
-    it_resp r;
-    assert_int_equal(
-        it_request(&srv, "POST", "/v1/datasets?name=digits&label=label", h, csv, len, &r), 0);
-    free(csv);
-    expect_status(&r, 201);
-    json_t *o = body_json(&r);
-    snprintf(digits_id, sizeof digits_id, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
+    assert_int_equal(it_upload_digits(&srv, digits_id, sizeof digits_id), 0);
 }
 
 /* A model whose epochs take long enough (tens of ms) to be stopped mid-epoch, with
@@ -142,25 +109,12 @@ static char *resume_spec(int epochs)
 
 static void submit(const char *spec, char *id, size_t id_len)
 {
-    it_resp r;
-    assert_int_equal(it_post_json(&srv, "/v1/jobs", spec, &r), 0);
-    expect_status(&r, 202);
-    json_t *o = body_json(&r);
-    snprintf(id, id_len, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
+    it_submit_job(&srv, spec, id, id_len);
 }
 
 static json_t *job_get(const char *id)
 {
-    char path[128];
-    it_resp r;
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    assert_int_equal(it_get(&srv, path, &r), 0);
-    expect_status(&r, 200);
-    json_t *o = body_json(&r);
-    it_resp_free(&r);
-    return o;
+    return it_job_get(&srv, id);
 }
 
 static const char *job_status(const json_t *j)
@@ -176,21 +130,7 @@ static int progress_of(const json_t *j, const char *key)
 /* Poll until the job is `want`; fails on another final state or the timeout. */
 static json_t *wait_job(const char *id, const char *want, double timeout_s)
 {
-    double t0 = now_s();
-    for (;;) {
-        json_t *o = job_get(id);
-        const char *st = job_status(o);
-        if (!strcmp(st, want)) return o;
-        if (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled")) {
-            fprintf(stderr, "job %s ended %s (wanted %s): %s\n", id, st, want,
-                    json_string_value(json_object_get(o, "error")));
-            json_decref(o);
-            fail();
-        }
-        json_decref(o);
-        if (now_s() - t0 > timeout_s * slow()) fail_msg("job %s not %s in time", id, want);
-        sleep_ms(20);
-    }
+    return it_wait_job(&srv, id, want, timeout_s * slow(), 20);
 }
 
 /* Poll the live progress until the job runs epoch >= min_epoch at a batch in
@@ -498,27 +438,15 @@ static void test_resume_after_kill9(void **state)
     expect_same_run(ref, id, EPOCHS);
 }
 
-/* SIGTERM while a job is mid-epoch and two uploads are half sent: fitd answers
- * every request 503 with Retry-After (also the upload whose body completes: it is
- * not stored), the job stores a mid-epoch checkpoint and goes back to queued, and
- * fitd exits 0 within --shutdown-timeout although one upload never completes.
- * Restarted, the job continues from that batch and ends exactly like an
- * uninterrupted run. */
-static void test_graceful_shutdown(void **state)
+/* SIGTERM to fitd (started with --shutdown-timeout timeout_s) while job `id` is
+ * mid-epoch (epoch >= min_epoch) and two uploads are half sent: fitd answers every
+ * request 503 with Retry-After (also the upload whose body completes: it is not
+ * stored) and exits 0 within the timeout although one upload never completes.
+ * *epoch and *batch: the progress seen just before the signal. */
+static void sigterm_mid_epoch(const char *id, int min_epoch, int timeout_s, int *epoch,
+                              int *batch)
 {
-    (void)state;
-    enum { EPOCHS = 10, TIMEOUT_S = 3 };
-    static const char *const args[] = {"--shutdown-timeout", "3", NULL};
-    char ref[64], id[64], head[256];
-    int epoch, batch;
-    fitd_start(args);
-    upload_digits();
-    char *spec = resume_spec(EPOCHS);
-    submit(spec, ref, sizeof ref);
-    json_decref(wait_job(ref, "succeeded", 60));
-    submit(spec, id, sizeof id);
-    free(spec);
-
+    char head[256];
     size_t csv_len = 0;
     char *csv = read_file(fixture_path("digits.csv"), &csv_len);
     assert_non_null(csv);
@@ -526,10 +454,14 @@ static void test_graceful_shutdown(void **state)
              "POST /v1/datasets?name=late&label=label HTTP/1.1\r\nHost: 127.0.0.1\r\n"
              "Content-Type: text/csv\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
              csv_len);
-    wait_mid_epoch(id, 3, 150, 550, &epoch, &batch);
+    wait_mid_epoch(id, min_epoch, 150, 550, epoch, batch);
     int finishing = raw_begin(head, csv, csv_len / 2);
     int hanging = raw_begin(head, csv, csv_len / 3);
-    sleep_ms(100);
+    sleep_ms(100); /* both uploads are in flight before the signal */
+    /* Signal right after seeing the job mid-epoch again: an epoch of this job takes
+     * about 0.15 s on an idle machine, so the 100 ms above can carry it to the
+     * epoch's end, where the stop is (correctly) a plain requeue. */
+    wait_mid_epoch(id, min_epoch, 150, 450, epoch, batch);
 
     double t0 = now_s();
     kill(srv.pid, SIGTERM);
@@ -557,29 +489,62 @@ static void test_graceful_shutdown(void **state)
     srv.pid = 0;
     close(hanging);
     free(csv);
-    fprintf(stderr, "stopped at epoch %d, batch %d: exit %d after %.2f s\n", epoch, batch,
+    fprintf(stderr, "stopped at epoch %d, batch %d: exit %d after %.2f s\n", *epoch, *batch,
             WIFEXITED(status) ? WEXITSTATUS(status) : -1, took);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_true(took <= TIMEOUT_S + 0.5);
+    assert_true(took <= timeout_s + 0.5);
+}
 
-    /* Queued again with a mid-epoch checkpoint; nothing of the late upload. */
+/* SIGTERM while a job is mid-epoch (sigterm_mid_epoch): the job stores a
+ * mid-epoch checkpoint and goes back to queued. Restarted, it continues from that
+ * batch and ends exactly like an uninterrupted run. */
+static void test_graceful_shutdown(void **state)
+{
+    (void)state;
+    enum { EPOCHS = 10, TIMEOUT_S = 3, TRIES = 3 };
+    static const char *const args[] = {"--shutdown-timeout", "3", NULL};
+    char ref[64], id[64];
+    int epoch, batch, tries = 0;
+    fitd_start(args);
+    upload_digits();
+    char *spec = resume_spec(EPOCHS);
+    submit(spec, ref, sizeof ref);
+    json_decref(wait_job(ref, "succeeded", 60));
+    submit(spec, id, sizeof id);
+    free(spec);
+
     store_job j = {0};
-    store_job_read(id, &j);
-    assert_int_equal(j.status, STORE_JOB_QUEUED);
-    assert_int_equal(j.has_checkpoint, 1);
-    assert_true(j.epochs_done >= epoch - 1);
-    assert_int_equal(j.checkpoint_epoch, j.epochs_done);
+    for (int min_epoch = 3;; min_epoch = j.epochs_done + 1) {
+        store_job_free(&j);
+        if (tries++ > 0) fitd_start(args);
+        sigterm_mid_epoch(id, min_epoch, TIMEOUT_S, &epoch, &batch);
+        /* Queued again with its checkpoint; nothing of the late upload. */
+        store_job_read(id, &j);
+        if (j.status != STORE_JOB_QUEUED || (j.batch <= 0 && tries == TRIES)) it_dump_log(&srv);
+        assert_int_equal(j.status, STORE_JOB_QUEUED);
+        assert_int_equal(j.has_checkpoint, 1);
+        assert_true(j.epochs_done >= epoch - 1);
+        assert_int_equal(j.checkpoint_epoch, j.epochs_done);
+        assert_int_equal(db_int("SELECT count(*) FROM job_metrics WHERE job_id = ?1", id),
+                         j.epochs_done);
+        assert_int_equal(db_int("SELECT count(*) FROM datasets", NULL), 1);
+        if (j.batch > 0 || tries == TRIES) break;
+        /* The worker met the stop between two epochs (committing one takes a good
+         * share of an epoch on an idle machine): requeued at that boundary, whose
+         * checkpoint is the resume point. Correct, but not the mid-epoch stop under
+         * test: again. */
+        assert_int_equal(j.epoch, j.epochs_done);
+        fprintf(stderr, "stopped at the boundary after epoch %d: again\n", j.epochs_done);
+    }
+    /* A mid-epoch checkpoint: the position of the batch the worker stopped at. */
     assert_true(j.batch > 0);
-    assert_int_equal(db_int("SELECT count(*) FROM job_metrics WHERE job_id = ?1", id),
-                     j.epochs_done);
     int stopped_batch = j.batch, stopped_epochs = j.epochs_done;
     store_job_free(&j);
-    assert_int_equal(db_int("SELECT count(*) FROM datasets", NULL), 1);
 
     fitd_start(args);
     json_t *o = wait_job(id, "succeeded", 60);
-    assert_int_equal(json_integer_value(json_object_get(o, "attempts")), 2);
+    assert_int_equal(json_integer_value(json_object_get(o, "attempts")), tries + 1);
     json_decref(o);
     expect_same_run(ref, id, EPOCHS);
     /* It continued from the stored batch (the worker logs where it resumed). */
