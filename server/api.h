@@ -62,6 +62,16 @@ int api_accepts_csv(http_req *req);
  * limit, 503, 507, 500; `what` names the resource). (server/api_jobs.c) */
 void api_reply_store_error(http_req *req, store *st, store_rc rc, const char *what);
 
+/* The list routes' shared steps (server/api_jobs.c). api_list_query: the page
+ * asked for (?limit=&cursor=, the caller's tenant) into *q; 0, or -1 after a 400.
+ * api_reply_list_error: a failed store_*_list call, 400 naming /cursor for a
+ * cursor the store rejected, else as api_reply_store_error. api_reply_list:
+ * 200 {"items": items, "next_cursor": next or null}; steals items, and a NULL
+ * items (out of memory building them) answers 503. */
+int api_list_query(http_req *req, store_list_query *q);
+void api_reply_list_error(http_req *req, store *st, store_rc rc, const char *what);
+void api_reply_list(http_req *req, json_t *items, const char *next);
+
 /* The /v1/sweeps routes (server/api_sweeps.c). Returns 0 or -1 (OOM). */
 int api_sweeps_register(http_server *srv);
 

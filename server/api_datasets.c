@@ -633,39 +633,27 @@ out:
 
 static void dataset_list(http_req *req)
 {
-    int limit = 0;
-    const char *cursor = NULL;
-    if (http_req_page(req, STORE_LIST_DEFAULT, STORE_LIST_MAX, &limit, &cursor) != 0) return;
+    store_list_query q;
+    if (api_list_query(req, &q) != 0) return;
     store *st = http_store(req);
     if (!st) return;
-    store_list_query q = {.tenant = http_req_tenant(req), .limit = limit, .cursor = cursor};
     store_dataset_meta *items = NULL;
     size_t n = 0;
     char next[STORE_CURSOR_MAX] = "";
     store_rc rc = store_dataset_list(st, &q, &items, &n, next);
-    if (rc == STORE_INVALID) {
-        json_t *errors = json_array();
-        if (errors) http_problem_add(errors, "/cursor", "not a cursor from a previous page");
-        http_reply_problem_errors(req, 400, "invalid query parameter cursor", errors);
-        return;
-    }
     if (rc != STORE_OK) {
-        http_reply_store_error(req, st, (int)rc);
+        api_reply_list_error(req, st, rc, "datasets");
         return;
     }
     json_t *arr = json_array();
-    int oom = !arr;
-    for (size_t i = 0; i < n && !oom; i++) oom = json_array_append_new(arr, dataset_json(&items[i])) != 0;
-    store_dataset_list_free(items);
-    json_t *body = oom ? NULL
-                       : json_pack("{s:o, s:o}", "items", arr, "next_cursor",
-                                   next[0] ? json_string(next) : json_null());
-    if (!body) {
-        if (oom) json_decref(arr);
-        http_reply_problem(req, 500, "out of memory");
-        return;
+    for (size_t i = 0; arr && i < n; i++) {
+        if (json_array_append_new(arr, dataset_json(&items[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
     }
-    http_reply_json(req, 200, body);
+    store_dataset_list_free(items);
+    api_reply_list(req, arr, next);
 }
 
 /* Is the dataset the calling tenant's? (A tenant never changes, so checking

@@ -38,6 +38,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "buf.h"
 #include "http.h"
 #include "pool.h"
 #include "store.h"
@@ -62,10 +63,10 @@ typedef struct ev_stream {
     long rate_g0;
     int rate_on;
     double write_t;     /* last bytes handed out (for the keep-alive) */
-    /* pending output */
-    char *out;
-    size_t len, off, cap;
-    int oom;
+    /* pending output: bytes out.data[off..out.len) are still to be handed out;
+     * out.failed is an allocation failure (the stream ends) */
+    buf out;
+    size_t off;
 } ev_stream;
 
 static double now_s(void)
@@ -79,31 +80,8 @@ static void ev_free(void *ctx)
 {
     ev_stream *s = ctx;
     if (!s) return;
-    free(s->out);
+    buf_free(&s->out);
     free(s);
-}
-
-static void out_add(ev_stream *s, const char *p, size_t n)
-{
-    if (s->oom) return;
-    if (s->len + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n) cap *= 2;
-        char *d = realloc(s->out, cap);
-        if (!d) {
-            s->oom = 1;
-            return;
-        }
-        s->out = d;
-        s->cap = cap;
-    }
-    memcpy(s->out + s->len, p, n);
-    s->len += n;
-}
-
-static void out_str(ev_stream *s, const char *p)
-{
-    out_add(s, p, strlen(p));
 }
 
 /* One event: id (the cursor after it), name, and `data` as data lines (a line
@@ -118,18 +96,18 @@ static void out_event(ev_stream *s, const char *name, const char *data, size_t n
                  s->progress_n, name);
     else
         snprintf(head, sizeof head, "id: %d.%s\nevent: %s\n", s->epochs_sent, state, name);
-    out_str(s, head);
+    buf_str(&s->out, head);
     size_t i = 0;
     while (i <= n) {
         size_t j = i;
         while (j < n && data[j] != '\n' && data[j] != '\r') j++;
-        out_str(s, "data: ");
-        out_add(s, data + i, j - i);
-        out_str(s, "\n");
+        buf_str(&s->out, "data: ");
+        buf_add(&s->out, data + i, j - i);
+        buf_str(&s->out, "\n");
         if (j >= n) break;
         i = j + 1;
     }
-    out_str(s, "\n");
+    buf_str(&s->out, "\n");
 }
 
 static void out_json_event(ev_stream *s, const char *name, json_t *o, int progress)
@@ -138,7 +116,7 @@ static void out_json_event(ev_stream *s, const char *name, json_t *o, int progre
                    : NULL;
     json_decref(o);
     if (!text) {
-        s->oom = 1;
+        s->out.failed = 1;
         return;
     }
     out_event(s, name, text, strlen(text), progress);
@@ -160,10 +138,10 @@ static int epoch_row(void *user, int epoch, const char *text, size_t len)
 {
     ev_stream *s = user;
     if (epoch <= s->epochs_sent) return 0;
-    if (s->len >= EV_BUF_SOFT) return 1;
+    if (s->out.len >= EV_BUF_SOFT) return 1;
     s->epochs_sent = epoch;
     out_event(s, "epoch", text, len, 0);
-    return s->oom;
+    return s->out.failed;
 }
 
 /* Progress of a running job, live from the pool when it runs here. */
@@ -233,32 +211,32 @@ static int ev_poll(ev_stream *s, http_req *req)
         }
     }
     /* Ended, with every epoch sent: the final state, then the end. */
-    if (finished && !s->oom && s->epochs_sent >= j.epochs_done && s->len < EV_BUF_SOFT) {
+    if (finished && !s->out.failed && s->epochs_sent >= j.epochs_done && s->out.len < EV_BUF_SOFT) {
         if ((int)cur != s->last_state) send_state(s, cur, j.error);
         s->done = 1;
     } else if (cur == STORE_JOB_RUNNING && s->epochs_sent >= j.epochs_done) {
         send_progress(s, &j);
     }
     store_job_free(&j);
-    return s->oom ? -1 : 0;
+    return s->out.failed ? -1 : 0;
 }
 
-static ssize_t ev_read(void *ctx, http_req *req, char *buf, size_t max)
+static ssize_t ev_read(void *ctx, http_req *req, char *dst, size_t max)
 {
     ev_stream *s = ctx;
-    if (s->off == s->len) {
-        s->off = s->len = 0;
+    if (s->off == s->out.len) {
+        s->off = s->out.len = 0;
         if (s->done) return HTTP_STREAM_END;
         if (ev_poll(s, req) != 0) return HTTP_STREAM_END;
         double t = now_s();
-        if (s->len == 0 && t - s->write_t >= EV_KEEPALIVE_S) out_str(s, ": keep-alive\n\n");
-        if (s->oom) return HTTP_STREAM_END;
-        if (s->len == 0) return 0;
+        if (s->out.len == 0 && t - s->write_t >= EV_KEEPALIVE_S) buf_str(&s->out, ": keep-alive\n\n");
+        if (s->out.failed) return HTTP_STREAM_END;
+        if (s->out.len == 0) return 0;
         s->write_t = t;
     }
-    size_t n = s->len - s->off;
+    size_t n = s->out.len - s->off;
     if (n > max) n = max;
-    memcpy(buf, s->out + s->off, n);
+    memcpy(dst, s->out.data + s->off, n);
     s->off += n;
     return (ssize_t)n;
 }

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "buf.h"
 #include "config.h"
 #include "digest.h"
 #include "http.h"
@@ -95,46 +96,16 @@ static spec_limits limits_for(http_req *req)
     return l;
 }
 
-/* A string or null. */
-static json_t *str_or_null(const char *s)
+/* A string, or null for NULL or "" (not yet set). */
+static void json_str_or_null(buf *b, const char *s)
 {
-    return s && s[0] ? json_string(s) : json_null();
+    buf_json_str(b, s && s[0] ? s : NULL);
 }
 
-typedef struct buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} buf;
-
-static void buf_add(buf *b, const char *s, size_t n)
-{
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
-static void buf_str(buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-/* The job resource as JSON text, appended to b. The small fields go through
- * Jansson; the stored documents (last metrics, test metrics, the resolved spec)
- * are spliced in as stored: fitd wrote them as JSON, and parsing and re-printing
- * them was most of the cost of a poll. */
+/* The job resource as JSON text, appended to b. Written directly, not through
+ * Jansson: this is the body of every poll (issue 3). The stored documents (last
+ * metrics, test metrics, the resolved spec) are spliced in as stored: fitd wrote
+ * them as JSON, and parsing and re-printing them was most of the cost of a poll. */
 static void job_resource(buf *b, pool *workers, const store_job *j)
 {
     pool_progress live;
@@ -145,37 +116,38 @@ static void job_resource(buf *b, pool *workers, const store_job *j)
         batch = live.batch;
         if (live.batches > 0) batches = live.batches;
     }
-    json_t *data = json_pack("{s:o, s:o, s:o}", "train", str_or_null(j->train_dataset_id),
-                             "validation", str_or_null(j->validation_dataset_id), "test",
-                             str_or_null(j->test_dataset_id));
-    json_t *progress = json_pack("{s:i, s:i, s:i, s:i}", "epoch", epoch, "epochs", epochs, "batch",
-                                 batch, "batches", batches);
-    json_t *o = json_pack("{s:s, s:o, s:s, s:o*, s:o*, s:o, s:o, s:i, s:o, s:o, s:o, s:o}", "id", j->id,
-                          "name", str_or_null(j->name), "status", store_job_status_name(j->status),
-                          "progress", progress, "data", data, "best_epoch",
-                          j->best_epoch > 0 ? json_integer(j->best_epoch) : json_null(), "error",
-                          str_or_null(j->error), "attempts", j->attempts, "created_at",
-                          str_or_null(j->created_at), "started_at", str_or_null(j->started_at),
-                          "finished_at", str_or_null(j->finished_at), "updated_at",
-                          str_or_null(j->updated_at));
-    if (o) json_object_set_new(o, "sweep_id", str_or_null(j->sweep_id));
-    char *head = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (!head) {
-        b->failed = 1;
-        return;
+    BUF_LIT(b, "{\"id\":");
+    buf_json_str(b, j->id);
+    BUF_LIT(b, ",\"name\":");
+    json_str_or_null(b, j->name);
+    BUF_LIT(b, ",\"status\":");
+    buf_json_str(b, store_job_status_name(j->status));
+    buf_printf(b, ",\"progress\":{\"epoch\":%d,\"epochs\":%d,\"batch\":%d,\"batches\":%d}", epoch,
+               epochs, batch, batches);
+    BUF_LIT(b, ",\"data\":{\"train\":");
+    json_str_or_null(b, j->train_dataset_id);
+    BUF_LIT(b, ",\"validation\":");
+    json_str_or_null(b, j->validation_dataset_id);
+    BUF_LIT(b, ",\"test\":");
+    json_str_or_null(b, j->test_dataset_id);
+    if (j->best_epoch > 0)
+        buf_printf(b, "},\"best_epoch\":%d", j->best_epoch);
+    else
+        BUF_LIT(b, "},\"best_epoch\":null");
+    BUF_LIT(b, ",\"error\":");
+    json_str_or_null(b, j->error);
+    buf_printf(b, ",\"attempts\":%d", j->attempts);
+    const char *keys[] = {"created_at", "started_at", "finished_at", "updated_at", "sweep_id"};
+    const char *vals[] = {j->created_at, j->started_at, j->finished_at, j->updated_at, j->sweep_id};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        buf_printf(b, ",\"%s\":", keys[k]);
+        json_str_or_null(b, vals[k]);
     }
-    buf_add(b, head, strlen(head) - 1); /* without the closing brace */
-    free(head);
-    const char *keys[] = {"metrics", "test_metrics", "spec"};
+    const char *docs[] = {"metrics", "test_metrics", "spec"};
     const char *texts[] = {j->last_metrics_json, j->test_metrics_json, j->spec_json};
-    for (int k = 0; k < 3; k++) {
-        buf_str(b, ",\"");
-        buf_str(b, keys[k]);
-        buf_str(b, "\":");
-        buf_str(b, texts[k] && texts[k][0] ? texts[k] : "null");
-    }
-    buf_str(b, "}");
+    for (size_t k = 0; k < sizeof docs / sizeof docs[0]; k++)
+        buf_printf(b, ",\"%s\":%s", docs[k], texts[k] && texts[k][0] ? texts[k] : "null");
+    BUF_LIT(b, "}");
 }
 
 /* Reply with a built JSON text (the buffer passes to the reply). */
@@ -493,13 +465,11 @@ static void handle_list(http_req *req)
     store_job *jobs = NULL;
     size_t n = 0;
     char next[STORE_CURSOR_MAX] = "";
-    int limit = 0;
-    const char *cursor = NULL;
+    store_list_query page;
     store *st = http_store(req);
-    if (!st) return;
-    if (http_req_page(req, STORE_LIST_DEFAULT, STORE_LIST_MAX, &limit, &cursor)) return;
+    if (!st || api_list_query(req, &page)) return;
 
-    store_job_query q = {.tenant = http_req_tenant(req), .limit = limit, .cursor = cursor};
+    store_job_query q = {.tenant = page.tenant, .limit = page.limit, .cursor = page.cursor};
     const char *status = http_req_query(req, "status");
     if (status) {
         q.status = store_job_status_from_name(status);
@@ -514,35 +484,21 @@ static void handle_list(http_req *req)
         q.has_status = 1;
     }
     store_rc rc = store_job_list(st, &q, &jobs, &n, next);
-    if (rc == STORE_INVALID) {
-        json_t *e = json_array();
-        http_problem_add(e, "/cursor", "this cursor was not issued by this server");
-        http_reply_problem_errors(req, 400, "bad query parameter: cursor", e);
-        return;
-    }
     if (rc != STORE_OK) {
-        reply_store_error(req, st, rc, "jobs");
+        api_reply_list_error(req, st, rc, "jobs");
         return;
     }
+    /* Written directly like each job (the list is polled too). */
     buf b = {0};
-    buf_str(&b, "{\"items\":[");
+    BUF_LIT(&b, "{\"items\":[");
     for (size_t i = 0; i < n; i++) {
-        if (i) buf_str(&b, ",");
+        if (i) BUF_LIT(&b, ",");
         job_resource(&b, app_pool(req), &jobs[i]);
     }
     store_job_list_free(jobs, n);
-    buf_str(&b, "],\"next_cursor\":");
-    if (next[0]) {
-        json_t *c = json_string(next); /* cursors are base64url: the dump is just quoting */
-        char *t = c ? json_dumps(c, JSON_ENCODE_ANY) : NULL;
-        json_decref(c);
-        if (t) buf_str(&b, t);
-        else b.failed = 1;
-        free(t);
-    } else {
-        buf_str(&b, "null");
-    }
-    buf_str(&b, "}");
+    BUF_LIT(&b, "],\"next_cursor\":");
+    buf_json_str(&b, next[0] ? next : NULL);
+    BUF_LIT(&b, "}");
     reply_buf(req, 200, &b);
 }
 
@@ -795,6 +751,39 @@ int api_accepts_csv(http_req *req)
 void api_reply_store_error(http_req *req, store *st, store_rc rc, const char *what)
 {
     reply_store_error(req, st, rc, what);
+}
+
+int api_list_query(http_req *req, store_list_query *q)
+{
+    int limit = 0;
+    const char *cursor = NULL;
+    if (http_req_page(req, STORE_LIST_DEFAULT, STORE_LIST_MAX, &limit, &cursor)) return -1;
+    *q = (store_list_query){.tenant = http_req_tenant(req), .limit = limit, .cursor = cursor};
+    return 0;
+}
+
+void api_reply_list_error(http_req *req, store *st, store_rc rc, const char *what)
+{
+    if (rc != STORE_INVALID) {
+        reply_store_error(req, st, rc, what);
+        return;
+    }
+    /* The only bad argument a list call can get is a cursor it did not issue. */
+    json_t *e = json_array();
+    if (e) http_problem_add(e, "/cursor", "not a cursor from a previous page");
+    http_reply_problem_errors(req, 400, "invalid query parameter cursor", e);
+}
+
+void api_reply_list(http_req *req, json_t *items, const char *next)
+{
+    json_t *o = items ? json_pack("{s:o, s:o}", "items", items, "next_cursor",
+                                  next[0] ? json_string(next) : json_null())
+                      : NULL;
+    if (!o) {
+        http_reply_problem(req, 503, "out of memory");
+        return;
+    }
+    http_reply_json(req, 200, o);
 }
 
 /* ---------------------------------------------------------------- weights, predict */

@@ -379,21 +379,12 @@ static void handle_list(http_req *req)
     store_sweep *items = NULL;
     size_t n = 0;
     char next[STORE_CURSOR_MAX] = "";
-    int limit = 0;
-    const char *cursor = NULL;
+    store_list_query q;
     store *st = http_store(req);
-    if (!st) return;
-    if (http_req_page(req, STORE_LIST_DEFAULT, STORE_LIST_MAX, &limit, &cursor)) return;
-    store_list_query q = {.tenant = http_req_tenant(req), .limit = limit, .cursor = cursor};
+    if (!st || api_list_query(req, &q)) return;
     store_rc rc = store_sweep_list(st, &q, &items, &n, next);
-    if (rc == STORE_INVALID) {
-        json_t *e = json_array();
-        http_problem_add(e, "/cursor", "this cursor was not issued by this server");
-        http_reply_problem_errors(req, 400, "bad query parameter: cursor", e);
-        return;
-    }
     if (rc != STORE_OK) {
-        api_reply_store_error(req, st, rc, "sweeps");
+        api_reply_list_error(req, st, rc, "sweeps");
         return;
     }
     json_t *list = json_array();
@@ -405,14 +396,7 @@ static void handle_list(http_req *req)
         }
     }
     store_sweep_list_free(items, n);
-    json_t *o = list ? json_pack("{s:o, s:o}", "items", list, "next_cursor",
-                                 next[0] ? json_string(next) : json_null())
-                     : NULL;
-    if (!o) {
-        http_reply_problem(req, 503, "out of memory");
-        return;
-    }
-    http_reply_json(req, 200, o);
+    api_reply_list(req, list, next);
 }
 
 static void handle_get(http_req *req)

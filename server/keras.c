@@ -41,62 +41,17 @@ typedef struct kctx {
 
 static size_t kpush(kctx *k, const char *key)
 {
-    size_t saved = k->len, n = k->len;
-    if (n + 1 >= sizeof k->path) return saved;
-    k->path[n++] = '/';
-    for (const char *p = key; *p; p++) {
-        const char *esc = *p == '~' ? "~0" : *p == '/' ? "~1" : NULL;
-        size_t need = esc ? 2 : 1;
-        if (n + need >= sizeof k->path) {
-            k->path[saved] = 0;
-            return saved;
-        }
-        if (esc) {
-            k->path[n++] = esc[0];
-            k->path[n++] = esc[1];
-        } else {
-            k->path[n++] = *p;
-        }
-    }
-    k->path[n] = 0;
-    k->len = n;
-    return saved;
+    return spec_path_push(k->path, sizeof k->path, &k->len, key);
 }
 
 static size_t kpush_index(kctx *k, size_t i)
 {
-    char b[24];
-    snprintf(b, sizeof b, "%zu", i);
-    return kpush(k, b);
+    return spec_path_push_index(k->path, sizeof k->path, &k->len, i);
 }
 
 static void kpop(kctx *k, size_t saved)
 {
-    k->len = saved;
-    k->path[saved] = 0;
-}
-
-/* Append one problem with pointer `ptr`, cut back to a segment boundary when it
- * does not fit the record. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 0)))
-#endif
-static void add_problem(spec_problems *pr, const char *ptr, const char *fmt, va_list ap)
-{
-    if (!pr) return;
-    if (pr->n >= SPEC_MAX_PROBLEMS) {
-        pr->truncated = 1;
-        return;
-    }
-    spec_problem *it = &pr->items[pr->n++];
-    size_t n = strlen(ptr);
-    if (n >= sizeof it->pointer) {
-        n = sizeof it->pointer - 1;
-        while (n > 0 && ptr[n] != '/') n--;
-    }
-    memcpy(it->pointer, ptr, n);
-    it->pointer[n] = 0;
-    vsnprintf(it->message, sizeof it->message, fmt, ap);
+    spec_path_pop(k->path, &k->len, saved);
 }
 
 #if defined(__GNUC__)
@@ -106,7 +61,7 @@ static void kproblem(kctx *k, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    add_problem(k->pr, k->path, fmt, ap);
+    spec_problem_addv(k->pr, k->path, fmt, ap);
     va_end(ap);
 }
 
@@ -119,7 +74,7 @@ static void kproblem_at(kctx *k, const char *key, const char *fmt, ...)
     size_t s = kpush(k, key);
     va_list ap;
     va_start(ap, fmt);
-    add_problem(k->pr, k->path, fmt, ap);
+    spec_problem_addv(k->pr, k->path, fmt, ap);
     va_end(ap);
     kpop(k, s);
 }

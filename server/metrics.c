@@ -1,13 +1,13 @@
 /* metrics.c — Prometheus counters, histograms and GET /metrics (see metrics.h). */
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "api.h"
+#include "buf.h"
 #include "metrics.h"
 #include "pool.h"
 #include "store.h"
@@ -131,42 +131,6 @@ void metrics_on_epoch(metrics *m, double seconds, int64_t samples)
 
 /* ---------------------------------------------------------------- exposition */
 
-typedef struct out {
-    char *p;
-    size_t len, cap;
-    int failed;
-} out;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void outf(out *o, const char *fmt, ...)
-{
-    for (int attempt = 0; attempt < 2 && !o->failed; attempt++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->p ? o->p + o->len : NULL, o->p ? o->cap - o->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            o->failed = 1;
-            return;
-        }
-        if (o->p && o->len + (size_t)n < o->cap) {
-            o->len += (size_t)n;
-            return;
-        }
-        size_t cap = o->cap ? o->cap : 8192;
-        while (cap <= o->len + (size_t)n) cap *= 2;
-        char *p = realloc(o->p, cap);
-        if (!p) {
-            o->failed = 1;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
-    }
-}
-
 /* A label value with \, " and newline escaped (the format's rules). */
 static void label_value(char *dst, size_t cap, const char *s)
 {
@@ -179,42 +143,42 @@ static void label_value(char *dst, size_t cap, const char *s)
     dst[n] = 0;
 }
 
-static void header(out *o, const char *name, const char *type, const char *help)
+static void header(buf *o, const char *name, const char *type, const char *help)
 {
-    outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_hist(out *o, const char *name, const histogram *h, const double *bounds, int n)
+static void render_hist(buf *o, const char *name, const histogram *h, const double *bounds, int n)
 {
     uint64_t cum = 0;
     for (int i = 0; i < n; i++) {
         cum += h->buckets[i];
-        outf(o, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
+        buf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
     }
-    outf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n", name,
+    buf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n", name,
          (unsigned long long)h->count, name, h->sum, name, (unsigned long long)h->count);
 }
 
 char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len)
 {
-    out o = {0};
+    buf o = {0};
     static const char *const states[] = {"queued", "running", "succeeded", "failed", "cancelled"};
     if (g && g->have_jobs) {
         header(&o, "fitd_jobs", "gauge", "Jobs in the database by state.");
         for (int i = 0; i < 5; i++)
-            outf(&o, "fitd_jobs{state=\"%s\"} %lld\n", states[i], (long long)g->jobs[i]);
+            buf_printf(&o, "fitd_jobs{state=\"%s\"} %lld\n", states[i], (long long)g->jobs[i]);
         header(&o, "fitd_queue_depth", "gauge", "Jobs waiting for a worker.");
-        outf(&o, "fitd_queue_depth %lld\n", (long long)g->jobs[0]);
+        buf_printf(&o, "fitd_queue_depth %lld\n", (long long)g->jobs[0]);
     }
     if (g) {
         header(&o, "fitd_workers", "gauge", "Training worker threads.");
-        outf(&o, "fitd_workers %d\n", g->workers);
+        buf_printf(&o, "fitd_workers %d\n", g->workers);
         header(&o, "fitd_workers_busy", "gauge", "Workers running a job now.");
-        outf(&o, "fitd_workers_busy %d\n", g->workers_busy);
+        buf_printf(&o, "fitd_workers_busy %d\n", g->workers_busy);
         if (g->db_bytes >= 0) {
             header(&o, "fitd_database_size_bytes", "gauge",
                    "Size of the SQLite database (page_count x page_size).");
-            outf(&o, "fitd_database_size_bytes %lld\n", (long long)g->db_bytes);
+            buf_printf(&o, "fitd_database_size_bytes %lld\n", (long long)g->db_bytes);
         }
     }
     if (m) {
@@ -227,10 +191,10 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len)
                 recent += m->rate_samples[i];
         header(&o, "fitd_training_samples_total", "counter",
                "Training samples processed in committed epochs.");
-        outf(&o, "fitd_training_samples_total %llu\n", (unsigned long long)m->samples_total);
+        buf_printf(&o, "fitd_training_samples_total %llu\n", (unsigned long long)m->samples_total);
         header(&o, "fitd_training_samples_per_second", "gauge",
                "Training samples per second over the last 60 s (all workers).");
-        outf(&o, "fitd_training_samples_per_second %.6g\n", (double)recent / RATE_WINDOW_S);
+        buf_printf(&o, "fitd_training_samples_per_second %.6g\n", (double)recent / RATE_WINDOW_S);
         header(&o, "fitd_epoch_duration_seconds", "histogram", "Wall-clock time of one epoch.");
         render_hist(&o, "fitd_epoch_duration_seconds", &m->epochs, epoch_bounds, N_EPOCH);
         header(&o, "fitd_http_requests_total", "counter",
@@ -239,23 +203,23 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len)
             const req_series *s = &m->reqs[i];
             label_value(route, sizeof route, s->route);
             label_value(method, sizeof method, s->method);
-            outf(&o, "fitd_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n",
+            buf_printf(&o, "fitd_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n",
                  route, method, s->status, (unsigned long long)s->count);
         }
         if (m->overflow)
-            outf(&o, "fitd_http_requests_total{route=\"other\",method=\"other\",status=\"other\"} "
+            buf_printf(&o, "fitd_http_requests_total{route=\"other\",method=\"other\",status=\"other\"} "
                      "%llu\n", (unsigned long long)m->overflow);
         header(&o, "fitd_http_request_duration_seconds", "histogram",
                "Time from a request's first byte to its end.");
         render_hist(&o, "fitd_http_request_duration_seconds", &m->latency, latency_bounds, N_LAT);
         pthread_mutex_unlock(&m->mu);
     }
-    if (o.failed || !o.p) {
-        free(o.p);
+    if (o.failed || !o.data) {
+        buf_free(&o);
         return NULL;
     }
     if (len) *len = o.len;
-    return o.p;
+    return o.data;
 }
 
 /* ---------------------------------------------------------------- GET /metrics */

@@ -41,69 +41,85 @@ typedef struct pctx {
     size_t len;
 } pctx;
 
-/* Append one escaped segment; returns the length to restore with path_pop. A
- * segment that does not fit is left out (the problem then names its parent). */
-static size_t path_push(pctx *c, const char *key)
+size_t spec_path_push(char *path, size_t cap, size_t *len, const char *key)
 {
-    size_t saved = c->len, n = c->len;
-    char *p = c->path;
-    if (n + 1 >= sizeof c->path) return saved;
-    p[n++] = '/';
+    size_t saved = *len, n = *len;
+    if (n + 1 >= cap) return saved;
+    path[n++] = '/';
     for (const char *k = key; *k; k++) {
         const char *esc = *k == '~' ? "~0" : *k == '/' ? "~1" : NULL;
         size_t need = esc ? 2 : 1;
-        if (n + need >= sizeof c->path) {
-            p[saved] = 0;
+        if (n + need >= cap) {
+            path[saved] = 0;
             return saved;
         }
         if (esc) {
-            p[n++] = esc[0];
-            p[n++] = esc[1];
+            path[n++] = esc[0];
+            path[n++] = esc[1];
         } else {
-            p[n++] = *k;
+            path[n++] = *k;
         }
     }
-    p[n] = 0;
-    c->len = n;
+    path[n] = 0;
+    *len = n;
     return saved;
+}
+
+size_t spec_path_push_index(char *path, size_t cap, size_t *len, size_t i)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%zu", i);
+    return spec_path_push(path, cap, len, buf);
+}
+
+void spec_path_pop(char *path, size_t *len, size_t saved)
+{
+    *len = saved;
+    path[saved] = 0;
+}
+
+void spec_problem_addv(spec_problems *pr, const char *pointer, const char *fmt, va_list ap)
+{
+    if (!pr) return;
+    if (pr->n >= SPEC_MAX_PROBLEMS) {
+        pr->truncated = 1;
+        return;
+    }
+    spec_problem *it = &pr->items[pr->n++];
+    size_t n = strlen(pointer);
+    if (n >= sizeof it->pointer) {
+        n = sizeof it->pointer - 1;
+        while (n > 0 && pointer[n] != '/') n--;
+    }
+    memcpy(it->pointer, pointer, n);
+    it->pointer[n] = 0;
+    vsnprintf(it->message, sizeof it->message, fmt, ap);
+}
+
+static size_t path_push(pctx *c, const char *key)
+{
+    return spec_path_push(c->path, sizeof c->path, &c->len, key);
 }
 
 static size_t path_push_index(pctx *c, size_t i)
 {
-    char buf[24];
-    snprintf(buf, sizeof buf, "%zu", i);
-    return path_push(c, buf);
+    return spec_path_push_index(c->path, sizeof c->path, &c->len, i);
 }
 
 static void path_pop(pctx *c, size_t saved)
 {
-    c->len = saved;
-    c->path[saved] = 0;
+    spec_path_pop(c->path, &c->len, saved);
 }
 
-/* Record a problem at the current pointer. A pointer too long for the record is
- * cut back to its longest prefix that ends at a segment boundary. */
+/* Record a problem at the current pointer. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
 static void problem(pctx *c, const char *fmt, ...)
 {
-    if (!c->pr) return;
-    if (c->pr->n >= SPEC_MAX_PROBLEMS) {
-        c->pr->truncated = 1;
-        return;
-    }
-    spec_problem *it = &c->pr->items[c->pr->n++];
-    size_t n = c->len;
-    if (n >= sizeof it->pointer) {
-        n = sizeof it->pointer - 1;
-        while (n > 0 && c->path[n] != '/') n--;
-    }
-    memcpy(it->pointer, c->path, n);
-    it->pointer[n] = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(it->message, sizeof it->message, fmt, ap);
+    spec_problem_addv(c->pr, c->path, fmt, ap);
     va_end(ap);
 }
 

@@ -82,6 +82,7 @@
 #define FITD_SPEC_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "nn.h"
@@ -114,6 +115,21 @@ typedef struct spec_problems {
     int truncated;
     spec_problem items[SPEC_MAX_PROBLEMS];
 } spec_problems;
+
+/* For validators that name each problem's field (spec.c, keras.c). A JSON
+ * Pointer is built in the caller's buffer `path` (cap bytes, *len used):
+ * spec_path_push appends one segment ("~" escaped as "~0", "/" as "~1") and
+ * returns the length to restore (spec_path_pop); a segment that does not fit is
+ * left out, so the problem names its parent. spec_problem_addv records a problem
+ * at `pointer`, cut back to a segment boundary when the record cannot hold it,
+ * or sets `truncated` when the list is full; pr may be NULL (nothing recorded). */
+size_t spec_path_push(char *path, size_t cap, size_t *len, const char *key);
+size_t spec_path_push_index(char *path, size_t cap, size_t *len, size_t i);
+void spec_path_pop(char *path, size_t *len, size_t saved);
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
+void spec_problem_addv(spec_problems *pr, const char *pointer, const char *fmt, va_list ap);
 
 /* "init": a warm start. {"weights": id} (uploaded safetensors), {"from_job": id}
  * (a succeeded job's final weights) or {"from_job": id, "resume": true} (its

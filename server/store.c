@@ -598,6 +598,103 @@ static int clamp_limit(int limit)
     return limit > STORE_LIST_MAX ? STORE_LIST_MAX : limit;
 }
 
+/* ---------------------------------------------------------------- rows by id, pages */
+
+/* How one resource's rows are read: the readers fill an item from the current
+ * row (and its list position into *seq when seq is not NULL); on failure the
+ * item holds nothing to free. `clear` frees a read item's fields (NULL: none). */
+typedef struct row_kind {
+    const char *noun;   /* "job": "job <id> not found", "read job" */
+    const char *plural; /* "jobs": "list jobs" */
+    size_t size;        /* bytes of one item */
+    store_rc (*read)(store *s, sqlite3_stmt *st, void *item, int64_t *seq);
+    void (*clear)(void *item);
+} row_kind;
+
+/* Free an array of n read items (the list_free of every resource). */
+static void free_rows(void *items, size_t n, const row_kind *k)
+{
+    for (size_t i = 0; items && k->clear && i < n; i++) k->clear((char *)items + i * k->size);
+    free(items);
+}
+
+/* The row a single-id statement returns, read into *out (zeroed first). */
+static store_rc get_row(store *s, int id, const char *text, const row_kind *k, void *out)
+{
+    sqlite3_stmt *st = NULL;
+    char what[48];
+    memset(out, 0, k->size);
+    store_rc rc = prep(s, id, &st);
+    if (rc != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC));
+    int code = step(s, st);
+    if (code == SQLITE_DONE) {
+        rc = set_err(s, STORE_NOT_FOUND, "%s %s not found", k->noun, text);
+    } else if (code != SQLITE_ROW) {
+        snprintf(what, sizeof what, "read %s", k->noun);
+        rc = sql_fail(s, code, what);
+    } else {
+        rc = k->read(s, st, out, NULL);
+    }
+out:
+    done(st);
+    return rc;
+}
+
+/* One page of a list statement, newest first. Its parameters are the n_texts
+ * optional filters (NULL binds NULL: no filter), then the cursor's position and
+ * limit + 1 (the one more row tells whether a next page exists). On success
+ * *items is a malloc'ed array of *n items (NULL when none; the resource's
+ * list_free releases it) and next_cursor the next page's cursor ("" on the
+ * last); on failure *items is NULL and *n 0. */
+static store_rc list_page(store *s, int id, const char *const *texts, int n_texts,
+                          const store_list_query *q, const row_kind *k, void **items, size_t *n,
+                          char *next_cursor)
+{
+    sqlite3_stmt *st = NULL;
+    char *arr = NULL;
+    int64_t after = INT64_MAX, last_seq = 0;
+    int limit = clamp_limit(q ? q->limit : 0);
+    size_t count = 0;
+    int code, more = 0;
+    char what[48];
+    store_rc rc;
+
+    *items = NULL;
+    *n = 0;
+    if (next_cursor) next_cursor[0] = '\0';
+    if ((rc = cursor_decode(s, q ? q->cursor : NULL, &after)) != STORE_OK) return rc;
+    if (!(arr = calloc((size_t)limit, k->size))) return set_err(s, STORE_NOMEM, "out of memory");
+    if ((rc = prep(s, id, &st)) != STORE_OK) goto out;
+    for (int i = 0; i < n_texts; i++) BIND(bind_text_opt(st, i + 1, texts[i]));
+    BIND(sqlite3_bind_int64(st, n_texts + 1, after));
+    BIND(sqlite3_bind_int(st, n_texts + 2, limit + 1));
+    while ((code = step(s, st)) == SQLITE_ROW) {
+        if (count == (size_t)limit) {
+            more = 1;
+            break;
+        }
+        if ((rc = k->read(s, st, arr + count * k->size, &last_seq)) != STORE_OK) goto out;
+        count++;
+    }
+    if (code != SQLITE_ROW && code != SQLITE_DONE) {
+        snprintf(what, sizeof what, "list %s", k->plural);
+        rc = sql_fail(s, code, what);
+        goto out;
+    }
+    if (more && next_cursor) cursor_encode(last_seq, next_cursor);
+    if (count) {
+        *items = arr;
+        arr = NULL;
+    }
+    *n = count;
+    count = 0;
+out:
+    done(st);
+    free_rows(arr, count, k);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- open / close */
 
 static store_rc pragma_exec(store *s, const char *sql)
@@ -1183,8 +1280,9 @@ static int parse_shape(const char *t, store_dataset_meta *m)
 }
 
 /* Fill a meta from a row in DS_COLS order; *seq (may be NULL) gets the row's seq. */
-static store_rc read_dataset(store *s, sqlite3_stmt *st, store_dataset_meta *m, int64_t *seq)
+static store_rc read_dataset(store *s, sqlite3_stmt *st, void *item, int64_t *seq)
 {
+    store_dataset_meta *m = item;
     memset(m, 0, sizeof *m);
     if (seq) *seq = sqlite3_column_int64(st, 0);
     col_fixed(st, 1, m->id, sizeof m->id);
@@ -1204,66 +1302,21 @@ static store_rc read_dataset(store *s, sqlite3_stmt *st, store_dataset_meta *m, 
     return STORE_OK;
 }
 
+static const row_kind dataset_rows = {"dataset", "datasets", sizeof(store_dataset_meta),
+                                       read_dataset, NULL};
+
 store_rc store_dataset_get(store *s, const char *id, store_dataset_meta *out)
 {
-    sqlite3_stmt *st = NULL;
-    store_rc rc = prep(s, ST_DS_GET, &st);
-    if (rc != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
-    int code = step(s, st);
-    if (code == SQLITE_DONE)
-        rc = set_err(s, STORE_NOT_FOUND, "dataset %s not found", id);
-    else if (code != SQLITE_ROW)
-        rc = sql_fail(s, code, "read dataset");
-    else
-        rc = read_dataset(s, st, out, NULL);
-out:
-    done(st);
-    return rc;
+    return get_row(s, ST_DS_GET, id, &dataset_rows, out);
 }
 
 store_rc store_dataset_list(store *s, const store_list_query *q, store_dataset_meta **items,
                             size_t *n, char *next_cursor)
 {
-    sqlite3_stmt *st = NULL;
-    store_dataset_meta *arr = NULL;
-    int64_t after = INT64_MAX, last_seq = 0;
-    int limit = clamp_limit(q ? q->limit : 0);
-    size_t count = 0;
-    int code, more = 0;
-    store_rc rc;
-
-    *items = NULL;
-    *n = 0;
-    if (next_cursor) next_cursor[0] = '\0';
-    if ((rc = cursor_decode(s, q ? q->cursor : NULL, &after)) != STORE_OK) return rc;
-    if (!(arr = malloc((size_t)limit * sizeof *arr)))
-        return set_err(s, STORE_NOMEM, "out of memory");
-    if ((rc = prep(s, ST_DS_LIST, &st)) != STORE_OK) goto out;
-    BIND(bind_text_opt(st, 1, q ? q->tenant : NULL));
-    BIND(sqlite3_bind_int64(st, 2, after));
-    BIND(sqlite3_bind_int(st, 3, limit + 1)); /* one more tells whether a next page exists */
-    while ((code = step(s, st)) == SQLITE_ROW) {
-        if (count == (size_t)limit) {
-            more = 1;
-            break;
-        }
-        if ((rc = read_dataset(s, st, &arr[count], &last_seq)) != STORE_OK) goto out;
-        count++;
-    }
-    if (code != SQLITE_ROW && code != SQLITE_DONE) {
-        rc = sql_fail(s, code, "list datasets");
-        goto out;
-    }
-    if (more && next_cursor) cursor_encode(last_seq, next_cursor);
-    if (count) {
-        *items = arr;
-        arr = NULL;
-    }
-    *n = count;
-out:
-    done(st);
-    free(arr);
+    const char *texts[] = {q ? q->tenant : NULL};
+    void *arr = NULL;
+    store_rc rc = list_page(s, ST_DS_LIST, texts, 1, q, &dataset_rows, &arr, n, next_cursor);
+    *items = arr;
     return rc;
 }
 
@@ -1435,16 +1488,10 @@ void store_job_free(store_job *j)
     memset(j, 0, sizeof *j);
 }
 
-void store_job_list_free(store_job *jobs, size_t n)
-{
-    if (!jobs) return;
-    for (size_t i = 0; i < n; i++) store_job_free(&jobs[i]);
-    free(jobs);
-}
-
 /* Fill a job from a row in JOB_COLS order. On failure *j holds nothing to free. */
-static store_rc read_job(store *s, sqlite3_stmt *st, store_job *j, int64_t *seq)
+static store_rc read_job(store *s, sqlite3_stmt *st, void *item, int64_t *seq)
 {
+    store_job *j = item;
     char status[16];
     store_rc rc = STORE_OK;
     memset(j, 0, sizeof *j);
@@ -1488,23 +1535,21 @@ static store_rc read_job(store *s, sqlite3_stmt *st, store_job *j, int64_t *seq)
     return STORE_OK;
 }
 
+static void clear_job(void *item)
+{
+    store_job_free(item);
+}
+
+static const row_kind job_rows = {"job", "jobs", sizeof(store_job), read_job, clear_job};
+
+void store_job_list_free(store_job *jobs, size_t n)
+{
+    free_rows(jobs, n, &job_rows);
+}
+
 store_rc store_job_get(store *s, const char *id, store_job *out)
 {
-    sqlite3_stmt *st = NULL;
-    store_rc rc = prep(s, ST_JOB_GET, &st);
-    memset(out, 0, sizeof *out);
-    if (rc != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
-    int code = step(s, st);
-    if (code == SQLITE_DONE)
-        rc = set_err(s, STORE_NOT_FOUND, "job %s not found", id);
-    else if (code != SQLITE_ROW)
-        rc = sql_fail(s, code, "read job");
-    else
-        rc = read_job(s, st, out, NULL);
-out:
-    done(st);
-    return rc;
+    return get_row(s, ST_JOB_GET, id, &job_rows, out);
 }
 
 store_rc store_job_count(store *s, store_job_status status, int64_t *count)
@@ -1647,48 +1692,19 @@ out:
 store_rc store_job_list(store *s, const store_job_query *q, store_job **jobs, size_t *n,
                         char *next_cursor)
 {
-    sqlite3_stmt *st = NULL;
-    store_job *arr = NULL;
-    int64_t after = INT64_MAX, last_seq = 0;
-    int limit = clamp_limit(q ? q->limit : 0);
-    size_t count = 0;
-    int code, more = 0;
+    const char *texts[] = {q ? q->tenant : NULL,
+                           q && q->has_status ? store_job_status_name(q->status) : NULL};
+    store_list_query page = {.cursor = q ? q->cursor : NULL, .limit = q ? q->limit : 0};
+    void *arr = NULL;
     store_rc rc;
-
-    *jobs = NULL;
-    *n = 0;
-    if (next_cursor) next_cursor[0] = '\0';
-    if (q && q->has_status && (unsigned)q->status >= STORE_JOB_STATUS_COUNT)
-        return set_err(s, STORE_INVALID, "unknown job status");
-    if ((rc = cursor_decode(s, q ? q->cursor : NULL, &after)) != STORE_OK) return rc;
-    if (!(arr = calloc((size_t)limit, sizeof *arr))) return set_err(s, STORE_NOMEM, "out of memory");
-    if ((rc = prep(s, ST_JOB_LIST, &st)) != STORE_OK) goto out;
-    BIND(bind_text_opt(st, 1, q ? q->tenant : NULL));
-    BIND(bind_text_opt(st, 2, q && q->has_status ? store_job_status_name(q->status) : NULL));
-    BIND(sqlite3_bind_int64(st, 3, after));
-    BIND(sqlite3_bind_int(st, 4, limit + 1));
-    while ((code = step(s, st)) == SQLITE_ROW) {
-        if (count == (size_t)limit) {
-            more = 1;
-            break;
-        }
-        if ((rc = read_job(s, st, &arr[count], &last_seq)) != STORE_OK) goto out;
-        count++;
+    if (q && q->has_status && (unsigned)q->status >= STORE_JOB_STATUS_COUNT) {
+        *n = 0;
+        if (next_cursor) next_cursor[0] = '\0';
+        rc = set_err(s, STORE_INVALID, "unknown job status");
+    } else {
+        rc = list_page(s, ST_JOB_LIST, texts, 2, &page, &job_rows, &arr, n, next_cursor);
     }
-    if (code != SQLITE_ROW && code != SQLITE_DONE) {
-        rc = sql_fail(s, code, "list jobs");
-        goto out;
-    }
-    if (more && next_cursor) cursor_encode(last_seq, next_cursor);
-    if (count) {
-        *jobs = arr;
-        arr = NULL;
-    }
-    *n = count;
-    count = 0;
-out:
-    done(st);
-    store_job_list_free(arr, count);
+    *jobs = arr;
     return rc;
 }
 
@@ -2068,16 +2084,10 @@ void store_sweep_free(store_sweep *w)
     memset(w, 0, sizeof *w);
 }
 
-void store_sweep_list_free(store_sweep *items, size_t n)
-{
-    if (!items) return;
-    for (size_t i = 0; i < n; i++) store_sweep_free(&items[i]);
-    free(items);
-}
-
 /* Fill a sweep from a row in SWEEP_COLS order. On failure *w holds nothing. */
-static store_rc read_sweep(store *s, sqlite3_stmt *st, store_sweep *w, int64_t *seq)
+static store_rc read_sweep(store *s, sqlite3_stmt *st, void *item, int64_t *seq)
 {
+    store_sweep *w = item;
     char mode[8];
     store_rc rc;
     memset(w, 0, sizeof *w);
@@ -2102,23 +2112,22 @@ static store_rc read_sweep(store *s, sqlite3_stmt *st, store_sweep *w, int64_t *
     return STORE_OK;
 }
 
+static void clear_sweep(void *item)
+{
+    store_sweep_free(item);
+}
+
+static const row_kind sweep_rows = {"sweep", "sweeps", sizeof(store_sweep), read_sweep,
+                                    clear_sweep};
+
+void store_sweep_list_free(store_sweep *items, size_t n)
+{
+    free_rows(items, n, &sweep_rows);
+}
+
 store_rc store_sweep_get(store *s, const char *id, store_sweep *out)
 {
-    sqlite3_stmt *st = NULL;
-    store_rc rc = prep(s, ST_SWEEP_GET, &st);
-    memset(out, 0, sizeof *out);
-    if (rc != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
-    int code = step(s, st);
-    if (code == SQLITE_DONE)
-        rc = set_err(s, STORE_NOT_FOUND, "sweep %s not found", id);
-    else if (code != SQLITE_ROW)
-        rc = sql_fail(s, code, "read sweep");
-    else
-        rc = read_sweep(s, st, out, NULL);
-out:
-    done(st);
-    return rc;
+    return get_row(s, ST_SWEEP_GET, id, &sweep_rows, out);
 }
 
 store_rc store_sweep_insert(store *s, const store_sweep_new *in, store_sweep *out)
@@ -2201,45 +2210,10 @@ out:
 store_rc store_sweep_list(store *s, const store_list_query *q, store_sweep **items, size_t *n,
                           char *next_cursor)
 {
-    sqlite3_stmt *st = NULL;
-    store_sweep *arr = NULL;
-    int64_t after = INT64_MAX, last_seq = 0;
-    int limit = clamp_limit(q ? q->limit : 0);
-    size_t count = 0;
-    int code, more = 0;
-    store_rc rc;
-
-    *items = NULL;
-    *n = 0;
-    if (next_cursor) next_cursor[0] = '\0';
-    if ((rc = cursor_decode(s, q ? q->cursor : NULL, &after)) != STORE_OK) return rc;
-    if (!(arr = calloc((size_t)limit, sizeof *arr))) return set_err(s, STORE_NOMEM, "out of memory");
-    if ((rc = prep(s, ST_SWEEP_LIST, &st)) != STORE_OK) goto out;
-    BIND(bind_text_opt(st, 1, q ? q->tenant : NULL));
-    BIND(sqlite3_bind_int64(st, 2, after));
-    BIND(sqlite3_bind_int(st, 3, limit + 1));
-    while ((code = step(s, st)) == SQLITE_ROW) {
-        if (count == (size_t)limit) {
-            more = 1;
-            break;
-        }
-        if ((rc = read_sweep(s, st, &arr[count], &last_seq)) != STORE_OK) goto out;
-        count++;
-    }
-    if (code != SQLITE_ROW && code != SQLITE_DONE) {
-        rc = sql_fail(s, code, "list sweeps");
-        goto out;
-    }
-    if (more && next_cursor) cursor_encode(last_seq, next_cursor);
-    if (count) {
-        *items = arr;
-        arr = NULL;
-    }
-    *n = count;
-    count = 0;
-out:
-    done(st);
-    store_sweep_list_free(arr, count);
+    const char *texts[] = {q ? q->tenant : NULL};
+    void *arr = NULL;
+    store_rc rc = list_page(s, ST_SWEEP_LIST, texts, 1, q, &sweep_rows, &arr, n, next_cursor);
+    *items = arr;
     return rc;
 }
 
@@ -2452,16 +2426,10 @@ void store_weights_meta_free(store_weights_meta *m)
     memset(m, 0, sizeof *m);
 }
 
-void store_weights_list_free(store_weights_meta *items, size_t n)
-{
-    if (!items) return;
-    for (size_t i = 0; i < n; i++) store_weights_meta_free(&items[i]);
-    free(items);
-}
-
 /* Fill *m from a row in WTS_COLS order. On failure *m holds nothing to free. */
-static store_rc read_weights(store *s, sqlite3_stmt *st, store_weights_meta *m, int64_t *seq)
+static store_rc read_weights(store *s, sqlite3_stmt *st, void *item, int64_t *seq)
 {
+    store_weights_meta *m = item;
     memset(m, 0, sizeof *m);
     if (seq) *seq = sqlite3_column_int64(st, 0);
     col_fixed(st, 1, m->id, sizeof m->id);
@@ -2507,84 +2475,55 @@ out:
     return rc;
 }
 
+static void clear_weights(void *item)
+{
+    store_weights_meta_free(item);
+}
+
+static const row_kind weights_rows = {"weights", "weights", sizeof(store_weights_meta),
+                                      read_weights, clear_weights};
+
+void store_weights_list_free(store_weights_meta *items, size_t n)
+{
+    free_rows(items, n, &weights_rows);
+}
+
 store_rc store_weights_get(store *s, const char *id, store_weights_meta *out)
 {
-    sqlite3_stmt *st = NULL;
-    memset(out, 0, sizeof *out);
-    store_rc rc = prep(s, ST_WTS_GET, &st);
-    if (rc != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
-    int code = step(s, st);
-    if (code == SQLITE_DONE)
-        rc = set_err(s, STORE_NOT_FOUND, "weights %s not found", id);
-    else if (code != SQLITE_ROW)
-        rc = sql_fail(s, code, "read weights");
-    else
-        rc = read_weights(s, st, out, NULL);
-out:
-    done(st);
-    return rc;
+    return get_row(s, ST_WTS_GET, id, &weights_rows, out);
 }
 
 store_rc store_weights_list(store *s, const store_list_query *q, store_weights_meta **items,
                             size_t *n, char *next_cursor)
 {
-    sqlite3_stmt *st = NULL;
-    store_weights_meta *arr = NULL;
-    int64_t after = INT64_MAX, last_seq = 0;
-    int limit = clamp_limit(q ? q->limit : 0);
-    size_t count = 0;
-    int code, more = 0;
-    store_rc rc;
-
-    *items = NULL;
-    *n = 0;
-    if (next_cursor) next_cursor[0] = '\0';
-    if ((rc = cursor_decode(s, q ? q->cursor : NULL, &after)) != STORE_OK) return rc;
-    if (!(arr = calloc((size_t)limit, sizeof *arr))) return set_err(s, STORE_NOMEM, "out of memory");
-    if ((rc = prep(s, ST_WTS_LIST, &st)) != STORE_OK) goto out;
-    BIND(bind_text_opt(st, 1, q ? q->tenant : NULL));
-    BIND(sqlite3_bind_int64(st, 2, after));
-    BIND(sqlite3_bind_int(st, 3, limit + 1)); /* one more tells whether a next page exists */
-    while ((code = step(s, st)) == SQLITE_ROW) {
-        if (count == (size_t)limit) {
-            more = 1;
-            break;
-        }
-        if ((rc = read_weights(s, st, &arr[count], &last_seq)) != STORE_OK) goto out;
-        count++;
-    }
-    if (code != SQLITE_ROW && code != SQLITE_DONE) {
-        rc = sql_fail(s, code, "list weights");
-        goto out;
-    }
-    if (more && next_cursor) cursor_encode(last_seq, next_cursor);
-    *items = count ? arr : NULL;
-    *n = count;
-    if (count) arr = NULL;
-out:
-    done(st);
-    store_weights_list_free(arr, count);
+    const char *texts[] = {q ? q->tenant : NULL};
+    void *arr = NULL;
+    store_rc rc = list_page(s, ST_WTS_LIST, texts, 1, q, &weights_rows, &arr, n, next_cursor);
+    *items = arr;
     return rc;
 }
 
+/* The stored bytes of an upload: a row of one blob column. */
+typedef struct blob_item {
+    void *data;
+    size_t len;
+} blob_item;
+
+static store_rc read_blob(store *s, sqlite3_stmt *st, void *item, int64_t *seq)
+{
+    blob_item *b = item;
+    return col_blob(s, st, 0, &b->data, &b->len);
+}
+
+static const row_kind weights_data_rows = {"weights", "weights", sizeof(blob_item), read_blob,
+                                           NULL};
+
 store_rc store_weights_load(store *s, const char *id, void **buf, size_t *len)
 {
-    sqlite3_stmt *st = NULL;
-    *buf = NULL;
-    *len = 0;
-    store_rc rc = prep(s, ST_WTS_DATA, &st);
-    if (rc != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
-    int code = step(s, st);
-    if (code == SQLITE_DONE)
-        rc = set_err(s, STORE_NOT_FOUND, "weights %s not found", id);
-    else if (code != SQLITE_ROW)
-        rc = sql_fail(s, code, "read weights");
-    else
-        rc = col_blob(s, st, 0, buf, len);
-out:
-    done(st);
+    blob_item b;
+    store_rc rc = get_row(s, ST_WTS_DATA, id, &weights_data_rows, &b);
+    *buf = b.data;
+    *len = b.len;
     return rc;
 }
 

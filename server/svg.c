@@ -7,6 +7,8 @@
 
 #include "svg.h"
 
+#include "buf.h"
+
 #define SVG_W_DEFAULT 720
 #define SVG_H_DEFAULT 420
 #define SVG_MAX_TICKS 8
@@ -26,66 +28,6 @@ static const char *const dashes[] = {"", "7 4", "2 3", "9 3 2 3"};
 #define N_DASHES ((int)(sizeof dashes / sizeof dashes[0]))
 #define ACCENT "#D55E00"
 #define BASE_COLOR "#0072B2"
-
-/* ---------------------------------------------------------------- text buffer */
-
-typedef struct sb {
-    char *p;
-    size_t len, cap;
-    int failed;
-} sb;
-
-/* Append a string literal. */
-#define SB_LIT(b, lit) sb_put((b), (lit), sizeof(lit) - 1)
-
-static void sb_put(sb *b, const char *s, size_t n)
-{
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void sb_printf(sb *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = 1;
-        return;
-    }
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->failed = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_put(b, big, (size_t)n);
-    free(big);
-}
 
 /* ---------------------------------------------------------------- escaping */
 
@@ -143,14 +85,14 @@ static int escape_to(put_fn put, void *user, const char *s, int max_cp)
     return cp;
 }
 
-static void sb_put_cb(void *user, const char *s, size_t n)
+static void add_cb(void *user, const char *s, size_t n)
 {
-    sb_put(user, s, n);
+    buf_add(user, s, n);
 }
 
-static int sb_text(sb *b, const char *s, int max_cp)
+static int put_text(buf *b, const char *s, int max_cp)
 {
-    return escape_to(sb_put_cb, b, s, max_cp);
+    return escape_to(add_cb, b, s, max_cp);
 }
 
 typedef struct fixed_out {
@@ -347,78 +289,78 @@ static void x_axis_setup(axis *a, int integer, int have, double lo, double hi)
         if (t[i] >= lo - eps && t[i] <= hi + eps) a->ticks[a->n_ticks++] = t[i];
 }
 
-static void svg_open(sb *b, const svg_chart *c, int w, int h)
+static void svg_open(buf *b, const svg_chart *c, int w, int h)
 {
-    sb_printf(b,
+    buf_printf(b,
               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
               "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, Arial, "
               "sans-serif\" font-size=\"12\">\n",
               w, h, w, h);
     if (c->title) {
-        SB_LIT(b, "<title>");
-        sb_text(b, c->title, 0);
-        SB_LIT(b, "</title>\n");
+        BUF_LIT(b, "<title>");
+        put_text(b, c->title, 0);
+        BUF_LIT(b, "</title>\n");
     }
-    sb_printf(b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", w, h);
+    buf_printf(b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", w, h);
     if (c->title) {
-        sb_printf(b, "<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" "
+        buf_printf(b, "<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" "
                      "font-weight=\"bold\" fill=\"#222222\">", w / 2.0);
-        sb_text(b, c->title, 90);
-        SB_LIT(b, "</text>\n");
+        put_text(b, c->title, 90);
+        BUF_LIT(b, "</text>\n");
     }
 }
 
 /* Grid, axis lines, y ticks and labels, axis titles. x ticks are drawn by the
  * caller (numeric or categorical). */
-static void draw_frame(sb *b, const svg_chart *c, const frame *f)
+static void draw_frame(buf *b, const svg_chart *c, const frame *f)
 {
     char lab[64];
-    SB_LIT(b, "<g class=\"grid\" stroke=\"#e6e6e6\" stroke-width=\"1\">\n");
+    BUF_LIT(b, "<g class=\"grid\" stroke=\"#e6e6e6\" stroke-width=\"1\">\n");
     for (int i = 0; i < f->y.n_ticks; i++) {
         double y = px_y(f, f->y.ticks[i]);
-        sb_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", f->left, y,
+        buf_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", f->left, y,
                   f->right, y);
     }
-    SB_LIT(b, "</g>\n");
-    sb_printf(b,
+    BUF_LIT(b, "</g>\n");
+    buf_printf(b,
               "<g class=\"axes\" stroke=\"#444444\" stroke-width=\"1\">\n"
               "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n"
               "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n</g>\n",
               f->left, f->bottom, f->right, f->bottom, f->left, f->top, f->left, f->bottom);
-    SB_LIT(b, "<g class=\"y-ticks\" font-size=\"11\" fill=\"#333333\" text-anchor=\"end\">\n");
+    BUF_LIT(b, "<g class=\"y-ticks\" font-size=\"11\" fill=\"#333333\" text-anchor=\"end\">\n");
     for (int i = 0; i < f->y.n_ticks; i++) {
         double y = px_y(f, f->y.ticks[i]);
         tick_label(lab, sizeof lab, f->y.ticks[i], f->y.step, f->y.log);
-        sb_printf(b,
+        buf_printf(b,
                   "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#444444\"/>"
                   "<text x=\"%.2f\" y=\"%.2f\">%s</text>\n",
                   f->left - 4, y, f->left, y, f->left - 7, y + 4, lab);
     }
-    SB_LIT(b, "</g>\n");
+    BUF_LIT(b, "</g>\n");
     if (c->x_label) {
-        sb_printf(b, "<text class=\"x-title\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" "
+        buf_printf(b, "<text class=\"x-title\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" "
                      "fill=\"#222222\">", (f->left + f->right) / 2, (double)f->h - 10);
-        sb_text(b, c->x_label, 60);
-        SB_LIT(b, "</text>\n");
+        put_text(b, c->x_label, 60);
+        BUF_LIT(b, "</text>\n");
     }
     if (c->y_label) {
         double cy = (f->top + f->bottom) / 2;
-        sb_printf(b, "<text class=\"y-title\" x=\"16\" y=\"%.2f\" text-anchor=\"middle\" "
+        buf_printf(b, "<text class=\"y-title\" x=\"16\" y=\"%.2f\" text-anchor=\"middle\" "
                      "fill=\"#222222\" transform=\"rotate(-90 16 %.2f)\">", cy, cy);
-        sb_text(b, c->y_label, 40);
-        SB_LIT(b, "</text>\n");
+        put_text(b, c->y_label, 40);
+        BUF_LIT(b, "</text>\n");
     }
 }
 
-static void draw_note(sb *b, const frame *f, const char *note)
+static void draw_note(buf *b, const frame *f, const char *note)
 {
     if (!note) return;
-    sb_printf(b, "<text class=\"note\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" "
+    buf_printf(b, "<text class=\"note\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" "
                  "font-size=\"14\" fill=\"#777777\">", (f->left + f->right) / 2,
               (f->top + f->bottom) / 2);
-    sb_text(b, note, 80);
-    SB_LIT(b, "</text>\n");
+    put_text(b, note, 80);
+    BUF_LIT(b, "</text>\n");
 }
 
 /* Margins from the texts; `legend_cp` = widest legend name in characters (0 =
@@ -438,32 +380,32 @@ static void frame_layout(frame *f, const svg_chart *c, int legend_cp, double bot
 }
 
 /* One legend row: a line sample (dash, colour) or a filled square (dash < 0). */
-static void legend_row(sb *b, const frame *f, int row, const char *color, int dash,
+static void legend_row(buf *b, const frame *f, int row, const char *color, int dash,
                        const char *name)
 {
     double x = f->right + 14, y = f->top + 8 + row * 20;
     if (dash >= 0)
-        sb_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
+        buf_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
                      "stroke-width=\"2.5\"%s%s%s/>",
                   x, y, x + 24, y, color, dashes[dash][0] ? " stroke-dasharray=\"" : "",
                   dashes[dash], dashes[dash][0] ? "\"" : "");
     else
-        sb_printf(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"12\" height=\"12\" fill=\"%s\"/>",
+        buf_printf(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"12\" height=\"12\" fill=\"%s\"/>",
                   x + 6, y - 6, color);
-    sb_printf(b, "<text x=\"%.2f\" y=\"%.2f\" fill=\"#222222\">", x + 30, y + 4);
-    sb_text(b, name, SVG_NAME_MAX_CP);
-    SB_LIT(b, "</text>\n");
+    buf_printf(b, "<text x=\"%.2f\" y=\"%.2f\" fill=\"#222222\">", x + 30, y + 4);
+    put_text(b, name, SVG_NAME_MAX_CP);
+    BUF_LIT(b, "</text>\n");
 }
 
-static char *finish(sb *b, size_t *len)
+static char *finish(buf *b, size_t *len)
 {
-    SB_LIT(b, "</svg>\n");
+    BUF_LIT(b, "</svg>\n");
     if (b->failed) {
-        free(b->p);
+        free(b->data);
         return NULL;
     }
     if (len) *len = b->len;
-    return b->p;
+    return b->data;
 }
 
 /* ---------------------------------------------------------------- line charts */
@@ -495,7 +437,7 @@ static int series_dash(const svg_series *s, int i)
 }
 
 /* Shade between a and b over each run of indices where both are drawable. */
-static void draw_fill(sb *b, const frame *f, const svg_series *a, const svg_series *bs,
+static void draw_fill(buf *b, const frame *f, const svg_series *a, const svg_series *bs,
                       const char *color)
 {
     int n = a->n < bs->n ? a->n : bs->n;
@@ -503,23 +445,23 @@ static void draw_fill(sb *b, const frame *f, const svg_series *a, const svg_seri
         int j = i;
         while (j < n && point_ok(f, a, j) && point_ok(f, bs, j) && sx(a, j) == sx(bs, j)) j++;
         if (j - i >= 2) {
-            sb_printf(b, "<polygon class=\"gap\" fill=\"%s\" fill-opacity=\"0.13\" "
+            buf_printf(b, "<polygon class=\"gap\" fill=\"%s\" fill-opacity=\"0.13\" "
                          "stroke=\"none\" points=\"", color);
             for (int k = i; k < j; k++)
-                sb_printf(b, "%s%.2f,%.2f", k > i ? " " : "", px_x(f, sx(a, k)), px_y(f, a->y[k]));
+                buf_printf(b, "%s%.2f,%.2f", k > i ? " " : "", px_x(f, sx(a, k)), px_y(f, a->y[k]));
             for (int k = j - 1; k >= i; k--)
-                sb_printf(b, " %.2f,%.2f", px_x(f, sx(bs, k)), px_y(f, bs->y[k]));
-            SB_LIT(b, "\"/>\n");
+                buf_printf(b, " %.2f,%.2f", px_x(f, sx(bs, k)), px_y(f, bs->y[k]));
+            BUF_LIT(b, "\"/>\n");
         }
         i = j > i ? j : i + 1;
     }
 }
 
-static void draw_series(sb *b, const frame *f, const svg_series *s, int idx, const svg_chart *c)
+static void draw_series(buf *b, const frame *f, const svg_series *s, int idx, const svg_chart *c)
 {
     const char *color = series_color(s, idx);
     int dash = series_dash(s, idx);
-    sb_printf(b, "<g class=\"series\" stroke=\"%s\" fill=\"%s\">\n", color, color);
+    buf_printf(b, "<g class=\"series\" stroke=\"%s\" fill=\"%s\">\n", color, color);
     if (!s->no_line) {
         /* One polyline per run of drawable points: missing points leave gaps. */
         for (int i = 0; i < s->n;) {
@@ -527,14 +469,14 @@ static void draw_series(sb *b, const frame *f, const svg_series *s, int idx, con
             int j = i;
             while (j < s->n && point_ok(f, s, j)) j++;
             if (j - i >= 2) {
-                sb_printf(b, "<polyline fill=\"none\" stroke-width=\"2\" "
+                buf_printf(b, "<polyline fill=\"none\" stroke-width=\"2\" "
                              "stroke-linejoin=\"round\"%s%s%s points=\"",
                           dashes[dash][0] ? " stroke-dasharray=\"" : "", dashes[dash],
                           dashes[dash][0] ? "\"" : "");
                 for (int k = i; k < j; k++)
-                    sb_printf(b, "%s%.2f,%.2f", k > i ? " " : "", px_x(f, sx(s, k)),
+                    buf_printf(b, "%s%.2f,%.2f", k > i ? " " : "", px_x(f, sx(s, k)),
                               px_y(f, s->y[k]));
-                SB_LIT(b, "\"/>\n");
+                BUF_LIT(b, "\"/>\n");
             }
             i = j;
         }
@@ -545,51 +487,51 @@ static void draw_series(sb *b, const frame *f, const svg_series *s, int idx, con
         /* A lone point (neighbours missing) always gets a dot: it has no line. */
         int lone = (i == 0 || !point_ok(f, s, i - 1)) && (i + 1 >= s->n || !point_ok(f, s, i + 1));
         if (!markers && !lone) continue;
-        sb_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%s\" stroke=\"none\"/>\n",
+        buf_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%s\" stroke=\"none\"/>\n",
                   px_x(f, sx(s, i)), px_y(f, s->y[i]), s->no_line ? "4" : "2.6");
     }
     if (c->has_mark)
         for (int i = 0; i < s->n; i++)
             if (point_ok(f, s, i) && sx(s, i) == c->mark_x)
-                sb_printf(b, "<circle class=\"mark-point\" cx=\"%.2f\" cy=\"%.2f\" r=\"6\" "
+                buf_printf(b, "<circle class=\"mark-point\" cx=\"%.2f\" cy=\"%.2f\" r=\"6\" "
                              "fill=\"none\" stroke-width=\"2\"/>\n",
                           px_x(f, sx(s, i)), px_y(f, s->y[i]));
-    SB_LIT(b, "</g>\n");
+    BUF_LIT(b, "</g>\n");
 }
 
-static void draw_mark(sb *b, const frame *f, const svg_chart *c)
+static void draw_mark(buf *b, const frame *f, const svg_chart *c)
 {
     if (!c->has_mark || !usable(c->mark_x)) return;
     if (c->mark_x < f->x.lo || c->mark_x > f->x.hi) return;
     double x = px_x(f, c->mark_x);
     int flip = x > f->left + 0.75 * (f->right - f->left);
-    sb_printf(b, "<g class=\"mark\">\n<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+    buf_printf(b, "<g class=\"mark\">\n<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
                  "stroke=\"#555555\" stroke-width=\"1.2\" stroke-dasharray=\"4 3\"/>\n"
                  "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"%s\" font-size=\"11\" "
                  "fill=\"#333333\">",
               x, f->top, x, f->bottom, flip ? x - 5 : x + 5, f->top + 12, flip ? "end" : "start");
-    sb_text(b, c->mark_label ? c->mark_label : "best", 40);
-    SB_LIT(b, "</text>\n</g>\n");
+    put_text(b, c->mark_label ? c->mark_label : "best", 40);
+    BUF_LIT(b, "</text>\n</g>\n");
 }
 
-static void draw_x_ticks(sb *b, const frame *f)
+static void draw_x_ticks(buf *b, const frame *f)
 {
     char lab[64];
-    SB_LIT(b, "<g class=\"x-ticks\" font-size=\"11\" fill=\"#333333\" text-anchor=\"middle\">\n");
+    BUF_LIT(b, "<g class=\"x-ticks\" font-size=\"11\" fill=\"#333333\" text-anchor=\"middle\">\n");
     for (int i = 0; i < f->x.n_ticks; i++) {
         double x = px_x(f, f->x.ticks[i]);
         tick_label(lab, sizeof lab, f->x.ticks[i], f->x.step, 0);
-        sb_printf(b,
+        buf_printf(b,
                   "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#444444\"/>"
                   "<text x=\"%.2f\" y=\"%.2f\">%s</text>\n",
                   x, f->bottom, x, f->bottom + 4, x, f->bottom + 17, lab);
     }
-    SB_LIT(b, "</g>\n");
+    BUF_LIT(b, "</g>\n");
 }
 
 char *svg_line_chart(const svg_chart *c, const svg_series *series, int n_series, size_t *len)
 {
-    sb b = {0};
+    buf b = {0};
     frame f;
     int legend_cp = 0, have_x = 0, have_y = 0;
     double xlo = 0, xhi = 0, ylo = 0, yhi = 0;
@@ -649,7 +591,7 @@ char *svg_line_chart(const svg_chart *c, const svg_series *series, int n_series,
         /* As many rows as fit beside the plot; the rest are summed up. */
         int rows = (int)((f.bottom - f.top) / 20);
         int shown = n_series <= rows ? n_series : rows - 1;
-        SB_LIT(&b, "<g class=\"legend\" font-size=\"12\">\n");
+        BUF_LIT(&b, "<g class=\"legend\" font-size=\"12\">\n");
         for (int s = 0; s < shown; s++) {
             char fallback[32];
             snprintf(fallback, sizeof fallback, "series %d", s + 1);
@@ -657,9 +599,9 @@ char *svg_line_chart(const svg_chart *c, const svg_series *series, int n_series,
                        series[s].name ? series[s].name : fallback);
         }
         if (shown < n_series)
-            sb_printf(&b, "<text x=\"%.2f\" y=\"%.2f\" fill=\"#555555\">+%d more</text>\n",
+            buf_printf(&b, "<text x=\"%.2f\" y=\"%.2f\" fill=\"#555555\">+%d more</text>\n",
                       f.right + 14, f.top + 12 + (shown > 0 ? shown : 0) * 20, n_series - shown);
-        SB_LIT(&b, "</g>\n");
+        BUF_LIT(&b, "</g>\n");
     }
     if (!have_y) draw_note(&b, &f, c->note);
     return finish(&b, len);
@@ -669,7 +611,7 @@ char *svg_line_chart(const svg_chart *c, const svg_series *series, int n_series,
 
 char *svg_category_chart(const svg_chart *c, const svg_categories *cat, size_t *len)
 {
-    sb b = {0};
+    buf b = {0};
     frame f;
     char num[32];
     if (!c || !cat || cat->n < 0 || (cat->n > 0 && !cat->values)) return NULL;
@@ -716,23 +658,23 @@ char *svg_category_chart(const svg_chart *c, const svg_categories *cat, size_t *
 
     svg_open(&b, c, f.w, f.h);
     draw_frame(&b, c, &f);
-    SB_LIT(&b, "<g class=\"x-ticks\" font-size=\"11\" fill=\"#333333\">\n");
+    BUF_LIT(&b, "<g class=\"x-ticks\" font-size=\"11\" fill=\"#333333\">\n");
     for (int i = 0; i < cat->n; i++) {
         if (i % every) continue;
         double x = f.left + (i + 0.5) * slot;
         const char *l = cat->labels ? cat->labels[i] : NULL;
         snprintf(num, sizeof num, "%d", i + 1);
         if (rotate)
-            sb_printf(&b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" "
+            buf_printf(&b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" "
                           "transform=\"rotate(-40 %.2f %.2f)\">", x + 3, f.bottom + 14, x + 3,
                       f.bottom + 14);
         else
-            sb_printf(&b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">", x,
+            buf_printf(&b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">", x,
                       f.bottom + 17);
-        sb_text(&b, l ? l : num, SVG_LABEL_MAX_CP);
-        SB_LIT(&b, "</text>\n");
+        put_text(&b, l ? l : num, SVG_LABEL_MAX_CP);
+        BUF_LIT(&b, "</text>\n");
     }
-    SB_LIT(&b, "</g>\n<g class=\"values\" stroke=\"none\">\n");
+    BUF_LIT(&b, "</g>\n<g class=\"values\" stroke=\"none\">\n");
     double base = f.y.lo <= 0 && f.y.hi >= 0 ? px_y(&f, 0) : f.bottom;
     double bar_w = fmin(slot * 0.6, 60);
     for (int i = 0; i < cat->n; i++) {
@@ -741,20 +683,20 @@ char *svg_category_chart(const svg_chart *c, const svg_categories *cat, size_t *
         const char *color = has_hl && i == cat->highlight ? ACCENT : BASE_COLOR;
         double x = f.left + (i + 0.5) * slot, y = px_y(&f, v);
         if (bars)
-            sb_printf(&b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+            buf_printf(&b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
                           "fill=\"%s\"/>\n", x - bar_w / 2, fmin(y, base), bar_w,
                       fabs(base - y), color);
         else
-            sb_printf(&b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"5\" fill=\"%s\"/>\n", x, y,
+            buf_printf(&b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"5\" fill=\"%s\"/>\n", x, y,
                       color);
     }
-    SB_LIT(&b, "</g>\n");
+    BUF_LIT(&b, "</g>\n");
     if (cat->series_name || has_hl) {
         int row = 0;
-        SB_LIT(&b, "<g class=\"legend\" font-size=\"12\">\n");
+        BUF_LIT(&b, "<g class=\"legend\" font-size=\"12\">\n");
         if (cat->series_name) legend_row(&b, &f, row++, BASE_COLOR, -1, cat->series_name);
         if (has_hl) legend_row(&b, &f, row, ACCENT, -1, hl_label);
-        SB_LIT(&b, "</g>\n");
+        BUF_LIT(&b, "</g>\n");
     }
     if (!have) draw_note(&b, &f, c->note);
     return finish(&b, len);
