@@ -85,7 +85,9 @@ char *read_file(const char *path, size_t *len)
 #include <curl/curl.h>
 #include <zlib.h>
 
-static void sleep_ms(long ms)
+#include "store.h"
+
+void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -96,6 +98,11 @@ static void sleep_ms(long ms)
 static long time_scale(void)
 {
     return getenv("FITD_TEST_SANITIZED") ? 4 : 1;
+}
+
+double it_slow(void)
+{
+    return (double)time_scale();
 }
 
 const char *it_fitd_bin(void)
@@ -333,7 +340,14 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *user)
     /* A new status line (after 100 Continue) starts a new header block. */
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) ((char *)r + want[i].off)[0] = 0;
+        r->headers[0] = 0;
+        r->headers_len = 0;
         return n;
+    }
+    if (r->headers_len + n < sizeof r->headers) {
+        memcpy(r->headers + r->headers_len, line, n);
+        r->headers_len += n;
+        r->headers[r->headers_len] = 0;
     }
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         size_t k = strlen(want[i].name);
@@ -419,6 +433,27 @@ static int do_request(const it_server *s, const char *method, const char *path,
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     return rc;
+}
+
+const char *it_header(const it_resp *r, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    out[0] = 0;
+    for (const char *p = r->headers; *p;) {
+        const char *eol = strstr(p, "\r\n");
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ') v++;
+            size_t vlen = len - (size_t)(v - p);
+            if (vlen >= cap) vlen = cap - 1;
+            memcpy(out, v, vlen);
+            out[vlen] = 0;
+            return out;
+        }
+        p += len + (eol ? 2 : 0);
+    }
+    return out;
 }
 
 it_server it_as(const it_server *s, const char *token)
@@ -621,4 +656,264 @@ int it_write_file(const char *path, const void *data, size_t len, int gzip)
     }
     free(gz);
     return rc;
+}
+
+const char *const keras_fixtures[N_KERAS_FIXTURES] = {
+    "keras_3.0-3.3.json", "keras_3.4-3.12.json", "keras_3.13.json",
+    "tf_keras_2.12.json", "tf_keras_2.13.json", "keras_2.0_bare_list.json",
+};
+
+json_t *keras_fixture(const char *name)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "keras/%s", name);
+    json_error_t err;
+    json_t *v = json_load_file(fixture_path(rel), JSON_REJECT_DUPLICATES, &err);
+    if (!v) print_message("%s: %s (line %d)\n", rel, err.text, err.line);
+    assert_non_null(v);
+    return v;
+}
+
+void support_expect_status(const it_resp *r, long want, const char *file, int line)
+{
+    if (r->status != want) {
+        print_error("want %ld, got %ld: %.800s\n", want, r->status, r->body ? r->body : "");
+        _fail(file, line);
+    }
+}
+
+json_t *support_body_json(const it_resp *r, const char *file, int line)
+{
+    json_t *v = it_json(r);
+    if (!v) {
+        print_error("not JSON (status %ld): %.300s\n", r->status, r->body ? r->body : "");
+        _fail(file, line);
+    }
+    return v;
+}
+
+json_t *it_get_json(const it_server *s, const char *path)
+{
+    it_resp r;
+    assert_int_equal(it_get(s, path, &r), 0);
+    expect_status(&r, 200);
+    json_t *o = body_json(&r);
+    it_resp_free(&r);
+    return o;
+}
+
+json_t *it_job_get(const it_server *s, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    return it_get_json(s, path);
+}
+
+json_t *it_job_metrics(const it_server *s, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
+    json_t *a = it_get_json(s, path);
+    assert_true(json_is_array(a));
+    return a;
+}
+
+void it_tokens_dir(char *dir, size_t dir_len, char *tokens, size_t tokens_len, const char *text)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, dir_len, "%s/fitd-tokens-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    snprintf(tokens, tokens_len, "%s/tokens", dir);
+    assert_int_equal(it_write_file(tokens, text, strlen(text), 0), 0);
+}
+
+int it_upload_digits(const it_server *s, char *id, size_t id_len)
+{
+    size_t len = 0;
+    char *csv = read_file(fixture_path("digits.csv"), &len);
+    if (!csv) {
+        fprintf(stderr, "cannot read %s\n", fixture_path("digits.csv"));
+        return -1;
+    }
+    const char *h[] = {"Content-Type: text/csv", NULL};
+    it_resp r;
+    int rc = it_request(s, "POST", "/v1/datasets?name=digits&label=label", h, csv, len, &r);
+    free(csv);
+    if (rc != 0) {
+        fprintf(stderr, "upload: no response\n");
+        return -1;
+    }
+    json_t *o = r.status == 201 ? it_json(&r) : NULL;
+    const char *got = json_string_value(json_object_get(o, "id"));
+    if (got) snprintf(id, id_len, "%s", got);
+    else fprintf(stderr, "upload: %ld %.300s\n", r.status, r.body ? r.body : "");
+    json_decref(o);
+    it_resp_free(&r);
+    return got ? 0 : -1;
+}
+
+void it_restore_checkpoint(const char *db, const char *job_id, const char *ds_id, it_restored *out)
+{
+    char err[512];
+    void *ck = NULL;
+    size_t ck_len = 0;
+    store_job j = {0};
+    nn_error ne = {0};
+    memset(out, 0, sizeof *out);
+    store *st = store_open(db, err, sizeof err);
+    if (!st) fail_msg("store_open %s: %s", db, err);
+    assert_int_equal(store_job_get(st, job_id, &j), STORE_OK);
+    assert_int_equal(store_job_checkpoint_load(st, job_id, &ck, &ck_len, &out->epoch), STORE_OK);
+    assert_int_equal(store_dataset_load(st, ds_id, NULL, &out->ds), STORE_OK);
+    store_close(st);
+    spec_limits lim = spec_limits_default();
+    assert_int_equal(spec_job_parse_text(j.spec_json, strlen(j.spec_json), &lim, 0, &out->sj, NULL),
+                     SPEC_OK);
+    store_job_free(&j);
+    out->model = nn_model_new(&out->sj.model, out->sj.fit.seed, &ne);
+    assert_non_null(out->model);
+    out->trainer = nn_trainer_new(out->model, &out->sj.compile, &out->sj.fit, &out->ds, NULL, &ne);
+    assert_non_null(out->trainer);
+    if (nn_trainer_restore(out->trainer, ck, ck_len, &ne) != NN_OK)
+        fail_msg("restore: %s", ne.message);
+    free(ck);
+}
+
+void it_restored_free(it_restored *r)
+{
+    nn_trainer_free(r->trainer);
+    nn_model_free(r->model);
+    spec_job_free(&r->sj);
+    nn_dataset_free(&r->ds);
+    memset(r, 0, sizeof *r);
+}
+
+int it_group_teardown(void **state)
+{
+    return it_stop(*state) == 0 ? 0 : -1;
+}
+
+int it_start_with_digits(it_server *s, const char *const *extra_args, char *id, size_t id_len)
+{
+    if (it_start(s, extra_args) != 0) return -1;
+    return it_upload_digits(s, id, id_len);
+}
+
+char *it_get_svg(const it_server *s, const char *path)
+{
+    it_resp r;
+    assert_int_equal(it_get(s, path, &r), 0);
+    expect_status(&r, 200);
+    assert_string_equal(r.content_type, "image/svg+xml");
+    char file[700], cmd[800];
+    snprintf(file, sizeof file, "%s/chart.svg", s->dir);
+    assert_int_equal(it_write_file(file, r.body, r.len, 0), 0);
+    snprintf(cmd, sizeof cmd, "xmllint --noout '%s'", file);
+    int rc = system(cmd);
+    if (rc != 0) fprintf(stderr, "xmllint refused %s:\n%.3000s\n", path, r.body);
+    assert_int_equal(rc, 0);
+    unlink(file);
+    char *body = r.body;
+    r.body = NULL;
+    it_resp_free(&r);
+    return body;
+}
+
+int it_count_str(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+void it_submit_job(const it_server *s, const char *spec, char *id, size_t id_len)
+{
+    it_resp r;
+    assert_int_equal(it_post_json(s, "/v1/jobs", spec, &r), 0);
+    expect_status(&r, 202);
+    json_t *o = body_json(&r);
+    snprintf(id, id_len, "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    it_resp_free(&r);
+}
+
+static int is_final(const char *status)
+{
+    return !strcmp(status, "succeeded") || !strcmp(status, "failed") ||
+           !strcmp(status, "cancelled");
+}
+
+double it_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+json_t *it_wait_job(const it_server *s, const char *id, const char *want, double timeout_s,
+                    long poll_ms)
+{
+    double t0 = it_now_s();
+    for (;;) {
+        json_t *o = it_job_get(s, id);
+        const char *st = json_string_value(json_object_get(o, "status"));
+        assert_non_null(st);
+        if ((want && !strcmp(st, want)) || (!want && is_final(st))) return o;
+        if (is_final(st)) {
+            fprintf(stderr, "job %s ended %s (wanted %s): %s\n", id, st, want ? want : "",
+                    json_string_value(json_object_get(o, "error")));
+            json_decref(o);
+            fail();
+        }
+        json_decref(o);
+        if (it_now_s() - t0 > timeout_s)
+            fail_msg("job %s did not reach %s in %.0f s", id, want ? want : "a final state",
+                     timeout_s);
+        sleep_ms(poll_ms);
+    }
+}
+
+char *it_run_readme_block(const it_server *s, const char *marker)
+{
+    char *readme = read_file("README.md", NULL);
+    assert_non_null(readme);
+    char *mark = strstr(readme, marker);
+    if (!mark) fail_msg("README.md has no %s", marker);
+    char *begin = strstr(mark, "```sh\n");
+    assert_non_null(begin);
+    begin += 6;
+    char *end = strstr(begin, "\n```");
+    assert_non_null(end);
+    *end = 0;
+    char *fitd = strstr(begin, "FITD=");
+    assert_non_null(fitd);
+    char *eol = strchr(fitd, '\n');
+    assert_non_null(eol);
+    size_t cap = strlen(begin) + 128;
+    char *script = malloc(cap);
+    assert_non_null(script);
+    snprintf(script, cap, "set -eu\n%.*sFITD=http://127.0.0.1:%u%s\n", (int)(fitd - begin),
+             begin, s->port, eol);
+    free(readme);
+
+    char path[700], outpath[700], repo[512], cmd[4096];
+    snprintf(path, sizeof path, "%s/readme-block.sh", s->dir);
+    snprintf(outpath, sizeof outpath, "%s/readme-block.out", s->dir);
+    assert_int_equal(it_write_file(path, script, strlen(script), 0), 0);
+    free(script);
+    /* In the temp folder (the files a block writes land there), with the
+     * repository's tests/ linked in so that @tests/fixtures/... resolves. */
+    assert_non_null(getcwd(repo, sizeof repo));
+    snprintf(cmd, sizeof cmd, "cd %s && ln -sf %s/tests tests && timeout 300 bash %s > %s 2>&1",
+             s->dir, repo, path, outpath);
+    int st = system(cmd);
+    char *out = read_file(outpath, NULL);
+    assert_non_null(out);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        it_dump_log(s);
+        fprintf(stderr, "the README block after %s failed (status %d):\n%s", marker, st, out);
+        free(out);
+        fail();
+    }
+    return out;
 }

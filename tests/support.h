@@ -22,6 +22,9 @@ const char *fixture_path(const char *name);
 /* Read a whole file into a malloc'ed, NUL-terminated buffer; NULL on failure. */
 char *read_file(const char *path, size_t *len);
 
+/* Sleep `ms` milliseconds (resumed after a signal). */
+void sleep_ms(long ms);
+
 /* ---------------------------------------------------------------- integration tests
  *
  * A real fitd (path from FITD_BIN, default build/fitd) on an ephemeral loopback
@@ -30,6 +33,8 @@ char *read_file(const char *path, size_t *len);
  */
 #include <jansson.h>
 #include <sys/types.h>
+
+#include "spec.h"
 
 typedef struct it_server {
     pid_t pid;
@@ -81,8 +86,15 @@ typedef struct it_resp {
     char retry_after[32];
     char etag[128];
     char www_authenticate[160];
+    char headers[8192]; /* every header line of the final response, as received
+                           ("Name: value\r\n"...; cut at the size) */
+    size_t headers_len;
 } it_resp;
 void it_resp_free(it_resp *r);
+
+/* The value of response header `name` (case-insensitive, leading blanks trimmed)
+ * copied into out, "" when absent. Returns out. */
+const char *it_header(const it_resp *r, const char *name, char *out, size_t cap);
 
 /* One request to the server. `headers` is a NULL-terminated list of "Name: value"
  * (may be NULL); body may be NULL. method "GET" with a body is sent as given.
@@ -135,5 +147,94 @@ char *it_multipart(const it_part *parts, int n, size_t *len, const char **conten
 int it_write_file(const char *path, const void *data, size_t len, int gzip);
 /* Compress a buffer as a gzip stream (malloc'ed). */
 void *it_gzip(const void *data, size_t len, size_t *out_len);
+
+/* 4 under a sanitized build (FITD_TEST_SANITIZED, several times slower), else 1:
+ * multiply a timeout by it. */
+double it_slow(void);
+
+/* Seconds on the monotonic clock. */
+double it_now_s(void);
+
+/* The Keras model documents under tests/fixtures/keras/, one per version family. */
+#define N_KERAS_FIXTURES 6
+extern const char *const keras_fixtures[N_KERAS_FIXTURES];
+
+/* tests/fixtures/keras/NAME parsed as JSON, duplicate keys rejected (a new
+ * reference, the caller decrefs); fails the test, printing why, when it cannot. */
+json_t *keras_fixture(const char *name);
+
+/* Assert the response status (on failure print the status and the body's start). */
+#define expect_status(resp, want) support_expect_status((resp), (want), __FILE__, __LINE__)
+void support_expect_status(const it_resp *r, long want, const char *file, int line);
+
+/* The body parsed as JSON (a new reference, the caller decrefs); fails the test
+ * when it is not JSON. */
+#define body_json(resp) support_body_json((resp), __FILE__, __LINE__)
+json_t *support_body_json(const it_resp *r, const char *file, int line);
+
+/* GET path: asserts 200 and a JSON body; returns it (the caller decrefs). */
+json_t *it_get_json(const it_server *s, const char *path);
+
+/* GET /v1/jobs/{id}: asserts 200 and returns the job (the caller decrefs). */
+json_t *it_job_get(const it_server *s, const char *id);
+
+/* GET /v1/jobs/{id}/metrics: asserts 200 and a JSON array of epoch records;
+ * returns it (the caller decrefs). */
+json_t *it_job_metrics(const it_server *s, const char *id);
+
+/* A fresh temp folder (under TMPDIR or /tmp) into `dir`, holding a file `text`
+ * for --auth-tokens whose path goes to `tokens`; fails the test when it cannot.
+ * The caller removes both. */
+void it_tokens_dir(char *dir, size_t dir_len, char *tokens, size_t tokens_len, const char *text);
+
+/* Upload tests/fixtures/digits.csv as dataset "digits" (label column "label") and
+ * copy its id into `id`. Returns 0, or -1 (with the reason printed) unless the
+ * answer was 201 with an id: usable in a group setup as in a test. */
+int it_upload_digits(const it_server *s, char *id, size_t id_len);
+
+/* A job's stored checkpoint (read straight from fitd's database) restored into a
+ * new trainer built from the job's stored spec, on dataset ds_id: the state a
+ * resume starts from. it_restore_checkpoint fails the test on any error; free
+ * with it_restored_free. */
+typedef struct it_restored {
+    spec_job sj;      /* the job's spec, parsed */
+    nn_dataset ds;
+    nn_model *model;  /* the restored weights */
+    nn_trainer *trainer;
+    int epoch;        /* the checkpoint's epoch */
+} it_restored;
+void it_restore_checkpoint(const char *db, const char *job_id, const char *ds_id, it_restored *out);
+void it_restored_free(it_restored *r);
+
+/* A cmocka group teardown for a group setup that put its it_server in *state:
+ * it_stop; -1 unless fitd exited 0 (under ASan, also no leaks). */
+int it_group_teardown(void **state);
+
+/* it_start, then it_upload_digits: 0, or -1 when either failed (for a group setup). */
+int it_start_with_digits(it_server *s, const char *const *extra_args, char *id, size_t id_len);
+
+/* GET a chart: asserts 200, image/svg+xml and that xmllint (libxml2's parser)
+ * accepts it. Returns the body (malloc'ed, the caller frees). */
+char *it_get_svg(const it_server *s, const char *path);
+
+/* How many times `needle` occurs in `s` (overlapping occurrences count). */
+int it_count_str(const char *s, const char *needle);
+
+/* POST the JSON job `spec` to /v1/jobs; asserts 202 and copies the job id into `id`. */
+void it_submit_job(const it_server *s, const char *spec, char *id, size_t id_len);
+
+/* Poll GET /v1/jobs/{id} every poll_ms until its status is `want` (any final
+ * state when want is NULL); fails the test when it ends in another final state
+ * (succeeded, failed, cancelled) or after timeout_s (not scaled: see it_slow).
+ * Returns the job (the caller decrefs). */
+json_t *it_wait_job(const it_server *s, const char *id, const char *want, double timeout_s,
+                    long poll_ms);
+
+/* Run the README.md shell block that follows the first `marker` (e.g. "<!-- events:")
+ * as written, with its FITD= line pointed at `s`: bash, a 300 s timeout, in s->dir
+ * with the repository's tests/ linked in (so @tests/fixtures/... resolves; run
+ * from the repository root). Fails the test, printing the output and fitd's log,
+ * when the block exits non-zero. Returns stdout+stderr (malloc'ed, the caller frees). */
+char *it_run_readme_block(const it_server *s, const char *marker);
 
 #endif

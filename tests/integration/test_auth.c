@@ -55,12 +55,6 @@ static const char *const bogus_tokens[] = {"unknown-token-0123456789", "x", TOK_
 
 /* ---------------------------------------------------------------- helpers */
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void write_text(const char *path, const char *text)
 {
     assert_int_equal(it_write_file(path, text, strlen(text), 0), 0);
@@ -77,13 +71,6 @@ static it_resp req(const it_server *s, const char *method, const char *path, con
     h[n] = NULL;
     assert_int_equal(it_request(s, method, path, h, json, json ? strlen(json) : 0, &r), 0);
     return r;
-}
-
-static void expect_status(const it_resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.600s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
 }
 
 /* POST a small JSON dataset as `s`'s tenant; its id into id. */

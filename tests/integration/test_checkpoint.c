@@ -33,99 +33,7 @@
 static it_server srv;
 static char digits_id[64];
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void expect_status(const it_resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.600s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
-}
-
-/* ---------------------------------------------------------------- a GET with headers */
-
-typedef struct fetched {
-    long status;
-    char *body;
-    size_t len;
-    char epoch_header[32]; /* Fitd-Checkpoint-Epoch, "" if absent */
-    char content_type[128];
-} fetched;
-
-static size_t on_body(char *p, size_t size, size_t n, void *user)
-{
-    fetched *f = user;
-    size_t k = size * n;
-    char *grown = realloc(f->body, f->len + k + 1);
-    if (!grown) return 0;
-    memcpy(grown + f->len, p, k);
-    f->body = grown;
-    f->len += k;
-    f->body[f->len] = 0;
-    return k;
-}
-
-/* Copy the value of header `name` from a header line into out (trimmed). */
-static void header_value(const char *line, size_t len, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':') return;
-    const char *v = line + nl + 1;
-    size_t vl = len - nl - 1;
-    while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
-    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
-    snprintf(out, cap, "%.*s", (int)vl, v);
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *user)
-{
-    fetched *f = user;
-    header_value(p, size * n, "Fitd-Checkpoint-Epoch", f->epoch_header, sizeof f->epoch_header);
-    header_value(p, size * n, "Content-Type", f->content_type, sizeof f->content_type);
-    return size * n;
-}
-
-static void fetch(const char *path, fetched *f)
-{
-    char url[512];
-    memset(f, 0, sizeof *f);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", srv.port, path);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f->status);
-    curl_easy_cleanup(c);
-}
-
 /* ---------------------------------------------------------------- jobs */
-
-static void upload_digits(void)
-{
-    size_t len = 0;
-    char *csv = read_file(fixture_path("digits.csv"), &len);
-    assert_non_null(csv);
-    const char *h[] = {"Content-Type: text/csv", NULL};
-    it_resp r;
-    assert_int_equal(
-        it_request(&srv, "POST", "/v1/datasets?name=digits&label=label", h, csv, len, &r), 0);
-    free(csv);
-    expect_status(&r, 201);
-    json_t *o = it_json(&r);
-    assert_non_null(o);
-    snprintf(digits_id, sizeof digits_id, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
-}
 
 /* Submit a one-layer linear regression on digits with SGD at `rate`. */
 static void submit(const char *rate, int epochs, char *id, size_t cap)
@@ -138,40 +46,7 @@ static void submit(const char *rate, int epochs, char *id, size_t cap)
              "   \"loss\": \"mse\"},"
              " \"fit\": {\"epochs\": %d, \"batch_size\": 16, \"shuffle\": false}}",
              digits_id, rate, epochs);
-    it_resp r;
-    assert_int_equal(it_post_json(&srv, "/v1/jobs", spec, &r), 0);
-    expect_status(&r, 202);
-    json_t *o = it_json(&r);
-    assert_non_null(o);
-    snprintf(id, cap, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
-}
-
-/* Poll until the job is finished; it must end `want`. Returns the job (decref). */
-static json_t *wait_job(const char *id, const char *want)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    int budget_ms = getenv("FITD_TEST_SANITIZED") ? 240000 : 60000;
-    for (int waited = 0; waited < budget_ms; waited += 100) {
-        it_resp r;
-        assert_int_equal(it_get(&srv, path, &r), 0);
-        expect_status(&r, 200);
-        json_t *o = it_json(&r);
-        it_resp_free(&r);
-        assert_non_null(o);
-        const char *st = json_string_value(json_object_get(o, "status"));
-        if (st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
-            if (strcmp(st, want) != 0) fprintf(stderr, "job %s is %s\n", id, st);
-            assert_string_equal(st, want);
-            return o;
-        }
-        json_decref(o);
-        sleep_ms(100);
-    }
-    fail_msg("job %s did not finish", id);
-    return NULL;
+    it_submit_job(&srv, spec, id, cap);
 }
 
 /* The epoch named in a failed job's error ("... at epoch N, batch M ..."). */
@@ -190,7 +65,7 @@ static int failed_epoch(const json_t *job)
 
 /* Parse a safetensors buffer's header (a new reference) and point *data at the
  * byte buffer after it. */
-static json_t *st_header(const fetched *f, const unsigned char **data, size_t *data_len)
+static json_t *st_header(const it_resp *f, const unsigned char **data, size_t *data_len)
 {
     assert_true(f->len >= 8);
     uint64_t n = 0;
@@ -231,9 +106,9 @@ static void test_diverged_job_checkpoint(void **state)
 {
     (void)state;
     char id[64], path[160];
-    upload_digits();
+    assert_int_equal(it_upload_digits(&srv, digits_id, sizeof digits_id), 0);
     submit("4e-4", 40, id, sizeof id);
-    json_t *job = wait_job(id, "failed");
+    json_t *job = it_wait_job(&srv, id, "failed", 60 * it_slow(), 100);
     int bad_epoch = failed_epoch(job);
     json_decref(job);
     assert_true(bad_epoch >= 2);
@@ -259,13 +134,15 @@ static void test_diverged_job_checkpoint(void **state)
     it_resp_free(&r);
 
     /* /checkpoint as safetensors. */
-    fetched f;
+    it_resp f;
+    char epoch_header[32]; /* Fitd-Checkpoint-Epoch */
     snprintf(path, sizeof path, "/v1/jobs/%s/checkpoint", id);
-    fetch(path, &f);
+    assert_int_equal(it_get(&srv, path, &f), 0);
     if (f.status != 200) fprintf(stderr, "%.500s\n", f.body ? f.body : "");
     assert_int_equal(f.status, 200);
     assert_string_equal(f.content_type, "application/octet-stream");
-    assert_int_equal(atoi(f.epoch_header), good);
+    it_header(&f, "Fitd-Checkpoint-Epoch", epoch_header, sizeof epoch_header);
+    assert_int_equal(atoi(epoch_header), good);
     const unsigned char *data = NULL;
     size_t data_len = 0;
     json_t *h = st_header(&f, &data, &data_len);
@@ -291,30 +168,13 @@ static void test_diverged_job_checkpoint(void **state)
     }
 
     /* Bit-equal to the stored checkpoint restored into a trainer of the job's spec. */
-    store *st = store_open(srv.db, NULL, 0);
-    assert_non_null(st);
-    store_job j = {0};
-    assert_int_equal(store_job_get(st, id, &j), STORE_OK);
-    void *ck = NULL;
-    size_t ck_len = 0;
-    int ck_epoch = 0;
-    assert_int_equal(store_job_checkpoint_load(st, id, &ck, &ck_len, &ck_epoch), STORE_OK);
-    assert_int_equal(ck_epoch, good);
-    nn_dataset ds = {0};
-    assert_int_equal(store_dataset_load(st, digits_id, NULL, &ds), STORE_OK);
-    store_close(st);
-    spec_job sj = {0};
-    spec_limits lim = spec_limits_default();
-    assert_int_equal(spec_job_parse_text(j.spec_json, strlen(j.spec_json), &lim, 0, &sj, NULL),
-                     SPEC_OK);
+    it_restored rs;
+    it_restore_checkpoint(srv.db, id, digits_id, &rs);
+    assert_int_equal(rs.epoch, good);
+    nn_model *restored = rs.model;
     nn_error ne = {0};
-    nn_model *restored = nn_model_new(&sj.model, sj.fit.seed, &ne);
-    nn_model *served = nn_model_new(&sj.model, sj.fit.seed, &ne);
-    assert_non_null(restored);
+    nn_model *served = nn_model_new(&rs.sj.model, rs.sj.fit.seed, &ne);
     assert_non_null(served);
-    nn_trainer *t = nn_trainer_new(restored, &sj.compile, &sj.fit, &ds, NULL, &ne);
-    assert_non_null(t);
-    if (nn_trainer_restore(t, ck, ck_len, &ne) != NN_OK) fail_msg("restore: %s", ne.message);
     if (nn_model_load_safetensors(served, f.body, f.len, &ne) != NN_OK)
         fail_msg("served weights: %s", ne.message);
     size_t np = nn_model_param_count(restored);
@@ -323,11 +183,12 @@ static void test_diverged_job_checkpoint(void **state)
                         np * sizeof(float));
 
     /* ?format=json: the same values. */
-    fetched fj;
+    it_resp fj;
     snprintf(path, sizeof path, "/v1/jobs/%s/checkpoint?format=json", id);
-    fetch(path, &fj);
+    assert_int_equal(it_get(&srv, path, &fj), 0);
     assert_int_equal(fj.status, 200);
-    assert_int_equal(atoi(fj.epoch_header), good);
+    it_header(&fj, "Fitd-Checkpoint-Epoch", epoch_header, sizeof epoch_header);
+    assert_int_equal(atoi(epoch_header), good);
     json_t *o = json_loadb(fj.body, fj.len, 0, NULL);
     assert_non_null(o);
     const nn_tensor_info *ti = nn_model_tensor(served, 0);
@@ -338,16 +199,11 @@ static void test_diverged_job_checkpoint(void **state)
         assert_true((float)json_number_value(json_array_get(json_array_get(rows, r0), 0)) ==
                     params[r0]);
     json_decref(o);
-    free(fj.body);
+    it_resp_free(&fj);
 
-    nn_trainer_free(t);
-    nn_model_free(restored);
     nn_model_free(served);
-    spec_job_free(&sj);
-    nn_dataset_free(&ds);
-    free(ck);
-    store_job_free(&j);
-    free(f.body);
+    it_restored_free(&rs);
+    it_resp_free(&f);
 
     /* A bad format, an unknown job. */
     snprintf(path, sizeof path, "/v1/jobs/%s/checkpoint?format=npz", id);
@@ -365,13 +221,13 @@ static void test_no_last_good_checkpoint(void **state)
 {
     (void)state;
     char bad[64], ok[64], path[160];
-    upload_digits();
+    assert_int_equal(it_upload_digits(&srv, digits_id, sizeof digits_id), 0);
     submit("1e6", 3, bad, sizeof bad);
     submit("1e-4", 2, ok, sizeof ok);
-    json_t *job = wait_job(bad, "failed");
+    json_t *job = it_wait_job(&srv, bad, "failed", 60 * it_slow(), 100);
     assert_int_equal(failed_epoch(job), 1);
     json_decref(job);
-    json_decref(wait_job(ok, "succeeded"));
+    json_decref(it_wait_job(&srv, ok, "succeeded", 60 * it_slow(), 100));
 
     it_resp r;
     snprintf(path, sizeof path, "/v1/jobs/%s/checkpoint", bad);

@@ -161,14 +161,7 @@ static void wait_mid_epoch(const char *id, int min_epoch, int lo, int hi, int *e
 /* The per-epoch records without `seconds` (a JSON array, decref). */
 static json_t *metrics_of(const char *id)
 {
-    char path[128];
-    it_resp r;
-    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
-    assert_int_equal(it_get(&srv, path, &r), 0);
-    expect_status(&r, 200);
-    json_t *a = body_json(&r);
-    it_resp_free(&r);
-    assert_true(json_is_array(a));
+    json_t *a = it_job_metrics(&srv, id);
     size_t i;
     json_t *rec;
     json_array_foreach(a, i, rec) json_object_del(rec, "seconds");
@@ -651,34 +644,12 @@ static void test_numeric_fault(void **state)
         assert_int_equal(j.checkpoint_epoch, bad_epoch - 1);
 
         /* The checkpoint restores into a trainer built from the stored spec. */
-        char e2[512];
-        store *st = store_open(srv.db, e2, sizeof e2);
-        assert_non_null(st);
-        void *ck = NULL;
-        size_t ck_len = 0;
-        int ck_epoch = 0;
-        assert_int_equal(store_job_checkpoint_load(st, id, &ck, &ck_len, &ck_epoch), STORE_OK);
-        nn_dataset ds = {0};
-        assert_int_equal(store_dataset_load(st, digits_id, NULL, &ds), STORE_OK);
-        store_close(st);
-        spec_job sj = {0};
-        spec_limits lim = spec_limits_default();
-        assert_int_equal(spec_job_parse_text(j.spec_json, strlen(j.spec_json), &lim, 0, &sj, NULL),
-                         SPEC_OK);
-        nn_error ne = {0};
-        nn_model *model = nn_model_new(&sj.model, sj.fit.seed, &ne);
-        assert_non_null(model);
-        nn_trainer *t = nn_trainer_new(model, &sj.compile, &sj.fit, &ds, NULL, &ne);
-        assert_non_null(t);
-        if (nn_trainer_restore(t, ck, ck_len, &ne) != NN_OK) fail_msg("restore: %s", ne.message);
-        assert_int_equal(nn_trainer_epoch(t), bad_epoch - 1);
-        const float *p = nn_model_params_const(model);
-        for (size_t i = 0; i < nn_model_param_count(model); i++) assert_true(isfinite(p[i]));
-        nn_trainer_free(t);
-        nn_model_free(model);
-        spec_job_free(&sj);
-        nn_dataset_free(&ds);
-        free(ck);
+        it_restored rs;
+        it_restore_checkpoint(srv.db, id, digits_id, &rs);
+        assert_int_equal(nn_trainer_epoch(rs.trainer), bad_epoch - 1);
+        const float *p = nn_model_params_const(rs.model);
+        for (size_t i = 0; i < nn_model_param_count(rs.model); i++) assert_true(isfinite(p[i]));
+        it_restored_free(&rs);
         store_job_free(&j);
 
         if (round == 0) { /* again after a restart (start-up recovery) */

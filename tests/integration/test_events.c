@@ -241,38 +241,6 @@ static void sse_run(const it_server *server, const char *job_id, const char *las
 
 /* ---------------------------------------------------------------- helpers */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void expect_status(const it_resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.600s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
-}
-
-static void upload_digits(const it_server *server, char *id, size_t id_len)
-{
-    size_t len = 0;
-    char *csv = read_file(fixture_path("digits.csv"), &len);
-    assert_non_null(csv);
-    const char *h[] = {"Content-Type: text/csv", NULL};
-    it_resp r;
-    assert_int_equal(it_request(server, "POST", "/v1/datasets?name=digits&label=label", h, csv,
-                                len, &r),
-                     0);
-    free(csv);
-    expect_status(&r, 201);
-    json_t *o = it_json(&r);
-    assert_non_null(o);
-    snprintf(id, id_len, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
-}
-
 /* Submit a digits job; returns its id in `id`. */
 static void submit(const it_server *server, const char *ds, int epochs, int batch_size, int units,
                    char *id, size_t id_len)
@@ -287,14 +255,7 @@ static void submit(const it_server *server, const char *ds, int epochs, int batc
              "   \"metrics\": [\"accuracy\"]},"
              " \"fit\": {\"epochs\": %d, \"batch_size\": %d, \"validation_split\": 0.2, \"seed\": 3}}",
              ds, units, epochs, batch_size);
-    it_resp r;
-    assert_int_equal(it_post_json(server, "/v1/jobs", spec, &r), 0);
-    expect_status(&r, 202);
-    json_t *o = it_json(&r);
-    assert_non_null(o);
-    snprintf(id, id_len, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
+    it_submit_job(server, spec, id, id_len);
 }
 
 /* A job long enough to hold the single worker until cancelled. */
@@ -359,20 +320,6 @@ static int count_named(const sse_stream *s, const char *name)
     return n;
 }
 
-/* The job's metrics route, parsed. */
-static json_t *metrics_of(const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
-    it_resp r;
-    assert_int_equal(it_get(&srv, path, &r), 0);
-    expect_status(&r, 200);
-    json_t *a = it_json(&r);
-    assert_true(json_is_array(a));
-    it_resp_free(&r);
-    return a;
-}
-
 /* The stream's non-progress events, as "name:data" strings joined by '\n'
  * (malloc'ed), for comparing two streams. */
 static char *stable_events(const sse_stream *s, int from)
@@ -396,7 +343,7 @@ static int group_setup(void **state)
     const char *args[] = {"--workers", "1", NULL};
     if (it_start(&srv, args) != 0) return -1;
     srv_up = 1;
-    upload_digits(&srv, digits_id, sizeof digits_id);
+    assert_int_equal(it_upload_digits(&srv, digits_id, sizeof digits_id), 0);
     return 0;
 }
 
@@ -506,7 +453,7 @@ static void test_live_stream(void **state)
     /* States, in order: queued, running, succeeded (the last event). */
     const char *want_states[] = {"queued", "running", "succeeded"};
     int n_states = 0, n_epochs = 0, n_progress = 0;
-    json_t *records = metrics_of(live_id);
+    json_t *records = it_job_metrics(&srv, live_id);
     assert_int_equal(json_array_size(records), LIVE_EPOCHS);
     for (int i = 0; i < live.n; i++) {
         const sse_event *e = &live.ev[i];
@@ -593,7 +540,7 @@ static void test_finished_replay(void **state)
         json_t *o = event_json(&s.ev[0]);
         assert_string_equal(json_string_value(json_object_get(o, "status")), "succeeded");
         json_decref(o);
-        json_t *records = metrics_of(live_id);
+        json_t *records = it_job_metrics(&srv, live_id);
         for (int i = 1; i < s.n; i++) {
             assert_string_equal(s.ev[i].name, "epoch");
             o = event_json(&s.ev[i]);
@@ -636,7 +583,7 @@ static void test_live_resume(void **state)
     assert_non_null(joined);
     strcpy(joined, pa);
     strcat(joined, pb);
-    json_t *records = metrics_of(id);
+    json_t *records = it_job_metrics(&srv, id);
     assert_int_equal(json_array_size(records), LIVE_EPOCHS);
     int n_ep = 0, n_st = 0;
     const char *states[] = {"queued", "running", "succeeded"};
@@ -704,7 +651,7 @@ static void test_limit_and_disconnect(void **state)
     assert_int_equal(it_start(&one, args), 0);
     one_up = 1;
     char ds[64], done_id[64], job[64];
-    upload_digits(&one, ds, sizeof ds);
+    assert_int_equal(it_upload_digits(&one, ds, sizeof ds), 0);
     /* A finished job to probe with (its stream replays and ends at once). */
     submit(&one, ds, 1, 64, 64, done_id, sizeof done_id);
     wait_final(&one, done_id, "succeeded");
@@ -767,18 +714,13 @@ static void test_limit_and_disconnect(void **state)
 static void test_auth_and_tenants(void **state)
 {
     char dir[512], tokens[600], ds[64], job[64];
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/fitd-ev-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(dir));
-    snprintf(tokens, sizeof tokens, "%s/tokens", dir);
-    const char text[] = TOK_ALICE " alice\n" TOK_BOB " bob\n";
-    assert_int_equal(it_write_file(tokens, text, strlen(text), 0), 0);
+    it_tokens_dir(dir, sizeof dir, tokens, sizeof tokens, TOK_ALICE " alice\n" TOK_BOB " bob\n");
     const char *args[] = {"--workers", "1", "--auth-tokens", tokens, NULL};
     memset(&one, 0, sizeof one);
     snprintf(one.token, sizeof one.token, "%s", TOK_ALICE);
     assert_int_equal(it_start(&one, args), 0);
     one_up = 1;
-    upload_digits(&one, ds, sizeof ds);
+    assert_int_equal(it_upload_digits(&one, ds, sizeof ds), 0);
     submit(&one, ds, 1, 64, 64, job, sizeof job);
     wait_final(&one, job, "succeeded");
 
@@ -808,40 +750,10 @@ static void test_auth_and_tenants(void **state)
 
 /* ---------------------------------------------------------------- README */
 
-/* The README's "events" block, run as written with bash from the repository
- * root, its FITD= line pointed at this fitd. */
+/* The README's "events" block, run as written, its FITD= line pointed at this fitd. */
 static void test_readme_block(void **state)
 {
-    char *readme = read_file("README.md", NULL);
-    assert_non_null(readme);
-    char *mark = strstr(readme, "<!-- events:");
-    assert_non_null(mark);
-    char *begin = strstr(mark, "```sh\n");
-    assert_non_null(begin);
-    begin += 6;
-    char *end = strstr(begin, "\n```");
-    assert_non_null(end);
-    *end = 0;
-    char *fitd = strstr(begin, "FITD=");
-    assert_non_null(fitd);
-    char *eol = strchr(fitd, '\n');
-    assert_non_null(eol);
-    size_t cap = strlen(begin) + 128;
-    char *script = malloc(cap);
-    assert_non_null(script);
-    snprintf(script, cap, "set -eu\n%.*sFITD=http://127.0.0.1:%u%s\n", (int)(fitd - begin), begin,
-             srv.port, eol);
-    free(readme);
-    char path[700], outpath[700], cmd[2000];
-    snprintf(path, sizeof path, "%s/events.sh", srv.dir);
-    snprintf(outpath, sizeof outpath, "%s/events.out", srv.dir);
-    assert_int_equal(it_write_file(path, script, strlen(script), 0), 0);
-    free(script);
-    snprintf(cmd, sizeof cmd, "timeout 300 bash %s > %s 2>&1", path, outpath);
-    int st = system(cmd);
-    char *out = read_file(outpath, NULL);
-    assert_non_null(out);
-    if (st != 0) fail_msg("the README block failed (status %d):\n%s", st, out);
+    char *out = it_run_readme_block(&srv, "<!-- events:");
     /* 10 epochs live, then 5 more on resume; the final state twice; then 304. */
     int n_epoch = 0, n_done = 0;
     for (const char *p = out; (p = strstr(p, "event: epoch\n")); p++) n_epoch++;

@@ -61,28 +61,6 @@ static resp post_json(const char *path, const char *body)
     return http("POST", path, "application/json", body, strlen(body), NULL);
 }
 
-/* The body parsed as JSON (fails the test if it is not). */
-static json_t *body_json(const resp *r)
-{
-    json_t *v = it_json(r);
-    if (!v) fprintf(stderr, "not JSON: %.300s\n", r->body ? r->body : "");
-    assert_non_null(v);
-    return v;
-}
-
-static void expect_status(const resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.600s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---------------------------------------------------------------- the server */
 
 static char workers_arg[16];
@@ -192,62 +170,12 @@ static void submit(const char *spec, char *id, size_t id_len, long want_status)
     resp_free(&r);
 }
 
-static int is_final(const char *status)
-{
-    return !strcmp(status, "succeeded") || !strcmp(status, "failed") ||
-           !strcmp(status, "cancelled");
-}
-
-/* GET the job; returns it (decref). */
-static json_t *job_get(const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    resp r = get(path);
-    expect_status(&r, 200);
-    json_t *o = body_json(&r);
-    resp_free(&r);
-    return o;
-}
-
-/* Poll until the job reaches `want` (or any final state if want is NULL); fails on
- * a timeout or a different final state. Returns the job (decref). */
-static json_t *wait_job(const char *id, const char *want, double timeout_s)
-{
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        json_t *o = job_get(id);
-        const char *st = json_string_value(json_object_get(o, "status"));
-        assert_non_null(st);
-        if ((want && !strcmp(st, want)) || (!want && is_final(st))) return o;
-        if (want && is_final(st)) {
-            fprintf(stderr, "job %s ended %s (wanted %s): %s\n", id, st, want,
-                    json_string_value(json_object_get(o, "error")));
-            json_decref(o);
-            fail();
-        }
-        json_decref(o);
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 > timeout_s)
-            fail_msg("job %s did not reach %s in %.0f s", id, want ? want : "a final state",
-                     timeout_s);
-        sleep_ms(25);
-    }
-}
-
 /* Number of epoch records stored for the job. */
 static size_t metrics_count(const char *id)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
-    resp r = get(path);
-    expect_status(&r, 200);
-    json_t *a = body_json(&r);
-    assert_true(json_is_array(a));
+    json_t *a = it_job_metrics(&srv, id);
     size_t n = json_array_size(a);
     json_decref(a);
-    resp_free(&r);
     return n;
 }
 
@@ -426,7 +354,7 @@ static void test_quickstart(void **state)
     free(spec);
     assert_true(strncmp(id, "job_", 4) == 0);
 
-    json_t *job = wait_job(id, "succeeded", 60);
+    json_t *job = it_wait_job(&srv, id, "succeeded", 60, 25);
     json_t *progress = json_object_get(job, "progress");
     assert_int_equal(json_integer_value(json_object_get(progress, "epochs")), 10);
     assert_int_equal(json_integer_value(json_object_get(progress, "epoch")), 10);
@@ -717,14 +645,14 @@ static void test_cancel(void **state)
     submit(spec, queued_id, sizeof queued_id, 202);
     free(spec);
 
-    json_t *j = wait_job(long_id, "running", 20);
+    json_t *j = it_wait_job(&srv, long_id, "running", 20, 25);
     json_decref(j);
-    j = job_get(queued_id);
+    j = it_job_get(&srv, queued_id);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "queued");
     json_decref(j);
 
     cancel_job(queued_id, 202);
-    j = job_get(queued_id);
+    j = it_job_get(&srv, queued_id);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "cancelled");
     json_decref(j);
     cancel_job(queued_id, 409); /* finished */
@@ -732,7 +660,7 @@ static void test_cancel(void **state)
     /* Wait for at least one finished epoch of the long job. */
     for (int i = 0; i < 400 && metrics_count(long_id) < 1; i++) sleep_ms(25);
     assert_true(metrics_count(long_id) >= 1);
-    j = job_get(long_id);
+    j = it_job_get(&srv, long_id);
     json_t *pr = json_object_get(j, "progress");
     assert_int_equal(json_integer_value(json_object_get(pr, "batches")), 1437);
     json_decref(j);
@@ -753,7 +681,7 @@ static void test_cancel(void **state)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     cancel_job(long_id, 202);
-    j = wait_job(long_id, "cancelled", 10);
+    j = it_wait_job(&srv, long_id, "cancelled", 10, 25);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     json_decref(j);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
@@ -808,7 +736,7 @@ static void test_concurrent_submissions(void **state)
         for (int k = i + 1; k < T * 2; k++)
             assert_string_not_equal(s[i / 2].ids[i % 2], s[k / 2].ids[k % 2]);
     for (int i = 0; i < T * 2; i++) {
-        json_t *j = wait_job(s[i / 2].ids[i % 2], "succeeded", 60);
+        json_t *j = it_wait_job(&srv, s[i / 2].ids[i % 2], "succeeded", 60, 25);
         json_decref(j);
         assert_int_equal(metrics_count(s[i / 2].ids[i % 2]), 1);
     }
@@ -844,7 +772,7 @@ static void test_restart_with_queued_jobs(void **state)
     submit(spec, a, sizeof a, 202);
     submit(spec, b, sizeof b, 202);
     free(spec);
-    json_t *j = wait_job(long_id, "running", 20);
+    json_t *j = it_wait_job(&srv, long_id, "running", 20, 25);
     json_decref(j);
     for (int i = 0; i < 400 && metrics_count(long_id) < 1; i++) sleep_ms(25);
     size_t before = metrics_count(long_id);
@@ -853,16 +781,16 @@ static void test_restart_with_queued_jobs(void **state)
     fitd_stop(1);
     fitd_start(1, NULL);
 
-    j = wait_job(long_id, "running", 20);
+    j = it_wait_job(&srv, long_id, "running", 20, 25);
     assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
     json_decref(j);
     assert_true(metrics_count(long_id) >= before); /* resumed, history kept */
     cancel_job(long_id, 202);
-    j = wait_job(long_id, "cancelled", 10);
+    j = it_wait_job(&srv, long_id, "cancelled", 10, 25);
     json_decref(j);
-    j = wait_job(a, "succeeded", 30);
+    j = it_wait_job(&srv, a, "succeeded", 30, 25);
     json_decref(j);
-    j = wait_job(b, "succeeded", 30);
+    j = it_wait_job(&srv, b, "succeeded", 30, 25);
     json_decref(j);
 }
 
@@ -898,8 +826,8 @@ static void test_idempotency(void **state)
     assert_int_equal(json_array_size(json_object_get(o, "items")), 2);
     json_decref(o);
     resp_free(&r);
-    json_decref(wait_job(id1, "succeeded", 30));
-    json_decref(wait_job(id2, "succeeded", 30));
+    json_decref(it_wait_job(&srv, id1, "succeeded", 30, 25));
+    json_decref(it_wait_job(&srv, id2, "succeeded", 30, 25));
     free(spec);
     free(other);
 }
@@ -919,7 +847,7 @@ static void test_failure_and_test_metrics(void **state)
              " \"fit\": {\"epochs\": 5, \"batch_size\": 16}}",
              digits_id);
     submit(spec, bad_id, sizeof bad_id, 202);
-    json_t *j = wait_job(bad_id, "failed", 30);
+    json_t *j = it_wait_job(&srv, bad_id, "failed", 30, 25);
     const char *err = json_string_value(json_object_get(j, "error"));
     assert_non_null(err);
     fprintf(stderr, "diverging job: %s\n", err);
@@ -936,7 +864,7 @@ static void test_failure_and_test_metrics(void **state)
              " \"fit\": {\"epochs\": 10}}",
              digits_id, digits_id);
     submit(spec, ok_id, sizeof ok_id, 202);
-    j = wait_job(ok_id, "succeeded", 30);
+    j = it_wait_job(&srv, ok_id, "succeeded", 30, 25);
     json_t *tm = json_object_get(j, "test_metrics");
     assert_true(json_is_number(json_object_get(tm, "loss")));
     double acc = json_number_value(json_object_get(tm, "accuracy"));
@@ -973,7 +901,7 @@ static void test_openapi_statuses(void **state)
     char running_id[64], queued_id[64];
     char *spec = keras_spec(10000, 1, 256, NULL);
     submit(spec, running_id, sizeof running_id, 202);
-    json_decref(wait_job(running_id, "running", 20));
+    json_decref(it_wait_job(&srv, running_id, "running", 20, 25));
     submit(spec, queued_id, sizeof queued_id, 202); /* the queue now holds 1 of 1 */
     resp r = post_json("/v1/jobs", spec);
     json_t *doc = assert_problem(&r, 429);
@@ -1015,7 +943,7 @@ static void test_openapi_statuses(void **state)
 
     cancel_job(queued_id, 202);
     cancel_job(running_id, 202);
-    json_decref(wait_job(running_id, "cancelled", 10));
+    json_decref(it_wait_job(&srv, running_id, "cancelled", 10, 25));
 }
 
 int main(void)

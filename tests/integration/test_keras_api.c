@@ -28,38 +28,7 @@
 static it_server srv;
 static char digits_id[64];
 
-static const char *const fixtures[] = {
-    "keras_3.0-3.3.json", "keras_3.4-3.12.json", "keras_3.13.json",
-    "tf_keras_2.12.json", "tf_keras_2.13.json", "keras_2.0_bare_list.json",
-};
-#define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
-
 /* ---------------------------------------------------------------- helpers */
-
-static void expect_status(const it_resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.800s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
-}
-
-static json_t *body_json(const it_resp *r)
-{
-    json_t *v = it_json(r);
-    if (!v) fprintf(stderr, "not JSON: %.300s\n", r->body ? r->body : "");
-    assert_non_null(v);
-    return v;
-}
-
-static json_t *load_fixture(const char *name)
-{
-    char rel[128];
-    snprintf(rel, sizeof rel, "keras/%s", name);
-    json_error_t err;
-    json_t *v = json_load_file(fixture_path(rel), JSON_REJECT_DUPLICATES, &err);
-    assert_non_null(v);
-    return v;
-}
 
 /* A job spec around `model` (stolen): adam on digits, a few epochs, fixed seed. */
 static char *job_text(json_t *model)
@@ -90,12 +59,6 @@ static char *submit(json_t *model)
     json_decref(o);
     it_resp_free(&r);
     return id;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* Poll until the job succeeded (fails on another final state or a timeout);
@@ -202,30 +165,9 @@ static json_t *model_of(const char *id)
 
 static int setup(void **state)
 {
+    *state = &srv;
     const char *args[] = {"--workers", "2", NULL};
-    if (it_start(&srv, args) != 0) return -1;
-    size_t len = 0;
-    char *csv = read_file(fixture_path("digits.csv"), &len);
-    if (!csv) return -1;
-    const char *h[] = {"Content-Type: text/csv", NULL};
-    it_resp r;
-    int rc = it_request(&srv, "POST", "/v1/datasets?name=digits&label=label", h, csv, len, &r);
-    free(csv);
-    if (rc != 0 || r.status != 201) {
-        fprintf(stderr, "upload: %ld %.300s\n", r.status, r.body ? r.body : "");
-        it_resp_free(&r);
-        return -1;
-    }
-    json_t *o = it_json(&r);
-    snprintf(digits_id, sizeof digits_id, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    return it_stop(&srv) == 0 ? 0 : -1;
+    return it_start_with_digits(&srv, args, digits_id, sizeof digits_id);
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -234,18 +176,18 @@ static int teardown(void **state)
  * document carries the seeds and trains again to the same weights and outputs. */
 static void test_fixtures_train_and_round_trip(void **state)
 {
-    char *native_id = submit(load_fixture("expected_native.json"));
-    char *ids[N_FIXTURES];
-    for (size_t i = 0; i < N_FIXTURES; i++) ids[i] = submit(load_fixture(fixtures[i]));
+    char *native_id = submit(keras_fixture("expected_native.json"));
+    char *ids[N_KERAS_FIXTURES];
+    for (size_t i = 0; i < N_KERAS_FIXTURES; i++) ids[i] = submit(keras_fixture(keras_fixtures[i]));
 
     json_decref(wait_succeeded(native_id));
-    char *again[N_FIXTURES];
-    for (size_t i = 0; i < N_FIXTURES; i++) {
+    char *again[N_KERAS_FIXTURES];
+    for (size_t i = 0; i < N_KERAS_FIXTURES; i++) {
         json_t *job = wait_succeeded(ids[i]);
         /* it learned something: digits is 10 classes */
         json_t *m = json_object_get(job, "metrics");
         double acc = json_number_value(json_object_get(m, "val_accuracy"));
-        if (acc <= 0.5) fprintf(stderr, "%s: val_accuracy %g\n", fixtures[i], acc);
+        if (acc <= 0.5) fprintf(stderr, "%s: val_accuracy %g\n", keras_fixtures[i], acc);
         assert_true(acc > 0.5);
         json_decref(job);
         assert_same_weights(ids[i], native_id);
@@ -264,7 +206,7 @@ static void test_fixtures_train_and_round_trip(void **state)
         again[i] = submit(doc); /* steals doc */
     }
     /* The control: another initializer seed gives other weights. */
-    json_t *other = load_fixture("keras_3.4-3.12.json");
+    json_t *other = keras_fixture("keras_3.4-3.12.json");
     json_t *ki = json_object_get(
         json_object_get(
             json_array_get(json_object_get(json_object_get(other, "config"), "layers"), 1),
@@ -284,7 +226,7 @@ static void test_fixtures_train_and_round_trip(void **state)
     free(other_id);
 
     json_t *want = predict(native_id);
-    for (size_t i = 0; i < N_FIXTURES; i++) {
+    for (size_t i = 0; i < N_KERAS_FIXTURES; i++) {
         json_decref(wait_succeeded(again[i]));
         assert_same_weights(again[i], ids[i]);
         json_t *got = predict(again[i]);
@@ -300,7 +242,7 @@ static void test_fixtures_train_and_round_trip(void **state)
 /* What fitd cannot honour is a 422 naming the place in the Keras document. */
 static void test_unsupported_422(void **state)
 {
-    json_t *doc = load_fixture("keras_3.4-3.12.json");
+    json_t *doc = keras_fixture("keras_3.4-3.12.json");
     json_t *drop = json_object_get(
         json_array_get(json_object_get(json_object_get(doc, "config"), "layers"), 2), "config");
     assert_int_equal(json_object_set_new(drop, "noise_shape", json_pack("[n,i]", 1)), 0);
@@ -343,5 +285,5 @@ int main(void)
         cmocka_unit_test(test_unsupported_422),
         cmocka_unit_test(test_model_unknown_job),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, it_group_teardown);
 }

@@ -37,39 +37,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static double slow(void)
-{
-    return getenv("FITD_TEST_SANITIZED") ? 4.0 : 1.0;
-}
-
-static void expect_status(const it_resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.600s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
-}
-
-static json_t *body_json(const it_resp *r)
-{
-    json_t *v = it_json(r);
-    if (!v) fprintf(stderr, "not JSON (status %ld): %.300s\n", r->status, r->body ? r->body : "");
-    assert_non_null(v);
-    return v;
-}
-
 static void sha256_hex(const void *data, size_t len, char *hex)
 {
     struct sha256_ctx c;
@@ -95,23 +62,6 @@ static void rm_rf(const char *dir)
     assert_int_equal(system(cmd), 0);
 }
 
-static void upload_digits(const it_server *s, char *id, size_t id_len)
-{
-    size_t len = 0;
-    char *csv = read_file(fixture_path("digits.csv"), &len);
-    assert_non_null(csv);
-    const char *h[] = {"Content-Type: text/csv", NULL};
-    it_resp r;
-    assert_int_equal(it_request(s, "POST", "/v1/datasets?name=digits&label=label", h, csv, len, &r),
-                     0);
-    free(csv);
-    expect_status(&r, 201);
-    json_t *o = body_json(&r);
-    snprintf(id, id_len, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
-}
-
 /* Submit a job on `ds`: small and quick, or long (a wide layer, batch 2). */
 static void submit(const it_server *s, const char *ds, int epochs, int long_job, char *id,
                    size_t id_len)
@@ -124,13 +74,7 @@ static void submit(const it_server *s, const char *ds, int epochs, int long_job,
              " \"compile\": {\"optimizer\": \"adam\", \"loss\": \"sparse_categorical_crossentropy\"},"
              " \"fit\": {\"epochs\": %d, \"batch_size\": %d, \"seed\": 3}}",
              ds, long_job ? 1024 : 16, epochs, long_job ? 2 : 64);
-    it_resp r;
-    assert_int_equal(it_post_json(s, "/v1/jobs", spec, &r), 0);
-    expect_status(&r, 202);
-    json_t *o = body_json(&r);
-    snprintf(id, id_len, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
+    it_submit_job(s, spec, id, id_len);
 }
 
 /* The job's status ("" when it does not exist: 404). */
@@ -155,8 +99,8 @@ static void job_status(const it_server *s, const char *id, char *st, size_t len)
 static void wait_status(const it_server *s, const char *id, const char *want, double timeout)
 {
     char st[32] = "";
-    double end = now_s() + timeout * slow();
-    while (now_s() < end) {
+    double end = it_now_s() + timeout * it_slow();
+    while (it_now_s() < end) {
         job_status(s, id, st, sizeof st);
         if (strcmp(st, want) == 0) return;
         sleep_ms(50);
@@ -441,7 +385,7 @@ static void test_backup_while_training_and_restore(void **state)
     it_server s = {0};
     const char *args[] = {"--workers", "1", "--backup-dir", backups, NULL};
     assert_int_equal(it_start(&s, args), 0);
-    upload_digits(&s, ds, sizeof ds);
+    assert_int_equal(it_upload_digits(&s, ds, sizeof ds), 0);
     for (int i = 0; i < N_DONE; i++) {
         submit(&s, ds, 2, 0, done[i], sizeof done[i]);
         wait_status(&s, done[i], "succeeded", 60);
@@ -528,23 +472,23 @@ static void test_retention(void **state)
     const char *args[] = {"--workers", "1", "--keep-finished-jobs", "0.00003", NULL};
     assert_int_equal(it_start(&s, args), 0);
     unsetenv("FITD_TEST_RETENTION_INTERVAL_MS");
-    upload_digits(&s, ds, sizeof ds);
+    assert_int_equal(it_upload_digits(&s, ds, sizeof ds), 0);
     submit(&s, ds, 1, 0, old_job, sizeof old_job);
     wait_status(&s, old_job, "succeeded", 60);
-    double finished = now_s();
+    double finished = it_now_s();
     submit(&s, ds, 500, 1, running, sizeof running);
     submit(&s, ds, 1, 0, queued, sizeof queued);
     wait_status(&s, running, "running", 60);
 
     /* Finished 2.6 s ago at most a couple of timer periods later: gone, weights too. */
-    double end = now_s() + 30 * slow();
+    double end = it_now_s() + 30 * it_slow();
     do {
         job_status(&s, old_job, st, sizeof st);
         if (!st[0]) break;
         sleep_ms(100);
-    } while (now_s() < end);
+    } while (it_now_s() < end);
     assert_string_equal(st, "");
-    assert_true(now_s() - finished >= 1.5); /* not before its time */
+    assert_true(it_now_s() - finished >= 1.5); /* not before its time */
     char path[128];
     it_resp r;
     snprintf(path, sizeof path, "/v1/jobs/%s/weights", old_job);

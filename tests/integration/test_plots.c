@@ -24,47 +24,6 @@
 static it_server srv;
 static char digits_id[64];
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void expect_status(const it_resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.600s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
-}
-
-static json_t *get_json(const char *path)
-{
-    it_resp r;
-    assert_int_equal(it_get(&srv, path, &r), 0);
-    expect_status(&r, 200);
-    json_t *o = it_json(&r);
-    assert_non_null(o);
-    it_resp_free(&r);
-    return o;
-}
-
-static void upload_digits(void)
-{
-    size_t len = 0;
-    char *csv = read_file(fixture_path("digits.csv"), &len);
-    assert_non_null(csv);
-    const char *h[] = {"Content-Type: text/csv", NULL};
-    it_resp r;
-    assert_int_equal(
-        it_request(&srv, "POST", "/v1/datasets?name=digits&label=label", h, csv, len, &r), 0);
-    free(csv);
-    expect_status(&r, 201);
-    json_t *o = it_json(&r);
-    snprintf(digits_id, sizeof digits_id, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
-}
-
 /* Submit a small digits classifier; the id goes to `id`. */
 static void submit(int epochs, const char *name, char *id, size_t id_len)
 {
@@ -80,69 +39,14 @@ static void submit(int epochs, const char *name, char *id, size_t id_len)
              "   \"metrics\": [\"accuracy\"]},"
              " \"fit\": {\"epochs\": %d, \"batch_size\": 64, \"validation_split\": 0.2, \"seed\": 3}}",
              name, digits_id, epochs);
-    it_resp r;
-    assert_int_equal(it_post_json(&srv, "/v1/jobs", spec, &r), 0);
-    expect_status(&r, 202);
-    json_t *o = it_json(&r);
-    snprintf(id, id_len, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
-}
-
-static json_t *job_get(const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    return get_json(path);
-}
-
-/* Poll until the job's status is `want` (fails after timeout_s). */
-static json_t *wait_status(const char *id, const char *want, double timeout_s)
-{
-    for (int i = 0; i < (int)(timeout_s * 20); i++) {
-        json_t *o = job_get(id);
-        if (strcmp(json_string_value(json_object_get(o, "status")), want) == 0) return o;
-        json_decref(o);
-        sleep_ms(50);
-    }
-    fail_msg("job %s never became %s", id, want);
-    return NULL;
+    it_submit_job(&srv, spec, id, id_len);
 }
 
 static size_t epochs_stored(const char *id)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
-    json_t *a = get_json(path);
+    json_t *a = it_job_metrics(&srv, id);
     size_t n = json_array_size(a);
     json_decref(a);
-    return n;
-}
-
-/* GET the chart: 200, image/svg+xml, accepted by xmllint. Returns the body. */
-static char *get_svg(const char *path)
-{
-    it_resp r;
-    assert_int_equal(it_get(&srv, path, &r), 0);
-    expect_status(&r, 200);
-    assert_string_equal(r.content_type, "image/svg+xml");
-    char file[700], cmd[800];
-    snprintf(file, sizeof file, "%s/chart.svg", srv.dir);
-    assert_int_equal(it_write_file(file, r.body, r.len, 0), 0);
-    snprintf(cmd, sizeof cmd, "xmllint --noout '%s'", file);
-    int rc = system(cmd);
-    if (rc != 0) fprintf(stderr, "xmllint refused %s:\n%.3000s\n", path, r.body);
-    assert_int_equal(rc, 0);
-    char *body = r.body;
-    r.body = NULL;
-    it_resp_free(&r);
-    return body;
-}
-
-static int count_str(const char *s, const char *needle)
-{
-    int n = 0;
-    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
     return n;
 }
 
@@ -169,14 +73,14 @@ static void test_finished_job_chart(void **state)
     (void)state;
     char id[64], path[160];
     submit(6, "plots <&> digits", id, sizeof id);
-    json_t *job = wait_status(id, "succeeded", 120);
+    json_t *job = it_wait_job(&srv, id, "succeeded", 120, 50);
     int best = (int)json_integer_value(json_object_get(job, "best_epoch"));
     json_decref(job);
     size_t n = epochs_stored(id);
     assert_int_equal(n, 6);
 
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics.svg", id);
-    char *svg = get_svg(path);
+    char *svg = it_get_svg(&srv, path);
     /* loss and val_loss: one unbroken line each, one point per epoch. */
     int counts[8];
     assert_int_equal(polyline_points(svg, counts, 8), 2);
@@ -185,7 +89,7 @@ static void test_finished_job_chart(void **state)
     assert_non_null(strstr(svg, ">loss</text>"));
     assert_non_null(strstr(svg, ">val_loss</text>"));
     assert_non_null(strstr(svg, ">epoch</text>"));
-    assert_int_equal(count_str(svg, "class=\"gap\""), 1); /* the train/val gap is shaded */
+    assert_int_equal(it_count_str(svg, "class=\"gap\""), 1); /* the train/val gap is shaded */
     /* The job's name is escaped into the title. */
     assert_non_null(strstr(svg, "plots &lt;&amp;&gt; digits: loss"));
     if (best > 0) {
@@ -197,7 +101,7 @@ static void test_finished_job_chart(void **state)
 
     /* ?metric=accuracy: accuracy and val_accuracy. */
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics.svg?metric=accuracy", id);
-    svg = get_svg(path);
+    svg = it_get_svg(&srv, path);
     assert_int_equal(polyline_points(svg, counts, 8), 2);
     assert_int_equal(counts[0], (int)n);
     assert_non_null(strstr(svg, ">val_accuracy</text>"));
@@ -207,7 +111,7 @@ static void test_finished_job_chart(void **state)
     /* One-series metric, and a log axis. */
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics.svg?metric=regularization_loss&scale=log",
              id);
-    svg = get_svg(path);
+    svg = it_get_svg(&srv, path);
     assert_int_equal(polyline_points(svg, counts, 8), 1);
     assert_int_equal(counts[0], (int)n);
     assert_null(strstr(svg, "class=\"gap\""));
@@ -220,7 +124,7 @@ static void test_bad_requests(void **state)
     char id[64], path[160];
     it_resp r;
     submit(1, "tiny", id, sizeof id);
-    json_decref(wait_status(id, "succeeded", 120));
+    json_decref(it_wait_job(&srv, id, "succeeded", 120, 50));
 
     static const char *const bad[][2] = {
         {"?metric=bogus", "/metric"},
@@ -249,13 +153,13 @@ static void test_running_and_queued(void **state)
     char a[64], b[64], path[160];
     /* One worker: b waits in the queue while a trains. */
     submit(3000, "long", a, sizeof a);
-    json_decref(wait_status(a, "running", 60));
+    json_decref(it_wait_job(&srv, a, "running", 60, 50));
     for (int i = 0; i < 1200 && epochs_stored(a) < 2; i++) sleep_ms(50);
     submit(5, "waiting", b, sizeof b);
 
     size_t before = epochs_stored(a);
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics.svg", a);
-    char *svg = get_svg(path);
+    char *svg = it_get_svg(&srv, path);
     size_t after = epochs_stored(a);
     int counts[8];
     assert_int_equal(polyline_points(svg, counts, 8), 2);
@@ -265,7 +169,7 @@ static void test_running_and_queued(void **state)
     free(svg);
 
     snprintf(path, sizeof path, "/v1/jobs/%s/metrics.svg", b);
-    svg = get_svg(path);
+    svg = it_get_svg(&srv, path);
     assert_int_equal(polyline_points(svg, counts, 8), 0);
     assert_non_null(strstr(svg, ">no epochs yet</text>"));
     free(svg);
@@ -278,22 +182,14 @@ static void test_running_and_queued(void **state)
     assert_int_equal(it_request(&srv, "POST", path, NULL, NULL, 0, &r), 0);
     expect_status(&r, 202);
     it_resp_free(&r);
-    json_decref(wait_status(a, "cancelled", 60));
+    json_decref(it_wait_job(&srv, a, "cancelled", 60, 50));
 }
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &srv;
     const char *args[] = {"--workers", "1", NULL};
-    if (it_start(&srv, args) != 0) return -1;
-    upload_digits();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return it_stop(&srv) == 0 ? 0 : -1;
+    return it_start_with_digits(&srv, args, digits_id, sizeof digits_id);
 }
 
 int main(void)
@@ -303,5 +199,5 @@ int main(void)
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_running_and_queued),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, it_group_teardown);
 }

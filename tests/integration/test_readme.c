@@ -18,54 +18,12 @@
 
 #include "support.h"
 
-/* The quickstart block, with its FITD= line replaced (malloc'ed). */
-static char *quickstart_script(unsigned port)
-{
-    char *readme = read_file("README.md", NULL);
-    assert_non_null(readme);
-    char *mark = strstr(readme, "<!-- quickstart");
-    assert_non_null(mark);
-    char *begin = strstr(mark, "```sh\n");
-    assert_non_null(begin);
-    begin += 6;
-    char *end = strstr(begin, "\n```");
-    assert_non_null(end);
-    *end = 0;
-    char *fitd = strstr(begin, "FITD=");
-    assert_non_null(fitd);
-    char *eol = strchr(fitd, '\n');
-    assert_non_null(eol);
-    size_t cap = strlen(begin) + 128;
-    char *out = malloc(cap);
-    assert_non_null(out);
-    snprintf(out, cap, "set -eu\n%.*sFITD=http://127.0.0.1:%u%s\n", (int)(fitd - begin), begin, port, eol);
-    free(readme);
-    return out;
-}
-
 static void test_quickstart_runs_as_written(void **state)
 {
     (void)state;
     it_server s = {0};
     assert_int_equal(it_start(&s, NULL), 0);
-    char *script = quickstart_script(s.port);
-    char path[700], outpath[700], cmd[4096];
-    snprintf(path, sizeof path, "%s/quickstart.sh", s.dir);
-    snprintf(outpath, sizeof outpath, "%s/quickstart.out", s.dir);
-    assert_int_equal(it_write_file(path, script, strlen(script), 0), 0);
-    /* Run in the temp folder (weights.safetensors lands there), with the
-     * repository's tests/ linked in so that @tests/fixtures/digits.csv resolves. */
-    char repo[512];
-    assert_non_null(getcwd(repo, sizeof repo));
-    snprintf(cmd, sizeof cmd, "cd %s && ln -s %s/tests tests && timeout 300 bash %s > %s 2>&1", s.dir, repo, path,
-             outpath);
-    int st = system(cmd);
-    char *out = read_file(outpath, NULL);
-    assert_non_null(out);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        it_dump_log(&s);
-        fail_msg("the quickstart failed (status %d):\n%s", st, out);
-    }
+    char *out = it_run_readme_block(&s, "<!-- quickstart");
     /* What a reader is told to expect. */
     const char *expect[] = {"\"n_samples\":1797", "\"status\":\"succeeded\"", "\"val_accuracy\"",
                             "epoch,loss,accuracy,val_loss,val_accuracy,regularization_loss", "\"dense/kernel\"",
@@ -80,7 +38,6 @@ static void test_quickstart_runs_as_written(void **state)
     assert_true(wlen > 64 * 64 * 4);
     free(w);
     free(out);
-    free(script);
     assert_int_equal(it_stop(&s), 0);
 }
 

@@ -58,27 +58,6 @@ static it_resp post_json(const char *path, const char *body)
     return req_as(&srv, "POST", path, "application/json", body, NULL);
 }
 
-static void expect_status(const it_resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.800s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
-}
-
-static json_t *body_json(const it_resp *r)
-{
-    json_t *v = it_json(r);
-    if (!v) fprintf(stderr, "not JSON: %.300s\n", r->body ? r->body : "");
-    assert_non_null(v);
-    return v;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Does a problem in `errors` have this pointer and a message containing needle? */
 static int has_problem(const json_t *problem, const char *pointer, const char *needle)
 {
@@ -110,21 +89,7 @@ static int group_setup(void **state)
                           NULL};
     memset(&srv, 0, sizeof srv);
     snprintf(srv.token, sizeof srv.token, "%s", TOK_A);
-    if (it_start(&srv, args) != 0) return -1;
-
-    size_t len = 0;
-    char *csv = read_file(fixture_path("digits.csv"), &len);
-    if (!csv) return -1;
-    it_resp r;
-    const char *h[] = {"Content-Type: text/csv", NULL};
-    int rc = it_request(&srv, "POST", "/v1/datasets?name=digits&label=label", h, csv, len, &r);
-    free(csv);
-    json_t *o = rc == 0 && r.status == 201 ? it_json(&r) : NULL;
-    it_resp_free(&r);
-    if (!o) return -1;
-    snprintf(digits_id, sizeof digits_id, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    return 0;
+    return it_start_with_digits(&srv, args, digits_id, sizeof digits_id);
 }
 
 static int group_teardown(void **state)
@@ -203,30 +168,6 @@ static json_t *wait_sweep(const char *id, int timeout_s)
     return NULL;
 }
 
-/* GET /v1/jobs/{id}/metrics as a JSON array. */
-static json_t *job_metrics(const char *job_id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", job_id);
-    it_resp r = get(path);
-    expect_status(&r, 200);
-    json_t *o = body_json(&r);
-    it_resp_free(&r);
-    assert_true(json_is_array(o));
-    return o;
-}
-
-static json_t *get_job(const char *job_id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", job_id);
-    it_resp r = get(path);
-    expect_status(&r, 200);
-    json_t *o = body_json(&r);
-    it_resp_free(&r);
-    return o;
-}
-
 static double num(const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
@@ -299,7 +240,7 @@ static void test_grid_sweep_ranking_and_results(void **state)
         assert_true(l2 == l2s[k / 3] && rate == rates[k % 3]);
         /* the job ran exactly these settings */
         const char *job_id = json_string_value(json_object_get(t, "job_id"));
-        json_t *job = get_job(job_id);
+        json_t *job = it_job_get(&srv, job_id);
         json_t *layers = json_object_get(json_object_get(json_object_get(job, "spec"), "model"),
                                          "layers");
         assert_true(num(json_array_get(layers, 1), "rate") == rate);
@@ -308,7 +249,7 @@ static void test_grid_sweep_ranking_and_results(void **state)
         free(spec_text);
         json_decref(job);
         /* objective = the job's own best val_loss, at its epoch; final losses */
-        json_t *m = job_metrics(job_id);
+        json_t *m = it_job_metrics(&srv, job_id);
         assert_int_equal(json_array_size(m), 3);
         double best = INFINITY;
         int best_epoch = 0;
@@ -450,8 +391,8 @@ static void test_halving_follows_the_rule(void **state)
     json_t *t;
     json_array_foreach(trials, i, t) {
         int k = (int)json_integer_value(json_object_get(t, "trial"));
-        jobs[k] = get_job(json_string_value(json_object_get(t, "job_id")));
-        json_t *m = job_metrics(json_string_value(json_object_get(t, "job_id")));
+        jobs[k] = it_job_get(&srv, json_string_value(json_object_get(t, "job_id")));
+        json_t *m = it_job_metrics(&srv, json_string_value(json_object_get(t, "job_id")));
         done[k] = (int)json_array_size(m);
         assert_int_equal(json_integer_value(json_object_get(t, "epochs_done")), done[k]);
         for (int e = 0; e < done[k]; e++) vl[k][e + 1] = num(json_array_get(m, (size_t)e), "val_loss");
@@ -728,34 +669,6 @@ static void test_errors(void **state)
 
 /* ---------------------------------------------------------------- chart.svg */
 
-/* GET a chart: 200, image/svg+xml, accepted by xmllint (libxml2's parser).
- * Returns the body (free). */
-static char *get_svg(const char *path)
-{
-    it_resp r = get(path);
-    expect_status(&r, 200);
-    assert_string_equal(r.content_type, "image/svg+xml");
-    char file[700], cmd[800];
-    snprintf(file, sizeof file, "%s/sweep-chart.svg", srv.dir);
-    assert_int_equal(it_write_file(file, r.body, r.len, 0), 0);
-    snprintf(cmd, sizeof cmd, "xmllint --noout '%s'", file);
-    int rc = system(cmd);
-    if (rc != 0) fprintf(stderr, "xmllint refused %s:\n%.3000s\n", path, r.body);
-    assert_int_equal(rc, 0);
-    unlink(file);
-    char *body = r.body;
-    r.body = NULL;
-    it_resp_free(&r);
-    return body;
-}
-
-static int count_str(const char *s, const char *needle)
-{
-    int n = 0;
-    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
-    return n;
-}
-
 /* The chart's label of a trial: "l2=0.001 rate=0.5" (the last token of each
  * swept pointer, values as %g). */
 static void label_of(const json_t *params, char *out, size_t len)
@@ -797,7 +710,7 @@ static void test_chart_svg(void **state)
     json_t *w = wait_sweep(grid, 120);
     json_t *trials = json_object_get(w, "trials");
     assert_int_equal(json_array_size(trials), 4);
-    json_t *job = get_job(json_string_value(json_object_get(json_array_get(trials, 2), "job_id")));
+    json_t *job = it_job_get(&srv, json_string_value(json_object_get(json_array_get(trials, 2), "job_id")));
     assert_string_equal(json_string_value(json_object_get(job, "sweep_id")), grid);
     json_decref(job);
     char job_body[512];
@@ -817,7 +730,7 @@ static void test_chart_svg(void **state)
     /* Trials view, two parameters: a category per trial labelled with its
      * settings, the ranked best named in the legend. */
     snprintf(path, sizeof path, "/v1/sweeps/%s/chart.svg", grid);
-    char *svg = get_svg(path);
+    char *svg = it_get_svg(&srv, path);
     size_t i;
     json_t *t;
     json_array_foreach(trials, i, t) {
@@ -835,14 +748,14 @@ static void test_chart_svg(void **state)
 
     /* ?view=trials is the default; another metric of the records is fine. */
     snprintf(path, sizeof path, "/v1/sweeps/%s/chart.svg?view=trials&metric=val_accuracy", grid);
-    svg = get_svg(path);
+    svg = it_get_svg(&srv, path);
     assert_non_null(strstr(svg, "val_accuracy at best epoch"));
     free(svg);
 
     /* Curves: one line per trial (each trial's 2 epochs), the best in the legend. */
     snprintf(path, sizeof path, "/v1/sweeps/%s/chart.svg?view=curves", grid);
-    svg = get_svg(path);
-    assert_int_equal(count_str(svg, "<polyline"), 4);
+    svg = it_get_svg(&srv, path);
+    assert_int_equal(it_count_str(svg, "<polyline"), 4);
     snprintf(want, sizeof want, ">%s (best)</text>", best);
     assert_non_null(strstr(svg, want));
     int best_epoch = (int)json_integer_value(
@@ -855,7 +768,7 @@ static void test_chart_svg(void **state)
     /* One numeric parameter: the axis names it, its values in ascending order. */
     json_decref(wait_sweep(line, 120));
     snprintf(path, sizeof path, "/v1/sweeps/%s/chart.svg", line);
-    svg = get_svg(path);
+    svg = it_get_svg(&srv, path);
     assert_non_null(strstr(svg, "/model/layers/0/kernel_regularizer/l2"));
     const char *a = strstr(svg, ">0.0001</text>"), *b = strstr(svg, ">0.003</text>"),
                *c = strstr(svg, ">0.03</text>");

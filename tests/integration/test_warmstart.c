@@ -41,27 +41,6 @@ static char wts_id[64];    /* its weights, uploaded */
 
 /* ---------------------------------------------------------------- helpers */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void expect_status(const it_resp *r, long want)
-{
-    if (r->status != want)
-        fprintf(stderr, "want %ld, got %ld: %.800s\n", want, r->status, r->body ? r->body : "");
-    assert_int_equal(r->status, want);
-}
-
-static json_t *body_json(const it_resp *r)
-{
-    json_t *v = it_json(r);
-    if (!v) fprintf(stderr, "not JSON: %.300s\n", r->body ? r->body : "");
-    assert_non_null(v);
-    return v;
-}
-
 static it_resp post_octets(const it_server *s, const char *path, const void *data, size_t len)
 {
     it_resp r;
@@ -94,29 +73,6 @@ static const char *spec(int units, const char *optimizer, int epochs, int batch,
 /* Updates of ~1e-30 vanish next to float32 weights of ~1e-2: the weights stay put. */
 #define FROZEN "{\"name\": \"sgd\", \"learning_rate\": 1e-30}"
 
-/* POST /v1/jobs; returns the new id in a static buffer (a second call overwrites). */
-static void submit(const it_server *s, const char *body, char *id_out, size_t id_len)
-{
-    it_resp r;
-    assert_int_equal(it_post_json(s, "/v1/jobs", body, &r), 0);
-    expect_status(&r, 202);
-    json_t *o = body_json(&r);
-    snprintf(id_out, id_len, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
-}
-
-/* POST /v1/jobs expecting 422; returns the problem's errors array (decref the
- * returned problem). */
-static json_t *submit_422(const it_server *s, const char *body)
-{
-    it_resp r;
-    assert_int_equal(it_post_json(s, "/v1/jobs", body, &r), 0);
-    json_t *p = assert_problem(&r, 422);
-    it_resp_free(&r);
-    return p;
-}
-
 /* Does the problem list an error at `pointer` whose message contains `needle`? */
 static void expect_error(json_t *problem, const char *pointer, const char *needle)
 {
@@ -129,6 +85,19 @@ static void expect_error(json_t *problem, const char *pointer, const char *needl
     }
     char *text = json_dumps(problem, 0);
     fail_msg("no error at %s containing '%s' in %s", pointer, needle, text ? text : "?");
+}
+
+/* POST /v1/jobs expecting a 422 that lists an error at `pointer` whose message
+ * contains `needle`. */
+static void expect_422(const it_server *s, const char *body, const char *pointer,
+                       const char *needle)
+{
+    it_resp r;
+    assert_int_equal(it_post_json(s, "/v1/jobs", body, &r), 0);
+    json_t *p = assert_problem(&r, 422);
+    it_resp_free(&r);
+    expect_error(p, pointer, needle);
+    json_decref(p);
 }
 
 static json_t *wait_final(const it_server *s, const char *id, const char *want)
@@ -180,21 +149,6 @@ static const unsigned char *st_data(const char *file, size_t len, size_t *data_l
     assert_true(n <= len - 8);
     *data_len = len - 8 - (size_t)n;
     return (const unsigned char *)file + 8 + n;
-}
-
-static json_t *metrics(const char *id)
-{
-    char path[128];
-    it_resp r;
-    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", id);
-    assert_int_equal(it_get(&srv, path, &r), 0);
-    expect_status(&r, 200);
-    json_t *o = body_json(&r);
-    it_resp_free(&r);
-    json_t *arr = json_is_array(o) ? json_incref(o) : json_incref(json_object_get(o, "items"));
-    json_decref(o);
-    assert_true(json_is_array(arr));
-    return arr;
 }
 
 static double rec_num(const json_t *rec, const char *key)
@@ -255,31 +209,10 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
 
 static int setup(void **state)
 {
+    *state = &srv;
     /* A 1 MiB cap (digits.csv is 267 kB) so that a 413 is cheap to provoke. */
     const char *args[] = {"--workers", "2", "--max-body-dataset", "1048576", NULL};
-    if (it_start(&srv, args) != 0) return -1;
-    size_t len = 0;
-    char *csv = read_file(fixture_path("digits.csv"), &len);
-    if (!csv) return -1;
-    it_resp r;
-    const char *h[] = {"Content-Type: text/csv", NULL};
-    if (it_request(&srv, "POST", "/v1/datasets?name=digits&label=label", h, csv, len, &r) != 0 ||
-        r.status != 201) {
-        fprintf(stderr, "upload: %ld %s\n", r.status, r.body ? r.body : "");
-        free(csv);
-        return -1;
-    }
-    free(csv);
-    json_t *o = it_json(&r);
-    snprintf(digits_id, sizeof digits_id, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    return it_stop(&srv) == 0 ? 0 : -1;
+    return it_start_with_digits(&srv, args, digits_id, sizeof digits_id);
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -288,11 +221,11 @@ static int teardown(void **state)
 static void test_resume_bit_identical(void **state)
 {
     char six[64], resumed[64], init[160];
-    submit(&srv, spec(32, ADAM, 3, 64, ""), src_job, sizeof src_job);
+    it_submit_job(&srv, spec(32, ADAM, 3, 64, ""), src_job, sizeof src_job);
     json_decref(wait_final(&srv, src_job, "succeeded"));
-    submit(&srv, spec(32, ADAM, 6, 64, ""), six, sizeof six);
+    it_submit_job(&srv, spec(32, ADAM, 6, 64, ""), six, sizeof six);
     snprintf(init, sizeof init, "{\"from_job\": \"%s\", \"resume\": true}", src_job);
-    submit(&srv, spec(32, ADAM, 6, 64, init), resumed, sizeof resumed);
+    it_submit_job(&srv, spec(32, ADAM, 6, 64, init), resumed, sizeof resumed);
     json_decref(wait_final(&srv, six, "succeeded"));
     json_t *job = wait_final(&srv, resumed, "succeeded");
     /* The stored spec renders the init; progress counts the total epochs. */
@@ -315,7 +248,7 @@ static void test_resume_bit_identical(void **state)
     free(c);
 
     /* Epochs continue numbering after the source's, with the same losses. */
-    json_t *mr = metrics(resumed), *m6 = metrics(six);
+    json_t *mr = it_job_metrics(&srv, resumed), *m6 = it_job_metrics(&srv, six);
     assert_int_equal(json_array_size(mr), 3);
     assert_int_equal(json_array_size(m6), 6);
     for (size_t i = 0; i < 3; i++) {
@@ -408,10 +341,10 @@ static void test_weights_upload_and_start(void **state)
     /* Jobs from the upload, from the job, and a control without init. */
     char from_w[64], from_j[64], plain[64], init[160];
     snprintf(init, sizeof init, "{\"weights\": \"%s\"}", wts_id);
-    submit(&srv, spec(32, FROZEN, 1, 64, init), from_w, sizeof from_w);
+    it_submit_job(&srv, spec(32, FROZEN, 1, 64, init), from_w, sizeof from_w);
     snprintf(init, sizeof init, "{\"from_job\": \"%s\"}", src_job);
-    submit(&srv, spec(32, FROZEN, 1, 64, init), from_j, sizeof from_j);
-    submit(&srv, spec(32, FROZEN, 1, 64, ""), plain, sizeof plain);
+    it_submit_job(&srv, spec(32, FROZEN, 1, 64, init), from_j, sizeof from_j);
+    it_submit_job(&srv, spec(32, FROZEN, 1, 64, ""), plain, sizeof plain);
     json_decref(wait_final(&srv, from_w, "succeeded"));
     json_decref(wait_final(&srv, from_j, "succeeded"));
     json_decref(wait_final(&srv, plain, "succeeded"));
@@ -427,7 +360,8 @@ static void test_weights_upload_and_start(void **state)
 
     /* The first val_loss of the warm start is the source's last (same weights,
      * same validation rows). */
-    json_t *ms = metrics(src_job), *mw = metrics(from_w), *mj = metrics(from_j);
+    json_t *ms = it_job_metrics(&srv, src_job), *mw = it_job_metrics(&srv, from_w),
+           *mj = it_job_metrics(&srv, from_j);
     double last = rec_num(json_array_get(ms, 2), "val_loss");
     double vw = rec_num(json_array_get(mw, 0), "val_loss");
     double vj = rec_num(json_array_get(mj, 0), "val_loss");
@@ -501,17 +435,13 @@ static void test_init_errors(void **state)
 {
     if (!wts_id[0]) skip();
     char init[200];
-    json_t *p;
 
     /* Wrong shape: 16 hidden units against weights of 32. */
     snprintf(init, sizeof init, "{\"weights\": \"%s\"}", wts_id);
-    p = submit_422(&srv, spec(16, ADAM, 1, 64, init));
-    expect_error(p, "/init/weights", "'dense/kernel' has shape [64, 32], the model needs [64, 16]");
-    json_decref(p);
+    expect_422(&srv, spec(16, ADAM, 1, 64, init),
+               "/init/weights", "'dense/kernel' has shape [64, 32], the model needs [64, 16]");
     snprintf(init, sizeof init, "{\"from_job\": \"%s\"}", src_job);
-    p = submit_422(&srv, spec(16, ADAM, 1, 64, init));
-    expect_error(p, "/init/from_job", "dense/kernel");
-    json_decref(p);
+    expect_422(&srv, spec(16, ADAM, 1, 64, init), "/init/from_job", "dense/kernel");
 
     /* Wrong name: the first layer renamed. */
     char body[2048];
@@ -521,51 +451,35 @@ static void test_init_errors(void **state)
     assert_non_null(at);
     memmove(at + 18, at, strlen(at) + 1);
     memcpy(at, "\"name\": \"hidden\", ", 18);
-    p = submit_422(&srv, body);
-    expect_error(p, "/init/weights", "'hidden/kernel'");
-    json_decref(p);
+    expect_422(&srv, body, "/init/weights", "'hidden/kernel'");
 
     /* Unknown ids. */
-    p = submit_422(&srv, spec(32, ADAM, 1, 64, "{\"weights\": \"" NO_WTS "\"}"));
-    expect_error(p, "/init/weights", "do not exist");
-    json_decref(p);
-    p = submit_422(&srv, spec(32, ADAM, 1, 64, "{\"from_job\": \"" NO_JOB "\"}"));
-    expect_error(p, "/init/from_job", "does not exist");
-    json_decref(p);
+    expect_422(&srv, spec(32, ADAM, 1, 64, "{\"weights\": \"" NO_WTS "\"}"),
+               "/init/weights", "do not exist");
+    expect_422(&srv, spec(32, ADAM, 1, 64, "{\"from_job\": \"" NO_JOB "\"}"),
+               "/init/from_job", "does not exist");
 
     /* Malformed init objects. */
-    p = submit_422(&srv, spec(32, ADAM, 1, 64, "{\"weights\": \"a\", \"from_job\": \"b\"}"));
-    expect_error(p, "/init", "exactly one");
-    json_decref(p);
+    expect_422(&srv, spec(32, ADAM, 1, 64, "{\"weights\": \"a\", \"from_job\": \"b\"}"),
+               "/init", "exactly one");
     snprintf(init, sizeof init, "{\"weights\": \"%s\", \"resume\": true}", wts_id);
-    p = submit_422(&srv, spec(32, ADAM, 1, 64, init));
-    expect_error(p, "/init/resume", "from_job");
-    json_decref(p);
-    p = submit_422(&srv, spec(32, ADAM, 1, 64, "{\"from_job\": \"x y\"}"));
-    expect_error(p, "/init/from_job", "a job id");
-    json_decref(p);
+    expect_422(&srv, spec(32, ADAM, 1, 64, init), "/init/resume", "from_job");
+    expect_422(&srv, spec(32, ADAM, 1, 64, "{\"from_job\": \"x y\"}"),
+               "/init/from_job", "a job id");
 
     /* Resume: no more epochs than the source ran; a changed spec. */
     snprintf(init, sizeof init, "{\"from_job\": \"%s\", \"resume\": true}", src_job);
-    p = submit_422(&srv, spec(32, ADAM, 3, 64, init));
-    expect_error(p, "/fit/epochs", "must exceed the 3 epochs");
-    json_decref(p);
-    p = submit_422(&srv, spec(32, ADAM, 6, 32, init));
-    expect_error(p, "/fit/batch_size", "differs from job");
-    json_decref(p);
-    p = submit_422(&srv, spec(32, FROZEN, 6, 64, init));
-    expect_error(p, "/compile/optimizer/name", "differs from job");
-    json_decref(p);
+    expect_422(&srv, spec(32, ADAM, 3, 64, init), "/fit/epochs", "must exceed the 3 epochs");
+    expect_422(&srv, spec(32, ADAM, 6, 32, init), "/fit/batch_size", "differs from job");
+    expect_422(&srv, spec(32, FROZEN, 6, 64, init), "/compile/optimizer/name", "differs from job");
 
     /* A source that has not succeeded; weights in use cannot be deleted. */
     char running[64], user[64], path[128];
-    submit(&srv, spec(32, ADAM, 5000, 64, ""), running, sizeof running);
+    it_submit_job(&srv, spec(32, ADAM, 5000, 64, ""), running, sizeof running);
     snprintf(init, sizeof init, "{\"from_job\": \"%s\"}", running);
-    p = submit_422(&srv, spec(32, ADAM, 1, 64, init));
-    expect_error(p, "/init/from_job", "only a succeeded job");
-    json_decref(p);
+    expect_422(&srv, spec(32, ADAM, 1, 64, init), "/init/from_job", "only a succeeded job");
     snprintf(init, sizeof init, "{\"weights\": \"%s\"}", wts_id);
-    submit(&srv, spec(32, ADAM, 5000, 64, init), user, sizeof user);
+    it_submit_job(&srv, spec(32, ADAM, 5000, 64, init), user, sizeof user);
     it_resp r;
     snprintf(path, sizeof path, "/v1/weights/%s", wts_id);
     assert_int_equal(it_delete(&srv, path, &r), 0);
@@ -593,12 +507,7 @@ static void test_tenants(void **state)
 {
     it_server t = {0};
     char dir[600], tokens[700];
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/fitd-warm-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(dir));
-    snprintf(tokens, sizeof tokens, "%s/tokens", dir);
-    const char text[] = TOK_A " alice\n" TOK_B " bob\n";
-    assert_int_equal(it_write_file(tokens, text, strlen(text), 0), 0);
+    it_tokens_dir(dir, sizeof dir, tokens, sizeof tokens, TOK_A " alice\n" TOK_B " bob\n");
     const char *args[] = {"--workers", "1", "--auth-tokens", tokens, NULL};
     assert_int_equal(it_start(&t, args), 0);
     it_server alice = it_as(&t, TOK_A), bob = it_as(&t, TOK_B), nobody = it_as(&t, "");
@@ -628,7 +537,7 @@ static void test_tenants(void **state)
     it_resp_free(&r);
     free(csv);
     char job[64], wid[64], path[160], init[160];
-    submit(&alice, spec(32, ADAM, 1, 64, ""), job, sizeof job);
+    it_submit_job(&alice, spec(32, ADAM, 1, 64, ""), job, sizeof job);
     json_decref(wait_final(&alice, job, "succeeded"));
     snprintf(path, sizeof path, "/v1/jobs/%s/weights", job);
     assert_int_equal(it_get(&alice, path, &r), 0);
@@ -665,13 +574,9 @@ static void test_tenants(void **state)
     json_decref(o);
     it_resp_free(&r);
     snprintf(init, sizeof init, "{\"weights\": \"%s\"}", wid);
-    json_t *p = submit_422(&bob, spec(32, ADAM, 1, 64, init));
-    expect_error(p, "/init/weights", "do not exist");
-    json_decref(p);
+    expect_422(&bob, spec(32, ADAM, 1, 64, init), "/init/weights", "do not exist");
     snprintf(init, sizeof init, "{\"from_job\": \"%s\", \"resume\": true}", job);
-    p = submit_422(&bob, spec(32, ADAM, 2, 64, init));
-    expect_error(p, "/init/from_job", "does not exist");
-    json_decref(p);
+    expect_422(&bob, spec(32, ADAM, 2, 64, init), "/init/from_job", "does not exist");
     /* Alice's list has it. */
     assert_int_equal(it_get(&alice, "/v1/weights", &r), 0);
     o = body_json(&r);
@@ -688,39 +593,7 @@ static void test_tenants(void **state)
 /* The README's "Warm starts" block, run as written against this fitd. */
 static void test_readme_block(void **state)
 {
-    char *readme = read_file("README.md", NULL);
-    assert_non_null(readme);
-    char *mark = strstr(readme, "<!-- warmstart");
-    assert_non_null(mark);
-    char *begin = strstr(mark, "```sh\n");
-    assert_non_null(begin);
-    begin += 6;
-    char *end = strstr(begin, "\n```");
-    assert_non_null(end);
-    *end = 0;
-    char *fitd = strstr(begin, "FITD=");
-    assert_non_null(fitd);
-    char *eol = strchr(fitd, '\n');
-    assert_non_null(eol);
-    size_t cap = strlen(begin) + 128;
-    char *script = malloc(cap);
-    assert_non_null(script);
-    snprintf(script, cap, "set -eu\n%.*sFITD=http://127.0.0.1:%u%s\n", (int)(fitd - begin), begin,
-             srv.port, eol);
-    free(readme);
-
-    char path[700], outpath[700], repo[512], cmd[4096];
-    snprintf(path, sizeof path, "%s/warmstart.sh", srv.dir);
-    snprintf(outpath, sizeof outpath, "%s/warmstart.out", srv.dir);
-    assert_int_equal(it_write_file(path, script, strlen(script), 0), 0);
-    free(script);
-    assert_non_null(getcwd(repo, sizeof repo));
-    snprintf(cmd, sizeof cmd, "cd %s && ln -sf %s/tests tests && timeout 300 bash %s > %s 2>&1",
-             srv.dir, repo, path, outpath);
-    int st = system(cmd);
-    char *out = read_file(outpath, NULL);
-    assert_non_null(out);
-    if (st != 0) fail_msg("the README block failed (status %d):\n%s", st, out);
+    char *out = it_run_readme_block(&srv, "<!-- warmstart");
     const char *expect[] = {"\"epoch\":4", "\"epoch\":6", "\"name\":\"digits-3-epochs\"",
                             "\"status\":\"succeeded\"",
                             "'dense/kernel' has shape [64, 64], the model needs [64, 32]"};
@@ -739,5 +612,5 @@ int main(void)
         cmocka_unit_test(test_tenants),
         cmocka_unit_test(test_readme_block),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, it_group_teardown);
 }

@@ -24,105 +24,27 @@
 static it_server srv;
 static const char token[] = "web-test-token-0123456789abcdef";
 
-/* A GET with libcurl that keeps every response header (it_resp keeps a few). */
-typedef struct web_resp {
-    long status;
-    char *body;
-    size_t len;
-    char headers[8192];
-    size_t hlen;
-} web_resp;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
+/* GET `path` with the NULL-terminated "Name: value" headers (may be NULL), without
+ * the server's token: the pages are public. */
+static void web_get(const char *path, const char *const *headers, it_resp *r)
 {
-    web_resp *r = ud;
-    size_t add = size * n;
-    char *b = realloc(r->body, r->len + add + 1);
-    if (!b) return 0;
-    memcpy(b + r->len, p, add);
-    r->body = b;
-    r->len += add;
-    b[r->len] = 0;
-    return add;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    web_resp *r = ud;
-    size_t add = size * n;
-    if (r->hlen + add < sizeof r->headers) {
-        memcpy(r->headers + r->hlen, p, add);
-        r->hlen += add;
-        r->headers[r->hlen] = 0;
-    }
-    return add;
-}
-
-/* GET `path` with the NULL-terminated "Name: value" headers (may be NULL). */
-static void web_get(const char *path, const char *const *headers, web_resp *r)
-{
-    char url[512];
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", srv.port, path);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    struct curl_slist *hl = NULL;
-    for (int i = 0; headers && headers[i]; i++) hl = curl_slist_append(hl, headers[i]);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) fail_msg("GET %s: %s", path, curl_easy_strerror(rc));
-}
-
-static void web_free(web_resp *r)
-{
-    free(r->body);
-    r->body = NULL;
-}
-
-/* The value of response header `name` (case-insensitive) into out, or "" if absent. */
-static const char *header(const web_resp *r, const char *name, char *out, size_t outlen)
-{
-    size_t n = strlen(name);
-    out[0] = 0;
-    for (const char *p = r->headers; *p;) {
-        const char *eol = strstr(p, "\r\n");
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (len > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1;
-            while (*v == ' ') v++;
-            size_t vlen = len - (size_t)(v - p);
-            if (vlen >= outlen) vlen = outlen - 1;
-            memcpy(out, v, vlen);
-            out[vlen] = 0;
-            return out;
-        }
-        p += len + (eol ? 2 : 0);
-    }
-    return out;
+    it_server anon = it_as(&srv, "");
+    if (it_request(&anon, "GET", path, headers, NULL, 0, r) != 0) fail_msg("GET %s failed", path);
 }
 
 /* The page routes' common headers: CSP (self only, no inline script, nothing
  * remote), revalidation, an ETag, nosniff. *etag receives the ETag. */
-static void assert_web_headers(const web_resp *r, char *etag, size_t etag_len)
+static void assert_web_headers(const it_resp *r, char *etag, size_t etag_len)
 {
     char v[1024];
-    header(r, "Content-Security-Policy", v, sizeof v);
+    it_header(r, "Content-Security-Policy", v, sizeof v);
     if (!strstr(v, "default-src 'none'") || !strstr(v, "script-src 'self'") ||
         strstr(v, "unsafe-inline") || strstr(v, "unsafe-eval") || strstr(v, "http:") ||
         strstr(v, "https:") || strstr(v, "*"))
         fail_msg("Content-Security-Policy: '%s'", v);
-    assert_string_equal(header(r, "Cache-Control", v, sizeof v), "no-cache");
-    assert_string_equal(header(r, "X-Content-Type-Options", v, sizeof v), "nosniff");
-    header(r, "ETag", etag, etag_len);
+    assert_string_equal(it_header(r, "Cache-Control", v, sizeof v), "no-cache");
+    assert_string_equal(it_header(r, "X-Content-Type-Options", v, sizeof v), "nosniff");
+    it_header(r, "ETag", etag, etag_len);
     if (strlen(etag) < 3 || etag[0] != '"' || etag[strlen(etag) - 1] != '"')
         fail_msg("ETag: '%s'", etag);
 }
@@ -132,19 +54,19 @@ static void assert_web_headers(const web_resp *r, char *etag, size_t etag_len)
 static void expect_file(const char *path, const char *file, const char *type, char *etag,
                         size_t etag_len)
 {
-    web_resp r;
+    it_resp r;
     char v[256];
     size_t want_len = 0;
     char *want = read_file(file, &want_len);
     if (!want) fail_msg("cannot read %s (tests run from the repository root)", file);
     web_get(path, NULL, &r);
     if (r.status != 200) fail_msg("GET %s: %ld %s", path, r.status, r.body ? r.body : "");
-    assert_string_equal(header(&r, "Content-Type", v, sizeof v), type);
+    assert_string_equal(it_header(&r, "Content-Type", v, sizeof v), type);
     assert_web_headers(&r, etag, etag_len);
     assert_int_equal(r.len, want_len);
     assert_memory_equal(r.body, want, want_len);
     free(want);
-    web_free(&r);
+    it_resp_free(&r);
 }
 
 static void test_index_is_the_page(void **state)
@@ -152,13 +74,13 @@ static void test_index_is_the_page(void **state)
     char etag[128];
     expect_file("/", "server/web/index.html", "text/html; charset=utf-8", etag, sizeof etag);
     /* The page loads its code from /ui/ and has none inline (the CSP forbids it). */
-    web_resp r;
+    it_resp r;
     web_get("/", NULL, &r);
     assert_non_null(strstr(r.body, "<script src=\"/ui/app.js\""));
     assert_null(strstr(r.body, "<script>"));
     assert_null(strstr(r.body, " onclick="));
     assert_null(strstr(r.body, "//cdn"));
-    web_free(&r);
+    it_resp_free(&r);
 }
 
 static void test_assets(void **state)
@@ -192,10 +114,10 @@ static void test_page_references_resolve(void **state)
         assert_true(plen < sizeof path);
         memcpy(path, p + 1, plen);
         path[plen] = 0;
-        web_resp r;
+        it_resp r;
         web_get(path, NULL, &r);
         if (r.status != 200) fail_msg("index.html refers to %s: %ld", path, r.status);
-        web_free(&r);
+        it_resp_free(&r);
         n++;
     }
     assert_true(n >= 3); /* app.js, style.css, favicon.svg */
@@ -226,12 +148,12 @@ static void test_if_none_match(void **state)
 {
     const char *paths[] = {"/", "/ui/app.js"};
     for (size_t i = 0; i < 2; i++) {
-        web_resp r;
+        it_resp r;
         char etag[128], again[128], hv[300];
         web_get(paths[i], NULL, &r);
         assert_int_equal(r.status, 200);
         assert_web_headers(&r, etag, sizeof etag);
-        web_free(&r);
+        it_resp_free(&r);
 
         /* The same tag: 304, no body, the tag again. */
         snprintf(hv, sizeof hv, "If-None-Match: %s", etag);
@@ -239,36 +161,36 @@ static void test_if_none_match(void **state)
         web_get(paths[i], h1, &r);
         assert_int_equal(r.status, 304);
         assert_int_equal(r.len, 0);
-        assert_string_equal(header(&r, "ETag", again, sizeof again), etag);
-        web_free(&r);
+        assert_string_equal(it_header(&r, "ETag", again, sizeof again), etag);
+        it_resp_free(&r);
 
         /* In a list, weak form (RFC 9110's weak comparison). */
         snprintf(hv, sizeof hv, "If-None-Match: \"0000000000000000\", W/%s", etag);
         const char *h2[] = {hv, NULL};
         web_get(paths[i], h2, &r);
         assert_int_equal(r.status, 304);
-        web_free(&r);
+        it_resp_free(&r);
 
         /* Another tag: the file again. */
         const char *h3[] = {"If-None-Match: \"0000000000000000\"", NULL};
         web_get(paths[i], h3, &r);
         assert_int_equal(r.status, 200);
         assert_true(r.len > 0);
-        web_free(&r);
+        it_resp_free(&r);
     }
 }
 
 /* The page is open; the data behind it is not. */
 static void test_open_page_guarded_api(void **state)
 {
-    web_resp r;
+    it_resp r;
     web_get("/", NULL, &r);
     assert_int_equal(r.status, 200);
-    web_free(&r);
+    it_resp_free(&r);
     const char *bad[] = {"Authorization: Bearer not-a-known-token-at-all", NULL};
     web_get("/ui/app.js", bad, &r);
     assert_int_equal(r.status, 200);
-    web_free(&r);
+    it_resp_free(&r);
 
     it_resp a;
     it_server anon = it_as(&srv, "");

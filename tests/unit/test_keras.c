@@ -26,23 +26,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static const char *const fixtures[] = {
-    "keras_3.0-3.3.json", "keras_3.4-3.12.json", "keras_3.13.json",
-    "tf_keras_2.12.json", "tf_keras_2.13.json", "keras_2.0_bare_list.json",
-};
-#define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
-
-static json_t *load_fixture(const char *name)
-{
-    char rel[128];
-    snprintf(rel, sizeof rel, "keras/%s", name);
-    json_error_t err;
-    json_t *v = json_load_file(fixture_path(rel), JSON_REJECT_DUPLICATES, &err);
-    if (!v) print_message("%s: %s (line %d)\n", rel, err.text, err.line);
-    assert_non_null(v);
-    return v;
-}
-
 static void print_problems(const spec_problems *pr)
 {
     for (int i = 0; i < pr->n; i++)
@@ -144,8 +127,8 @@ static void pointer_set(json_t *doc, const char *ptr, json_t *value)
 
 static void test_detect(void **state)
 {
-    json_t *native = load_fixture("expected_native.json");
-    json_t *k3 = load_fixture("keras_3.4-3.12.json");
+    json_t *native = keras_fixture("expected_native.json");
+    json_t *k3 = keras_fixture("keras_3.4-3.12.json");
     assert_int_equal(keras_is_document(native), 0);
     assert_int_equal(keras_is_document(k3), 1);
     assert_int_equal(keras_is_document(NULL), 0);
@@ -157,22 +140,22 @@ static void test_detect(void **state)
 static void test_fixtures_convert(void **state)
 {
     spec_job want = {0};
-    json_t *native = load_fixture("expected_native.json");
+    json_t *native = keras_fixture("expected_native.json");
     parse_model_ok(native, &want);
-    for (size_t i = 0; i < N_FIXTURES; i++) {
+    for (size_t i = 0; i < N_KERAS_FIXTURES; i++) {
         spec_job got = {0};
-        json_t *doc = load_fixture(fixtures[i]);
-        print_message("fixture %s\n", fixtures[i]);
+        json_t *doc = keras_fixture(keras_fixtures[i]);
+        print_message("fixture %s\n", keras_fixtures[i]);
         parse_model_ok(doc, &got);
         assert_same_model(&got.model, &want.model, 1);
         /* Keras 3 keeps the penalties as written: exactly the native values. */
-        if (strncmp(fixtures[i], "keras_3", 7) == 0) assert_same_model(&got.model, &want.model, 0);
+        if (strncmp(keras_fixtures[i], "keras_3", 7) == 0) assert_same_model(&got.model, &want.model, 0);
         spec_job_free(&got);
         json_decref(doc);
     }
     /* tf.keras' float32-widened values are kept as written. */
     spec_job got = {0};
-    json_t *doc = load_fixture("tf_keras_2.12.json");
+    json_t *doc = keras_fixture("tf_keras_2.12.json");
     parse_model_ok(doc, &got);
     assert_true(got.model.layers[0].kernel_reg.l2 == 0.0010000000474974513);
     spec_job_free(&got);
@@ -185,7 +168,7 @@ static void test_fixtures_convert(void **state)
 static void test_input_from_first_layer(void **state)
 {
     spec_job got = {0};
-    json_t *doc = load_fixture("tf_keras_2.12.json");
+    json_t *doc = keras_fixture("tf_keras_2.12.json");
     json_t *layers = json_object_get(json_object_get(doc, "config"), "layers");
     assert_int_equal(json_array_remove(layers, 0), 0);
     pointer_set(doc, "/config/layers/0/config/batch_input_shape", json_pack("[n,i]", 64));
@@ -200,7 +183,7 @@ static void test_input_from_first_layer(void **state)
 static void test_input_from_build_shapes(void **state)
 {
     spec_job got = {0};
-    json_t *doc = load_fixture("keras_3.4-3.12.json");
+    json_t *doc = keras_fixture("keras_3.4-3.12.json");
     json_t *layers = json_object_get(json_object_get(doc, "config"), "layers");
     assert_int_equal(json_array_remove(layers, 0), 0);
     parse_model_ok(doc, &got);
@@ -303,7 +286,7 @@ static void test_unsupported(void **state)
 {
     for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
         const bad_case *bc = &bad_cases[i];
-        json_t *doc = load_fixture(bc->fixture);
+        json_t *doc = keras_fixture(bc->fixture);
         json_error_t err;
         json_t *v = bc->value ? json_loads(bc->value, JSON_DECODE_ANY, &err) : NULL;
         if (bc->value) assert_non_null(v);
@@ -335,7 +318,7 @@ static void test_unsupported(void **state)
 /* Missing input width: no InputLayer, no build shapes. */
 static void test_input_unknown(void **state)
 {
-    json_t *doc = load_fixture(K34);
+    json_t *doc = keras_fixture(K34);
     json_t *layers = json_object_get(json_object_get(doc, "config"), "layers");
     assert_int_equal(json_array_remove(layers, 0), 0);
     pointer_set(doc, "/config/build_input_shape", NULL);
@@ -352,7 +335,7 @@ static void test_input_unknown(void **state)
 /* Several problems in one document are all reported. */
 static void test_all_problems(void **state)
 {
-    json_t *doc = load_fixture(K34);
+    json_t *doc = keras_fixture(K34);
     pointer_set(doc, L(2) "/noise_shape", json_pack("[n,i]", 1));
     pointer_set(doc, L(1) "/units", json_integer(-1));
     pointer_set(doc, L(3) "/bias_constraint", json_string("non_neg"));
@@ -370,7 +353,7 @@ static void test_all_problems(void **state)
 static void test_export_structure(void **state)
 {
     spec_job job = {0};
-    json_t *doc = load_fixture("tf_keras_2.13.json");
+    json_t *doc = keras_fixture("tf_keras_2.13.json");
     parse_model_ok(doc, &job);
     json_decref(doc);
     json_t *k = keras_model_to_json(&job.model);
@@ -421,9 +404,9 @@ static void test_export_structure(void **state)
  * using every initializer kind and activation. */
 static void test_round_trip(void **state)
 {
-    for (size_t i = 0; i < N_FIXTURES; i++) {
+    for (size_t i = 0; i < N_KERAS_FIXTURES; i++) {
         spec_job a = {0}, b = {0};
-        json_t *doc = load_fixture(fixtures[i]);
+        json_t *doc = keras_fixture(keras_fixtures[i]);
         parse_model_ok(doc, &a);
         json_t *k = keras_model_to_json(&a.model);
         assert_non_null(k);
