@@ -298,26 +298,14 @@ if [ $poll_ok = 1 ]; then
   fi
   if awk -v r="$ri" 'BEGIN { exit !(r == "n/a" || r + 0 < 0.5) }'; then
     cat <<'EOF'
-note: fitd's GET /v1/jobs/{id} is CPU-bound in its own per-request work, not in
-  libmicrohttpd (same flags: the bare server does 5x+ more) nor in threads (1-8
-  --http-threads change little on 2 cores). Measured on one thread
-  (store_job_get + Jansson on a finished job row): SQLite read ~5 us; json_loads
-  of the stored spec and metrics ~20 us; json_dumpb ~11 us, done twice by
-  http_reply_json (size pass + fill pass); perf: Jansson 36%,
-  libc 32% (mostly strtod/printf of doubles and malloc), SQLite 5% of fitd's CPU.
-  With 4 HTTP threads each read transaction also takes SQLite's WAL shm mutex and
-  an fcntl lock (strace: ~1.5 futex + ~0.9 fcntl per request). The access log adds
-  one unbuffered write(2) to stderr per request plus lock contention (stderr's
-  FILE lock, glibc's tz lock in gmtime_r): compare "fitd idle" with the warn line.
-  Suggestions (server/api_jobs.c, server/http.c, server/log.c): splice the stored
-  spec/metrics JSON text into the reply instead of parse + re-serialize; serialize
-  once (json_dumps or a growing buffer) instead of json_dumpb twice; cache the
-  rendered resource of finished jobs (immutable until DELETE) so polling them skips
-  SQLite and JSON; batch access-log lines (per-thread buffer or a log thread).
-  Unrelated to polling but seen here: replies queued in the first MHD call
-  (begin_request's 404, 405, 415, 413) go out with "Connection: close" (MHD closes
-  when a reply is queued before the request was fully read), hence the slow 404
-  line; for bodiless requests they could be queued on the second call instead.
+note: fitd's GET /v1/jobs/{id} is CPU-bound in its own per-request work: one
+  SQLite read of the job row (with its WAL lock syscalls), the resource written
+  straight into a buffer with the stored JSON documents spliced in, a SHA-256
+  ETag, and one access-log write(2) per request (compare "fitd idle" with the
+  warn line). A miss here is within run-to-run noise of the target on this
+  2-core machine, where wrk shares the cores with the server. Replies queued
+  before the request was read (begin_request's 404, 405, 415, 413) go out with
+  "Connection: close", hence the slow 404 line.
 EOF
   fi
 else

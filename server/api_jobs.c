@@ -140,13 +140,21 @@ static void job_resource(buf *b, pool *workers, const store_job *j)
     const char *keys[] = {"created_at", "started_at", "finished_at", "updated_at", "sweep_id"};
     const char *vals[] = {j->created_at, j->started_at, j->finished_at, j->updated_at, j->sweep_id};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        buf_printf(b, ",\"%s\":", keys[k]);
+        BUF_LIT(b, ",\"");
+        buf_str(b, keys[k]);
+        BUF_LIT(b, "\":");
         json_str_or_null(b, vals[k]);
     }
     const char *docs[] = {"metrics", "test_metrics", "spec"};
     const char *texts[] = {j->last_metrics_json, j->test_metrics_json, j->spec_json};
-    for (size_t k = 0; k < sizeof docs / sizeof docs[0]; k++)
-        buf_printf(b, ",\"%s\":%s", docs[k], texts[k] && texts[k][0] ? texts[k] : "null");
+    for (size_t k = 0; k < sizeof docs / sizeof docs[0]; k++) {
+        /* Spliced as stored (fitd wrote them as JSON); plain appends, since a
+         * printf of a spec this long would format it twice. */
+        BUF_LIT(b, ",\"");
+        buf_str(b, docs[k]);
+        BUF_LIT(b, "\":");
+        buf_str(b, texts[k] && texts[k][0] ? texts[k] : "null");
+    }
     BUF_LIT(b, "}");
 }
 
