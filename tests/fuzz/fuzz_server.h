@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,13 @@ int fuzz_http(const void *req, size_t len, char **body)
     if (body) *body = NULL;
     unsigned port = fuzz_server_port();
     if (!port) return -1;
+    /* libFuzzer's once-a-second SIGALRM (its -timeout watchdog) would interrupt
+     * connect/send/recv with EINTR; hold it for this bounded exchange (sockets
+     * time out after 10 s) and let it arrive afterwards. */
+    sigset_t alrm, old_mask;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alrm, &old_mask);
     fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) goto out;
     struct timeval tv = {.tv_sec = 10, .tv_usec = 0};
@@ -197,6 +205,7 @@ int fuzz_http(const void *req, size_t len, char **body)
 out:
     if (fd >= 0) close(fd);
     free(buf);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     return status;
 }
 
