@@ -794,6 +794,45 @@ static void test_chart_svg(void **state)
     it_resp_free(&r);
 }
 
+/* The README's "sweeps" block, run as written against a fitd without tokens: the
+ * results CSV lists the 12 trials, all succeeded, best first; the chart is saved. */
+static void test_readme_block(void **state)
+{
+    (void)state;
+    it_server plain = {0};
+    assert_int_equal(it_start(&plain, NULL), 0);
+    char *out = it_run_readme_block(&plain, "<!-- sweeps:");
+    const char *csv = strstr(out, "rank,trial,job_id,status,");
+    if (!csv) fail_msg("no results CSV in the README block's output:\n%s", out);
+    int rows = 0;
+    double prev = -1;
+    for (const char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        int rank = 0;
+        char status[16] = "";
+        assert_int_equal(sscanf(line + 1, "%d,%*d,%*[^,],%15[^,]", &rank, status), 2);
+        assert_int_equal(rank, rows + 1);
+        assert_string_equal(status, "succeeded");
+        /* objective (column 8) never decreases down the ranking (mode min) */
+        const char *c = line + 1;
+        for (int k = 0; k < 7 && c; k++) c = strchr(c, ',') ? strchr(c, ',') + 1 : NULL;
+        assert_non_null(c);
+        double obj = strtod(c, NULL);
+        assert_true(obj >= prev);
+        prev = obj;
+        rows++;
+    }
+    assert_int_equal(rows, 12);
+    char svg[700];
+    snprintf(svg, sizeof svg, "%s/sweep.svg", plain.dir);
+    size_t len = 0;
+    char *text = read_file(svg, &len);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "<svg"));
+    free(text);
+    free(out);
+    assert_int_equal(it_stop(&plain), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -802,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_grid_sweep_ranking_and_results),
         cmocka_unit_test(test_halving_follows_the_rule),
         cmocka_unit_test(test_cancel_and_list),
+        cmocka_unit_test(test_readme_block),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
