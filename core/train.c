@@ -8,6 +8,7 @@
  * bit-identical weights — and a checkpoint captures that stream's state.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -508,10 +509,18 @@ nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_erro
     const unsigned char *p = buf;
     ckpt_header h;
     size_t np = nn_model_param_count(t->m), pb = np * sizeof(float);
-    if (len < sizeof h + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
-    memcpy(&h, p, sizeof h);
-    if (memcmp(h.magic, CKPT_MAGIC, 8) != 0 || h.version != CKPT_VERSION)
+    /* Version 1 (epoch-boundary checkpoints, as a database from an older fitd
+     * holds them) is version 2's header without the epoch-in-progress fields:
+     * read it with those at zero, i.e. at the start of the next epoch. */
+    const size_t v1_len = offsetof(ckpt_header, batch);
+    if (len < v1_len + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
+    memset(&h, 0, sizeof h);
+    memcpy(&h, p, v1_len);
+    if (memcmp(h.magic, CKPT_MAGIC, 8) != 0 || (h.version != 1 && h.version != CKPT_VERSION))
         return nn_error_set(err, NN_ERR_PARSE, "not a fitd checkpoint (bad magic or version)");
+    const size_t hlen = h.version == 1 ? v1_len : sizeof h;
+    if (len < hlen + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
+    memcpy(&h, p, hlen);
     uint64_t sum;
     memcpy(&sum, p + len - sizeof sum, sizeof sum);
     if (sum != fnv1a(p, len - sizeof sum)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint checksum mismatch");
@@ -520,17 +529,17 @@ nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_erro
         return nn_error_set(err, NN_ERR_MISMATCH,
                             "checkpoint is for another run (%llu parameters, %llu samples; this run has %zu, %zu)",
                             (unsigned long long)h.n_params, (unsigned long long)h.n_train, np, t->train.n);
-    size_t expect = sizeof h + pb + (h.has_best_params ? pb : 0) + h.optim_bytes + sizeof(uint64_t);
+    size_t expect = hlen + pb + (h.has_best_params ? pb : 0) + h.optim_bytes + sizeof(uint64_t);
     if (len != expect) return nn_error_set(err, NN_ERR_PARSE, "checkpoint has %zu bytes, expected %zu", len, expect);
     if (h.has_best_params && !t->best_params) {
         t->best_params = malloc(pb ? pb : 1);
         if (!t->best_params) return nn_error_set(err, NN_ERR_NOMEM, "out of memory restoring a checkpoint");
     }
-    size_t off = sizeof h + pb + (h.has_best_params ? pb : 0);
+    size_t off = hlen + pb + (h.has_best_params ? pb : 0);
     nn_status rc = nn_optim_state_load(t->opt, p + off, (size_t)h.optim_bytes, err);
     if (rc != NN_OK) return rc;
-    memcpy(nn_model_params(t->m), p + sizeof h, pb);
-    if (h.has_best_params) memcpy(t->best_params, p + sizeof h + pb, pb);
+    memcpy(nn_model_params(t->m), p + hlen, pb);
+    if (h.has_best_params) memcpy(t->best_params, p + hlen + pb, pb);
     t->epoch = (int)h.epoch;
     t->stopped = (int)h.stopped;
     /* A finished run restored into a trainer with more epochs (and not stopped

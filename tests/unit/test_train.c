@@ -222,9 +222,35 @@ static void test_determinism(void **state)
     nn_dataset_free(&ds);
 }
 
+/* An epoch-boundary checkpoint rewritten in version 1's layout (what an older
+ * fitd stored): version 2's header less its epoch-in-progress fields (batch,
+ * epoch RNG, loss and metric sums, elapsed), version 1, and a fresh FNV-1a
+ * checksum. The caller frees the result. */
+#define CKPT_V1_HEADER 112 /* magic, 8 x u32, es_best, rng[4], 4 x u64 */
+#define CKPT_V2_HEADER (CKPT_V1_HEADER + 8 + 32 + 8 + 8 + 8 * NN_MAX_METRICS + 8)
+static void *checkpoint_as_v1(const void *v2, size_t len, size_t *out_len)
+{
+    size_t body = len - CKPT_V2_HEADER - sizeof(uint64_t);
+    unsigned char *p = malloc(CKPT_V1_HEADER + body + sizeof(uint64_t));
+    assert_non_null(p);
+    memcpy(p, v2, CKPT_V1_HEADER);
+    uint32_t version = 1;
+    memcpy(p + 8, &version, sizeof version);
+    memcpy(p + CKPT_V1_HEADER, (const unsigned char *)v2 + CKPT_V2_HEADER, body);
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < CKPT_V1_HEADER + body; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    memcpy(p + CKPT_V1_HEADER + body, &h, sizeof h);
+    *out_len = CKPT_V1_HEADER + body + sizeof(uint64_t);
+    return p;
+}
+
 /* Training resumed from an epoch-k checkpoint ends bit-identical to an
- * uninterrupted run, for every optimizer family and with early stopping state. */
-static void check_resume(nn_optimizer_kind opt, int restore_best)
+ * uninterrupted run, for every optimizer family and with early stopping state;
+ * as_v1: the checkpoint is first rewritten in version 1's layout. */
+static void check_resume(nn_optimizer_kind opt, int restore_best, int as_v1)
 {
     nn_dataset ds = load_digits();
     run r;
@@ -247,6 +273,13 @@ static void check_resume(nn_optimizer_kind opt, int restore_best)
     assert_non_null(m);
     nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
     assert_non_null(t);
+    if (as_v1) {
+        size_t n = 0;
+        void *v1 = checkpoint_as_v1(full.ckpt, full.ckpt_len, &n);
+        free(full.ckpt);
+        full.ckpt = v1;
+        full.ckpt_len = n;
+    }
     assert_int_equal(nn_trainer_restore(t, full.ckpt, full.ckpt_len, &err), NN_OK);
     assert_int_equal(nn_trainer_epoch(t), 2);
     nn_callbacks cb = {.user = &part, .on_epoch = on_epoch};
@@ -264,9 +297,11 @@ static void check_resume(nn_optimizer_kind opt, int restore_best)
     nn_dataset_free(&ds);
 }
 
-static void test_resume_adam(void **state) { (void)state; check_resume(NN_OPT_ADAM, 0); }
-static void test_resume_sgd_restore_best(void **state) { (void)state; check_resume(NN_OPT_SGD, 1); }
-static void test_resume_rmsprop(void **state) { (void)state; check_resume(NN_OPT_RMSPROP, 0); }
+static void test_resume_adam(void **state) { (void)state; check_resume(NN_OPT_ADAM, 0, 0); }
+static void test_resume_sgd_restore_best(void **state) { (void)state; check_resume(NN_OPT_SGD, 1, 0); }
+static void test_resume_rmsprop(void **state) { (void)state; check_resume(NN_OPT_RMSPROP, 0, 0); }
+/* A database from an older fitd holds version-1 checkpoints: they still resume. */
+static void test_resume_v1_checkpoint(void **state) { (void)state; check_resume(NN_OPT_ADAM, 1, 1); }
 
 /* Stopped at a batch boundary mid-epoch (a cancel, a shutdown), the trainer
  * checkpoints there; resuming from that checkpoint, or simply running on, ends
@@ -656,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_resume_adam),
         cmocka_unit_test(test_resume_sgd_restore_best),
         cmocka_unit_test(test_resume_rmsprop),
+        cmocka_unit_test(test_resume_v1_checkpoint),
         cmocka_unit_test(test_resume_mid_epoch),
         cmocka_unit_test(test_checkpoint_rejects_mismatch),
         cmocka_unit_test(test_l2_and_dropout_shrink_the_gap),
