@@ -241,11 +241,18 @@ static json_t *variance_scaling(kctx *k, const json_t *v)
     }
     check_keys(k, cfg, keys);
     const json_t *sc = json_object_get(cfg, "scale");
-    const char *mode = json_string_value(json_object_get(cfg, "mode"));
-    const char *dist = json_string_value(json_object_get(cfg, "distribution"));
-    double scale = json_is_number(sc) ? json_number_value(sc) : 1.0; /* Keras default */
-    if (!mode) mode = "fan_in";
-    if (!dist) dist = "truncated_normal";
+    const json_t *md = json_object_get(cfg, "mode"), *ds = json_object_get(cfg, "distribution");
+    /* Absent or null: Keras' defaults; any other non-matching type is an error. */
+    int bad_sc = sc && !json_is_null(sc) && !json_is_number(sc);
+    int bad_md = md && !json_is_null(md) && !json_is_string(md);
+    int bad_ds = ds && !json_is_null(ds) && !json_is_string(ds);
+    if (bad_sc) kproblem_at(k, "scale", "must be a number");
+    if (bad_md) kproblem_at(k, "mode", "must be a string");
+    if (bad_ds) kproblem_at(k, "distribution", "must be a string");
+    if (bad_sc || bad_md || bad_ds) goto done;
+    double scale = json_is_number(sc) ? json_number_value(sc) : 1.0;
+    const char *mode = json_is_string(md) ? json_string_value(md) : "fan_in";
+    const char *dist = json_is_string(ds) ? json_string_value(ds) : "truncated_normal";
     int uniform = strcmp(dist, "uniform") == 0;
     if (!uniform && strcmp(dist, "truncated_normal") != 0 && strcmp(dist, "normal") != 0) {
         kproblem_at(k, "distribution", "fitd supports the distributions uniform and "
@@ -490,7 +497,8 @@ int keras_to_native(const json_t *doc, const char *base, json_t **native, keras_
     kctx k;
     keras_map *m = NULL;
     json_t *out = NULL, *layers_out = NULL, *shape = NULL, *width = NULL;
-    input_src *src = NULL;
+    /* At most: the InputLayer or first layer, build_input_shape, build_config. */
+    input_src src[3];
     int n_src = 0;
     memset(&k, 0, sizeof k);
     k.pr = pr;
@@ -513,9 +521,6 @@ int keras_to_native(const json_t *doc, const char *base, json_t **native, keras_
 
     json_t *cfg = json_object_get(doc, "config"), *layers = NULL;
     size_t s = kpush(&k, "config");
-    /* At most: the InputLayer or first layer, build_input_shape, build_config. */
-    src = calloc(3, sizeof *src);
-    if (!src) goto nomem;
     if (json_is_array(cfg)) { /* the old bare-list form */
         layers = cfg;
         map_set(m->layers, &k);
@@ -565,13 +570,11 @@ int keras_to_native(const json_t *doc, const char *base, json_t **native, keras_
         layers_out = NULL;
         goto nomem;
     }
-    free(src);
     *native = out;
     *map = m;
     return 0;
 
 nomem:
-    free(src);
     json_decref(width);
     json_decref(shape);
     json_decref(layers_out);

@@ -258,6 +258,18 @@ static void parse_params(const json_t *params, sweep_def *d, json_t *errors)
             json_decref(copy);
         }
     }
+    /* A path inside another swept path would be written into the other's value,
+     * where it may not resolve (each was checked against the base alone). */
+    for (int a = 0; a < d->n_params; a++) {
+        size_t n = strlen(d->params[a].pointer);
+        for (int b = 0; n > 0 && b < d->n_params; b++) {
+            const char *inner = d->params[b].pointer;
+            if (b == a || strncmp(inner, d->params[a].pointer, n) != 0 || inner[n] != '/') continue;
+            sweep_param_pointer(inner, ptr, sizeof ptr);
+            http_problem_add(errors, ptr, "%s lies inside %s, which is swept too", inner,
+                             d->params[a].pointer);
+        }
+    }
     if (d->method == SWEEP_GRID) {
         if (product > SWEEP_MAX_TRIALS)
             http_problem_add(errors, "/parameters",
