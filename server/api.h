@@ -62,6 +62,15 @@ int api_accepts_csv(http_req *req);
  * limit, 503, 507, 500; `what` names the resource). (server/api_jobs.c) */
 void api_reply_store_error(http_req *req, store *st, store_rc rc, const char *what);
 
+/* The job named by the route's {id} into *out (freed with store_job_free): 0, or
+ * -1 after replying 404 (absent, or another tenant's: the same answer) or the
+ * store's error. */
+int api_job_load(http_req *req, store *st, store_job *out);
+
+/* A resource name (datasets, weights): 1 to 255 bytes of valid UTF-8 without
+ * control characters (names are echoed in JSON). */
+int api_name_ok(const char *s);
+
 /* The list routes' shared steps (server/api_jobs.c). api_list_query: the page
  * asked for (?limit=&cursor=, the caller's tenant) into *q; 0, or -1 after a 400.
  * api_reply_list_error: a failed store_*_list call, 400 naming /cursor for a

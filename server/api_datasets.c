@@ -113,7 +113,7 @@ static void fail(upload *u, unsigned status, const char *field, nn_status code, 
 
 /* 1 to 255 bytes of valid UTF-8 without control characters: a name is echoed in
  * JSON, which cannot carry invalid UTF-8 (Jansson refuses it: a 500 before). */
-static int name_ok(const char *s)
+int api_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= STORE_NAME_MAX) return 0;
@@ -195,7 +195,7 @@ static int upload_begin(http_req *req)
 
     const char *name = http_req_query(req, "name");
     if (name) {
-        if (!name_ok(name)) {
+        if (!api_name_ok(name)) {
             json_t *errors = json_array();
             if (errors) http_problem_add(errors, "/name", "must be 1 to 255 printable characters");
             http_reply_problem_errors(req, 400, "invalid query parameter name", errors);
@@ -451,7 +451,7 @@ static int json_dataset(http_req *req, upload *u, nn_dataset *ds)
         goto out;
     }
     if (name) {
-        if (!name_ok(name)) http_problem_add(errors, "/name", "must be 1 to 255 printable characters");
+        if (!api_name_ok(name)) http_problem_add(errors, "/name", "must be 1 to 255 printable characters");
         else snprintf(u->name, sizeof u->name, "%s", name);
     }
     size_t n = json_is_array(x) ? json_array_size(x) : 0;
@@ -581,7 +581,7 @@ static void upload_finish(http_req *req)
             reply_upload_error(req, u);
             goto out;
         }
-        if (u->name_from_form && !name_ok(u->name)) {
+        if (u->name_from_form && !api_name_ok(u->name)) {
             json_t *errors = json_array();
             if (errors) http_problem_add(errors, "/name", "must be 1 to 255 printable characters");
             http_reply_problem_errors(req, 422, "invalid form field name", errors);

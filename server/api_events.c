@@ -261,19 +261,8 @@ static void handle_events(http_req *req)
     store *st = http_store(req);
     if (!st) return;
     store_job j = {0};
-    store_rc rc = store_job_get(st, id ? id : "", &j);
-    /* Another tenant's job answers exactly as a missing one. */
-    if (rc == STORE_NOT_FOUND || rc == STORE_INVALID ||
-        (rc == STORE_OK && strcmp(j.tenant, http_req_tenant(req)) != 0)) {
-        store_job_free(&j);
-        http_reply_problem(req, 404, "job %s not found", id ? id : "");
-        return;
-    }
+    if (api_job_load(req, st, &j) != 0) return; /* 404 unless it exists and is ours */
     store_job_free(&j);
-    if (rc != STORE_OK) {
-        http_reply_store_error(req, st, rc);
-        return;
-    }
     ev_stream *s = calloc(1, sizeof *s);
     if (!s) {
         http_reply_problem(req, 503, "out of memory");

@@ -185,10 +185,11 @@ static int output_layer_index(const nn_model_spec *m)
     return -1;
 }
 
-/* Check one dataset against the parsed spec; append problems to `errors`.
+/* Check one dataset against the parsed spec; append problems to `errors`. *bytes
+ * receives its size when it exists (for check_job_memory, without a second read).
  * Returns -1 on a store failure (after replying), else 0. */
 static int check_dataset(http_req *req, store *st, const spec_job *job, const char *role,
-                         const char *id, json_t *errors)
+                         const char *id, json_t *errors, double *bytes)
 {
     store_dataset_meta meta;
     char ptr[64];
@@ -202,6 +203,7 @@ static int check_dataset(http_req *req, store *st, const spec_job *job, const ch
         reply_store_error(req, st, rc, "dataset");
         return -1;
     }
+    *bytes = (double)meta.bytes;
     if (meta.x_width != job->model.input_dim)
         http_problem_add(errors, "/model/input_shape",
                          "input_shape [%d] does not match dataset %s (data.%s), which has %d "
@@ -275,31 +277,26 @@ static int check_raw_datasets(http_req *req, store *st, const json_t *root, json
 /* ---------------------------------------------------------------- POST /v1/jobs */
 
 /* --max-job-memory: estimate what training will take (server/jobmem.h) and add a
- * problem naming the figure when it is over. The pointer is /fit/batch_size when
- * the activations at that batch size are the larger part, else /model. Returns -1
- * after replying to a store failure, else 0. */
-static int check_job_memory(http_req *req, store *st, const spec_job *job, json_t *errors)
+ * problem naming the figure when it is over. bytes[] are the sizes of the train,
+ * validation and test datasets (check_dataset); a dataset named twice is loaded
+ * once. The pointer is /fit/batch_size when the activations at that batch size
+ * are the larger part, else /model. */
+static void check_job_memory(http_req *req, const spec_job *job, const double bytes[3],
+                             json_t *errors)
 {
     const srv_config *cfg = app_config(req);
-    if (!cfg || cfg->max_job_memory == 0) return 0;
+    if (!cfg || cfg->max_job_memory == 0) return;
     const char *ids[3] = {job->train, job->validation, job->test};
     double data = 0;
     for (int i = 0; i < 3; i++) {
         if (!ids[i][0] || (i > 0 && strcmp(ids[i], ids[0]) == 0) ||
             (i == 2 && strcmp(ids[2], ids[1]) == 0))
             continue; /* a dataset is loaded once */
-        store_dataset_meta meta;
-        store_rc rc = store_dataset_get(st, ids[i], &meta);
-        if (rc == STORE_NOT_FOUND) continue; /* deleted since: the insert says so */
-        if (rc != STORE_OK) {
-            reply_store_error(req, st, rc, "dataset");
-            return -1;
-        }
-        data += (double)meta.bytes;
+        data += bytes[i];
     }
     jobmem_estimate e = jobmem_estimate_job(job, data);
     const double mib = 1024.0 * 1024.0;
-    if (e.total_bytes <= (double)cfg->max_job_memory) return 0;
+    if (e.total_bytes <= (double)cfg->max_job_memory) return;
     http_problem_add(errors, e.act_bytes > e.state_bytes + e.data_bytes ? "/fit/batch_size" : "/model",
                      "training this job needs an estimated %.1f MiB of memory (weights, "
                      "gradients and %d optimizer slots for %.0f parameters: %.1f MiB; activations "
@@ -308,7 +305,6 @@ static int check_job_memory(http_req *req, store *st, const spec_job *job, json_
                      e.total_bytes / mib, e.slots, e.params, e.state_bytes / mib,
                      job->fit.batch_size, e.act_bytes / mib, e.data_bytes / mib,
                      (double)cfg->max_job_memory / mib);
-    return 0;
 }
 
 /* The one validation of a job spec, shared by POST /v1/jobs and POST /v1/sweeps
@@ -319,6 +315,7 @@ int api_job_prepare(http_req *req, store *st, const json_t *root, json_t *errors
     json_t *resolved = NULL;
     spec_problems *probs = NULL;
     size_t n_before = json_array_size(errors);
+    double bytes[3] = {0}; /* train, validation, test dataset sizes */
     int ret = -1;
     memset(d, 0, sizeof *d);
 
@@ -336,17 +333,17 @@ int api_job_prepare(http_req *req, store *st, const json_t *root, json_t *errors
     for (int i = 0; i < probs->n; i++)
         http_problem_add(errors, probs->items[i].pointer, "%s", probs->items[i].message);
     if (prc == SPEC_OK) {
-        if (check_dataset(req, st, &d->job, "train", d->job.train, errors) ||
-            (d->job.validation[0] &&
-             check_dataset(req, st, &d->job, "validation", d->job.validation, errors)) ||
-            (d->job.test[0] && check_dataset(req, st, &d->job, "test", d->job.test, errors)) ||
+        if (check_dataset(req, st, &d->job, "train", d->job.train, errors, &bytes[0]) ||
+            (d->job.validation[0] && check_dataset(req, st, &d->job, "validation",
+                                                   d->job.validation, errors, &bytes[1])) ||
+            (d->job.test[0] &&
+             check_dataset(req, st, &d->job, "test", d->job.test, errors, &bytes[2])) ||
             warmstart_check(req, st, &d->job, errors))
             goto out;
     } else if (check_raw_datasets(req, st, root, errors)) {
         goto out;
     }
-    if (json_array_size(errors) == n_before && check_job_memory(req, st, &d->job, errors))
-        goto out;
+    if (json_array_size(errors) == n_before) check_job_memory(req, &d->job, bytes, errors);
     if (json_array_size(errors) > n_before) {
         ret = 1;
         goto out;
@@ -513,7 +510,7 @@ static void handle_list(http_req *req)
 /* ---------------------------------------------------------------- one job */
 
 /* Load the job named by {id}; replies and returns -1 when it cannot. */
-static int load_job(http_req *req, store *st, store_job *out)
+int api_job_load(http_req *req, store *st, store_job *out)
 {
     const char *id = http_req_param(req, "id");
     store_rc rc = store_job_get(st, id ? id : "", out);
@@ -544,7 +541,7 @@ static void handle_get(http_req *req)
     char hex[65], etag[36];
     store *st = http_store(req);
     if (!st) return;
-    if (load_job(req, st, &j) != 0) goto out;
+    if (api_job_load(req, st, &j) != 0) goto out;
     job_resource(&b, app_pool(req), &j);
     if (b.failed) {
         reply_buf(req, 200, &b); /* replies 503 and frees */
@@ -575,7 +572,7 @@ static void handle_cancel(http_req *req)
     const char *id = http_req_param(req, "id");
     store *st = http_store(req);
     if (!st) return;
-    if (load_job(req, st, &j)) return; /* 404 unless it exists and is ours */
+    if (api_job_load(req, st, &j)) return; /* 404 unless it exists and is ours */
     store_job_free(&j);
     store_rc rc = store_job_cancel(st, id ? id : "", &after);
     if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
@@ -593,7 +590,7 @@ static void handle_cancel(http_req *req)
     if (after == STORE_JOB_RUNNING) pool_cancel(app_pool(req), id);
     LOG(LOG_INFO, "job cancel requested", "\"request_id\":\"%s\",\"job_id\":\"%s\",\"status\":\"%s\"",
         http_req_id(req), id, store_job_status_name(after));
-    if (load_job(req, st, &j) == 0) reply_job(req, 202, &j);
+    if (api_job_load(req, st, &j) == 0) reply_job(req, 202, &j);
     store_job_free(&j);
 }
 
@@ -603,7 +600,7 @@ static void handle_delete(http_req *req)
     store *st = http_store(req);
     if (!st) return;
     store_job j = {0};
-    if (load_job(req, st, &j)) return; /* 404 unless it exists and is ours */
+    if (api_job_load(req, st, &j)) return; /* 404 unless it exists and is ours */
     store_job_free(&j);
     store_rc rc = store_job_delete(st, id ? id : "");
     if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
@@ -704,7 +701,7 @@ static void handle_metrics(http_req *req)
     store *st = http_store(req);
     if (!st) return;
     store_job j = {0};
-    if (load_job(req, st, &j)) return; /* 404 unless it exists and is ours */
+    if (api_job_load(req, st, &j)) return; /* 404 unless it exists and is ours */
     store_job_free(&j);
     int csv = accepts_csv(req);
     store_rc rc;
@@ -800,14 +797,7 @@ void api_reply_list(http_req *req, json_t *items, const char *next)
  * limit applies now. Returns SPEC_OK or another spec_job_parse result. */
 static int stored_spec_parse(const store_job *j, spec_job *out)
 {
-    spec_limits lim = {
-        .max_layers = 1 << 30,
-        .max_units = 1 << 30,
-        .max_input_dim = 1 << 30,
-        .max_params = (size_t)-1,
-        .max_epochs = 1 << 30,
-        .max_batch_size = 1 << 30,
-    };
+    spec_limits lim = spec_limits_unlimited();
     if (!j->spec_json) return SPEC_INVALID;
     return spec_job_parse_text(j->spec_json, strlen(j->spec_json), &lim, SPEC_DATA_OPTIONAL, out,
                                NULL);
@@ -942,7 +932,7 @@ static void reply_weights(http_req *req, weights_kind kind)
         http_reply_problem_errors(req, 400, "bad query parameter: format", e);
         return;
     }
-    if (load_job(req, st, &j)) goto out;
+    if (api_job_load(req, st, &j)) goto out;
     if (kind == WEIGHTS_LAST_GOOD && j.status == STORE_JOB_FAILED && j.has_weights) {
         char epoch[16]; /* epochs completed at that checkpoint */
         snprintf(epoch, sizeof epoch, "%d", j.checkpoint_epoch);
@@ -990,7 +980,7 @@ static void handle_model(http_req *req)
     spec_job spec = {0};
     store *st = http_store(req);
     if (!st) return;
-    if (load_job(req, st, &j)) goto out;
+    if (api_job_load(req, st, &j)) goto out;
     if (stored_spec_parse(&j, &spec) != SPEC_OK) {
         http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j.id);
         goto out;
@@ -1127,7 +1117,7 @@ static void handle_predict(http_req *req)
     if (!st) return;
     root = http_req_json(req);
     if (!root) goto out;
-    if (load_job(req, st, &j)) goto out;
+    if (api_job_load(req, st, &j)) goto out;
     if (j.status != STORE_JOB_SUCCEEDED) {
         http_reply_problem(req, 409, "job %s has not succeeded (status %s)", j.id,
                            store_job_status_name(j.status));

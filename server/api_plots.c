@@ -61,16 +61,24 @@ static int curve_row(void *user, int epoch, const char *text, size_t len)
     return 0;
 }
 
+/* The compiled metric names of the job's stored (resolved) spec: a borrowed
+ * array inside *spec (new reference, the caller decrefs; NULL when unreadable). */
+static json_t *compiled_metrics(const store_job *j, json_t **spec)
+{
+    *spec = j->spec_json ? json_loads(j->spec_json, 0, NULL) : NULL;
+    return json_object_get(json_object_get(*spec, "compile"), "metrics");
+}
+
 /* Is `metric` one the job's records can hold? Sets *paired for a metric with a
- * val_ twin. The compiled metrics come from the stored (resolved) spec. */
+ * val_ twin. */
 static int metric_known(const store_job *j, const char *metric, int *paired)
 {
     *paired = 1;
     if (strcmp(metric, "loss") == 0) return 1;
     for (size_t i = 0; i < sizeof single_series / sizeof single_series[0]; i++)
         if (strcmp(metric, single_series[i]) == 0) return *paired = 0, 1;
-    json_t *spec = j->spec_json ? json_loads(j->spec_json, 0, NULL) : NULL;
-    json_t *names = json_object_get(json_object_get(spec, "compile"), "metrics");
+    json_t *spec;
+    json_t *names = compiled_metrics(j, &spec);
     size_t i;
     json_t *v;
     int found = 0;
@@ -84,8 +92,8 @@ static void reply_bad_metric(http_req *req, const store_job *j, const char *metr
 {
     char list[512] = "loss";
     size_t n = strlen(list);
-    json_t *spec = j->spec_json ? json_loads(j->spec_json, 0, NULL) : NULL;
-    json_t *names = json_object_get(json_object_get(spec, "compile"), "metrics");
+    json_t *spec;
+    json_t *names = compiled_metrics(j, &spec);
     size_t i;
     json_t *v;
     json_array_foreach(names, i, v) if (json_is_string(v) && n < sizeof list)
@@ -106,7 +114,6 @@ static void handle_metrics_svg(http_req *req)
     curve c = {0};
     char *svg = NULL;
     char title[400], val_key[128], mark[64];
-    const char *id = http_req_param(req, "id");
     const char *metric = http_req_query(req, "metric");
     const char *scale = http_req_query(req, "scale");
     if (!metric || !*metric) metric = "loss";
@@ -118,17 +125,7 @@ static void handle_metrics_svg(http_req *req)
     }
     store *st = http_store(req);
     if (!st) return;
-    store_rc rc = store_job_get(st, id ? id : "", &j);
-    /* Another tenant's job answers exactly as a missing one. */
-    if (rc == STORE_NOT_FOUND || rc == STORE_INVALID ||
-        (rc == STORE_OK && strcmp(j.tenant, http_req_tenant(req)) != 0)) {
-        http_reply_problem(req, 404, "job %s not found", id ? id : "");
-        goto out;
-    }
-    if (rc != STORE_OK) {
-        http_reply_store_error(req, st, rc);
-        goto out;
-    }
+    if (api_job_load(req, st, &j) != 0) goto out; /* 404 unless it exists and is ours */
     int paired = 0;
     if (strlen(metric) > 100 || !metric_known(&j, metric, &paired)) {
         reply_bad_metric(req, &j, metric);
@@ -137,7 +134,7 @@ static void handle_metrics_svg(http_req *req)
     snprintf(val_key, sizeof val_key, "val_%s", metric);
     c.key = metric;
     c.val_key = paired ? val_key : NULL;
-    rc = store_job_metrics(st, j.id, curve_row, &c);
+    store_rc rc = store_job_metrics(st, j.id, curve_row, &c);
     if (rc != STORE_OK || c.failed) {
         if (rc == STORE_OK) http_reply_problem(req, 503, "out of memory");
         else http_reply_store_error(req, st, rc);

@@ -25,23 +25,11 @@
 
 static const char *const octet_types[] = {"application/octet-stream", NULL};
 
-/* 1 to 255 bytes of valid UTF-8 without control characters (echoed in JSON). */
-static int name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= STORE_NAME_MAX) return 0;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) return 0;
-    json_t *probe = json_stringn(s, n); /* NULL unless valid UTF-8 */
-    json_decref(probe);
-    return probe != NULL;
-}
-
 /* ?name= is checked before any body byte arrives. */
 static int upload_begin(http_req *req)
 {
     const char *name = http_req_query(req, "name");
-    if (name && !name_ok(name)) {
+    if (name && !api_name_ok(name)) {
         json_t *errors = json_array();
         if (errors) http_problem_add(errors, "/name", "must be 1 to 255 printable characters");
         http_reply_problem_errors(req, 400, "invalid query parameter name", errors);
@@ -119,16 +107,13 @@ static void upload_finish(http_req *req)
     const char *name = http_req_query(req, "name");
     snprintf(meta.tenant, sizeof meta.tenant, "%s", http_req_tenant(req));
     snprintf(meta.name, sizeof meta.name, "%s", name ? name : "weights");
-    meta.tensors_json = tensors_text;
+    meta.tensors_json = tensors_text; /* borrowed: freed below, not by meta */
     store_rc src = store_weights_insert(st, &meta, body, len);
-    meta.tensors_json = NULL; /* borrowed on insert */
     if (src != STORE_OK) {
         http_reply_store_error(req, st, (int)src);
         goto out;
     }
-    json_t *out = json_pack("{s:s, s:s, s:O, s:I, s:s, s:s}", "id", meta.id, "name", meta.name,
-                            "tensors", tensors, "bytes", (json_int_t)meta.bytes, "sha256",
-                            meta.sha256, "created_at", meta.created_at);
+    json_t *out = weights_json(&meta);
     if (!out) {
         http_reply_problem(req, 503, "out of memory");
         goto out;

@@ -349,6 +349,17 @@ int http_reply_empty(http_req *req, unsigned status)
 
 /* ---------------------------------------------------------------- streamed replies */
 
+/* The CLOCK_REALTIME instant `ms` (< 1000) from now, for pthread_cond_timedwait. */
+static void deadline_in_ms(struct timespec *until, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_nsec += ms * 1000000L;
+    if (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
 /* MHD's content reader. Suspending here is what MHD documents as the way to
  * return 0 without busy-waiting under its internal polling threads. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -410,12 +421,7 @@ static void *stream_ticker_main(void *arg)
     pthread_mutex_lock(&srv->stream_mu);
     while (!srv->ticker_stop) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += HTTP_STREAM_TICK_MS * 1000000L;
-        while (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        deadline_in_ms(&until, HTTP_STREAM_TICK_MS);
         pthread_cond_timedwait(&srv->stream_cv, &srv->stream_mu, &until);
         streams_resume_all(srv);
     }
@@ -785,13 +791,10 @@ static void media_type_of(const char *ct, char *out, size_t size)
     out[n] = 0;
 }
 
-static void log_access(const http_req *req, int aborted)
+static void log_access(const http_req *req, int aborted, double seconds)
 {
     if (LOG_INFO < log_get_level()) return;
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (double)(t1.tv_sec - req->t0.tv_sec) * 1e3 +
-                (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e6;
+    double ms = seconds * 1e3;
     char qpath[600], qroute[300];
     log_write(LOG_INFO, "request",
               "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":%s,\"route\":%s,"
@@ -862,12 +865,7 @@ static void *reaper_main(void *arg)
     pthread_mutex_lock(&srv->conn_mu);
     while (!srv->reaper_stop) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 200 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        deadline_in_ms(&until, 200);
         pthread_cond_timedwait(&srv->reaper_cv, &srv->conn_mu, &until);
         struct timespec now;
         mono_now(&now);
@@ -892,15 +890,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     conn_mark(req->srv, conn, 1);
     atomic_fetch_sub(&req->srv->inflight, 1);
     int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || !req->handler_ran;
-    log_access(req, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
-    if (req->srv->cfg.on_request) {
-        struct timespec t1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double s = (double)(t1.tv_sec - req->t0.tv_sec) +
-                   (double)(t1.tv_nsec - req->t0.tv_nsec) * 1e-9;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = (double)(t1.tv_sec - req->t0.tv_sec) +
+                     (double)(t1.tv_nsec - req->t0.tv_nsec) * 1e-9;
+    log_access(req, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK, seconds);
+    if (req->srv->cfg.on_request)
+        /* A method fitd does not know is "other": clients cannot mint label values. */
         req->srv->cfg.on_request(req->srv->cfg.on_request_ctx, req->route_pattern,
-                                 req->method_name, req->replied ? req->status : 0, s);
-    }
+                                 req->method ? req->method_name : "other",
+                                 req->replied ? req->status : 0, seconds);
     if (req->cleanup) req->cleanup(req->state, aborted);
     if (req->pending) MHD_destroy_response(req->pending);
     req_free_params(req);
@@ -1087,7 +1086,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     conn_mark(srv, conn, 0); /* the request is in: its handler is not bounded */
     /* The whole body has arrived. A request begun before the drain started does
      * not run its handler after it (its cleanup sees aborted: nothing stored). */
-    if (!req->replied && atomic_load(&srv->draining)) reply_draining(req);
+    if (!req->replied && atomic_load(&srv->draining) && reply_draining(req) == MHD_NO)
+        return MHD_NO; /* no memory for the 503: drop the connection, never run the handler */
     if (!req->replied) {
         req->handler_ran = 1;
         req->route->r.handler(req);

@@ -134,9 +134,10 @@ typedef struct http_config {
     unsigned max_streams;
     /* Optional: called once per request when it ends (where the access log is
      * written), on the MHD thread, with the matched route's pattern (NULL: no
-     * route matched), the method name, the status sent (0 = none) and the
-     * seconds since the request began. Must be thread-safe and quick (e.g.
-     * metrics_on_request with on_request_ctx = the metrics handle). */
+     * route matched), the method name ("other" for one not in http_method), the
+     * status sent (0 = none) and the seconds since the request began. Must be
+     * thread-safe and quick (e.g. metrics_on_request with on_request_ctx = the
+     * metrics handle). */
     void (*on_request)(void *ctx, const char *route, const char *method, unsigned status,
                        double seconds);
     void *on_request_ctx;

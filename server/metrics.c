@@ -12,6 +12,10 @@
 #include "pool.h"
 #include "store.h"
 
+/* metrics.h cannot name the store's enum; the gauge array must match it. */
+_Static_assert(sizeof ((metrics_gauges *)0)->jobs / sizeof(int64_t) == STORE_JOB_STATUS_COUNT,
+               "metrics_gauges.jobs has one slot per store_job_status");
+
 #define ROUTE_MAX 96
 #define RATE_WINDOW_S 60 /* fitd_training_samples_per_second averages over this */
 #define RATE_SLOTS 64    /* one-second slots, >= RATE_WINDOW_S */
@@ -162,13 +166,13 @@ static void render_hist(buf *o, const char *name, const histogram *h, const doub
 char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len)
 {
     buf o = {0};
-    static const char *const states[] = {"queued", "running", "succeeded", "failed", "cancelled"};
     if (g && g->have_jobs) {
         header(&o, "fitd_jobs", "gauge", "Jobs in the database by state.");
-        for (int i = 0; i < 5; i++)
-            buf_printf(&o, "fitd_jobs{state=\"%s\"} %lld\n", states[i], (long long)g->jobs[i]);
+        for (int i = 0; i < STORE_JOB_STATUS_COUNT; i++)
+            buf_printf(&o, "fitd_jobs{state=\"%s\"} %lld\n",
+                       store_job_status_name((store_job_status)i), (long long)g->jobs[i]);
         header(&o, "fitd_queue_depth", "gauge", "Jobs waiting for a worker.");
-        buf_printf(&o, "fitd_queue_depth %lld\n", (long long)g->jobs[0]);
+        buf_printf(&o, "fitd_queue_depth %lld\n", (long long)g->jobs[STORE_JOB_QUEUED]);
     }
     if (g) {
         header(&o, "fitd_workers", "gauge", "Training worker threads.");
@@ -231,7 +235,7 @@ static void handle_metrics(http_req *req)
     store *st = http_store(req);
     if (!st) return;
     g.have_jobs = 1;
-    for (int i = 0; i < 5 && g.have_jobs; i++)
+    for (int i = 0; i < STORE_JOB_STATUS_COUNT && g.have_jobs; i++)
         if (store_job_count(st, (store_job_status)i, &g.jobs[i]) != STORE_OK) g.have_jobs = 0;
     if (store_db_bytes(st, &g.db_bytes) != STORE_OK) g.db_bytes = -1;
     if (ctx) pool_busy(ctx->pool, &g.workers_busy, &g.workers);

@@ -285,21 +285,6 @@ static void cb_on_batch(void *user, int epoch, int batch, int n_batches)
     }
 }
 
-/* Limits wide enough for any spec the API accepted (its limits may exceed the
- * spec module's defaults); the stored spec was validated at submission. */
-static spec_limits permissive_limits(void)
-{
-    spec_limits l = {
-        .max_layers = INT_MAX,
-        .max_units = INT_MAX,
-        .max_input_dim = INT_MAX,
-        .max_params = (size_t)-1,
-        .max_epochs = INT_MAX,
-        .max_batch_size = INT_MAX,
-    };
-    return l;
-}
-
 /* Make an error message that says where: the core's messages name the epoch and
  * batch for numeric failures; others get the progress appended. */
 static void describe_failure(char *buf, size_t len, const nn_error *err, nn_status rc,
@@ -411,7 +396,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
         snprintf(msg, sizeof msg, "out of memory before training");
         goto finish;
     }
-    spec_limits lim = permissive_limits();
+    spec_limits lim = spec_limits_unlimited();
     int prc = spec_job_parse_text(job->spec_json ? job->spec_json : "",
                                   job->spec_json ? strlen(job->spec_json) : 0, &lim, 0, &spec,
                                   probs);
@@ -488,9 +473,11 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     if (rc == NN_ERR_CANCELLED) {
         if (atomic_load(&w->slot.cancel) || ctx.db_cancel) {
             final = STORE_JOB_CANCELLED;
-            snprintf(msg, sizeof msg, "cancelled after %d completed epochs",
-                     nn_trainer_epoch(trainer));
-            if (ctx.halted[0]) snprintf(msg, sizeof msg, "%s", ctx.halted);
+            if (ctx.halted[0])
+                snprintf(msg, sizeof msg, "%s", ctx.halted);
+            else
+                snprintf(msg, sizeof msg, "cancelled after %d completed epochs",
+                         nn_trainer_epoch(trainer));
             goto finish;
         }
         /* Shutting down: back to the queue. Stopped mid-epoch, the trainer's state

@@ -30,6 +30,19 @@ spec_limits spec_limits_default(void)
     return l;
 }
 
+spec_limits spec_limits_unlimited(void)
+{
+    spec_limits l = {
+        .max_layers = INT_MAX,
+        .max_units = INT_MAX,
+        .max_input_dim = INT_MAX,
+        .max_params = SIZE_MAX,
+        .max_epochs = INT_MAX,
+        .max_batch_size = INT_MAX,
+    };
+    return l;
+}
+
 /* ---------------------------------------------------------------- parse context */
 
 typedef struct pctx {

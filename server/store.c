@@ -95,6 +95,7 @@ enum {
     ST_WTS_LIST,
     ST_WTS_DATA,
     ST_WTS_DELETE,
+    ST_JOBS_PRUNE,
     ST_COUNT
 };
 
@@ -258,6 +259,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WTS_DELETE] = "DELETE FROM weights WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs "
                       "WHERE status IN ('queued', 'running') "
                       "AND json_extract(spec, '$.init.weights') = ?1)",
+    [ST_JOBS_PRUNE] = "DELETE FROM jobs WHERE status IN " FINISHED_SET " AND finished_at IS NOT NULL"
+                      " AND finished_at <> '' AND finished_at < "
+                      "strftime('%Y-%m-%dT%H:%M:%fZ', ?1, 'unixepoch')",
 };
 
 struct store {
@@ -596,6 +600,23 @@ static int clamp_limit(int limit)
 {
     if (limit <= 0) return STORE_LIST_DEFAULT;
     return limit > STORE_LIST_MAX ? STORE_LIST_MAX : limit;
+}
+
+/* Room for item n of a growing array of *cap items of `size` bytes: returns arr
+ * itself while n < *cap, else arr realloc'ed to twice *cap (16 at first) with *cap
+ * updated. NULL with STORE_NOMEM set when out of memory; arr is then unchanged
+ * and still the caller's to free. */
+static void *grow_array(store *s, void *arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) return arr;
+    size_t c = *cap ? *cap * 2 : 16;
+    void *more = c <= SIZE_MAX / size ? realloc(arr, c * size) : NULL;
+    if (!more) {
+        set_err(s, STORE_NOMEM, "out of memory");
+        return NULL;
+    }
+    *cap = c;
+    return more;
 }
 
 /* ---------------------------------------------------------------- rows by id, pages */
@@ -1696,14 +1717,12 @@ store_rc store_job_list(store *s, const store_job_query *q, store_job **jobs, si
                            q && q->has_status ? store_job_status_name(q->status) : NULL};
     store_list_query page = {.cursor = q ? q->cursor : NULL, .limit = q ? q->limit : 0};
     void *arr = NULL;
-    store_rc rc;
-    if (q && q->has_status && (unsigned)q->status >= STORE_JOB_STATUS_COUNT) {
-        *n = 0;
-        if (next_cursor) next_cursor[0] = '\0';
-        rc = set_err(s, STORE_INVALID, "unknown job status");
-    } else {
-        rc = list_page(s, ST_JOB_LIST, texts, 2, &page, &job_rows, &arr, n, next_cursor);
-    }
+    *jobs = NULL;
+    *n = 0;
+    if (next_cursor) next_cursor[0] = '\0';
+    if (q && q->has_status && (unsigned)q->status >= STORE_JOB_STATUS_COUNT)
+        return set_err(s, STORE_INVALID, "unknown job status");
+    store_rc rc = list_page(s, ST_JOB_LIST, texts, 2, &page, &job_rows, &arr, n, next_cursor);
     *jobs = arr;
     return rc;
 }
@@ -2239,16 +2258,12 @@ store_rc store_sweep_cancel(store *s, const char *id, store_idbuf **running, siz
     if ((rc = prep(s, ST_SWEEP_CANCEL_RUNNING, &st)) != STORE_OK) goto out;
     BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
     while ((code = step(s, st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t c = cap ? cap * 2 : 8;
-            store_idbuf *more = realloc(ids, c * sizeof *more);
-            if (!more) {
-                rc = set_err(s, STORE_NOMEM, "out of memory");
-                goto out;
-            }
-            ids = more;
-            cap = c;
+        store_idbuf *more = grow_array(s, ids, &cap, n, sizeof *ids);
+        if (!more) {
+            rc = STORE_NOMEM;
+            goto out;
         }
+        ids = more;
         col_fixed(st, 0, ids[n].id, sizeof ids[n].id);
         n++;
     }
@@ -2308,16 +2323,12 @@ store_rc store_sweep_trials(store *s, const store_sweep *w, store_trial **items,
     BIND(sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT));
     BIND(sqlite3_bind_int(st, 3, w->mode_max));
     while ((code = step(s, st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t c = cap ? cap * 2 : 16;
-            store_trial *more = realloc(arr, c * sizeof *more);
-            if (!more) {
-                rc = set_err(s, STORE_NOMEM, "out of memory");
-                goto out;
-            }
-            arr = more;
-            cap = c;
+        store_trial *more = grow_array(s, arr, &cap, count, sizeof *arr);
+        if (!more) {
+            rc = STORE_NOMEM;
+            goto out;
         }
+        arr = more;
         store_trial *t = &arr[count];
         memset(t, 0, sizeof *t);
         count++;
@@ -2380,7 +2391,8 @@ store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, cons
 {
     sqlite3_stmt *st = NULL;
     double *arr = NULL;
-    int count = 0, cap = 0, code;
+    size_t count = 0, cap = 0;
+    int code;
     char path[80];
     store_rc rc;
 
@@ -2392,16 +2404,12 @@ store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, cons
     BIND(sqlite3_bind_int(st, 2, epoch));
     BIND(sqlite3_bind_text(st, 3, path, -1, SQLITE_TRANSIENT));
     while ((code = step(s, st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int c = cap ? cap * 2 : 16;
-            double *more = realloc(arr, (size_t)c * sizeof *more);
-            if (!more) {
-                rc = set_err(s, STORE_NOMEM, "out of memory");
-                goto out;
-            }
-            arr = more;
-            cap = c;
+        double *more = grow_array(s, arr, &cap, count, sizeof *arr);
+        if (!more) {
+            rc = STORE_NOMEM;
+            goto out;
         }
+        arr = more;
         arr[count++] = sqlite3_column_double(st, 0);
     }
     if (code != SQLITE_DONE) {
@@ -2409,7 +2417,7 @@ store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, cons
         goto out;
     }
     *values = arr;
-    *n = count;
+    *n = (int)count;
     arr = NULL;
 out:
     done(st);
@@ -2645,24 +2653,15 @@ out:
 
 store_rc store_jobs_prune(store *s, double before_unix_s, int64_t *n_deleted)
 {
-    static const char sql[] =
-        "DELETE FROM jobs WHERE status IN " FINISHED_SET " AND finished_at IS NOT NULL"
-        " AND finished_at <> '' AND finished_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?1, 'unixepoch')";
     sqlite3_stmt *st = NULL;
-    store_rc rc = STORE_OK;
     if (n_deleted) *n_deleted = 0;
-    /* Rare (a timer): prepared per call rather than cached. */
-    int code = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (code != SQLITE_OK) {
-        st = NULL;
-        rc = sql_fail(s, code, "prepare prune");
-        goto out;
-    }
+    store_rc rc = prep(s, ST_JOBS_PRUNE, &st);
+    if (rc != STORE_OK) goto out;
     BIND(sqlite3_bind_double(st, 1, before_unix_s));
     if ((rc = run_done(s, st, "prune jobs")) != STORE_OK) goto out;
     if (n_deleted) *n_deleted = sqlite3_changes(s->db);
 out:
-    sqlite3_finalize(st);
+    done(st);
     return rc;
 }
 

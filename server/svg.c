@@ -115,18 +115,17 @@ size_t svg_escape(char *out, size_t cap, const char *s)
     return f.len;
 }
 
-/* Characters of s as escape_to would count them (for layout). */
+static void count_put(void *user, const char *s, size_t n)
+{
+    (void)user;
+    (void)s;
+    (void)n;
+}
+
+/* Characters of s as escape_to counts them (for layout). */
 static int text_width_cp(const char *s, int max_cp)
 {
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    int cp = 0;
-    while (*p) {
-        if (max_cp > 0 && cp == max_cp) return cp + 3;
-        int n = xml_char_len(p);
-        p += n ? n : 1;
-        cp++;
-    }
-    return cp;
+    return escape_to(count_put, NULL, s, max_cp);
 }
 
 /* ---------------------------------------------------------------- ticks */

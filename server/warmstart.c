@@ -75,22 +75,6 @@ int warmstart_tensors_match(const warmstart_tensor *want, int n_want, const warm
     return 0;
 }
 
-/* Append one RFC 6901 segment ("~" -> "~0", "/" -> "~1"). Returns the new length. */
-static size_t pointer_push(char *p, size_t len, size_t cap, const char *seg)
-{
-    if (len + 1 < cap) p[len++] = '/';
-    for (; *seg && len + 2 < cap; seg++) {
-        if (*seg == '~' || *seg == '/') {
-            p[len++] = '~';
-            p[len++] = *seg == '~' ? '0' : '1';
-        } else {
-            p[len++] = *seg;
-        }
-    }
-    p[len < cap ? len : cap - 1] = 0;
-    return len;
-}
-
 /* The keys a resume may change: name and init at the top, fit.epochs. */
 static int ignored(int depth, const char *parent, const char *key)
 {
@@ -109,15 +93,17 @@ static int diff_at(const json_t *a, const json_t *b, char *p, size_t len, size_t
         json_object_foreach((json_t *)a, key, va) {
             if (ignored(depth, parent, key)) continue;
             const json_t *vb = json_object_get(b, key);
-            size_t n = pointer_push(p, len, cap, key);
+            size_t n = len;
+            spec_path_push(p, cap, &n, key);
             if (!vb || diff_at(va, vb, p, n, cap, depth + 1, key)) return 1;
-            p[len] = 0;
+            spec_path_pop(p, &n, len);
         }
         json_t *vb;
         json_object_foreach((json_t *)b, key, vb) {
             if (ignored(depth, parent, key)) continue;
             if (!json_object_get(a, key)) {
-                pointer_push(p, len, cap, key);
+                size_t n = len;
+                spec_path_push(p, cap, &n, key);
                 return 1;
             }
         }
@@ -126,12 +112,11 @@ static int diff_at(const json_t *a, const json_t *b, char *p, size_t len, size_t
     if (json_is_array(a)) {
         if (json_array_size(a) != json_array_size(b)) return 1;
         for (size_t i = 0; i < json_array_size(a); i++) {
-            char idx[24];
-            snprintf(idx, sizeof idx, "%zu", i);
-            size_t n = pointer_push(p, len, cap, idx);
-            if (diff_at(json_array_get(a, i), json_array_get(b, i), p, n, cap, depth + 1, idx))
+            size_t n = len;
+            spec_path_push_index(p, cap, &n, i);
+            if (diff_at(json_array_get(a, i), json_array_get(b, i), p, n, cap, depth + 1, ""))
                 return 1;
-            p[len] = 0;
+            spec_path_pop(p, &n, len);
         }
         return 0;
     }
@@ -273,7 +258,6 @@ static int check_from_job(http_req *req, store *st, const spec_job *job, json_t 
 {
     store_job src = {0};
     spec_job src_spec = {0};
-    spec_problems *probs = NULL;
     warmstart_tensor *want = NULL, *have = NULL;
     int n_want = 0, n_have = 0, ret = 0;
     char msg[300];
@@ -295,12 +279,10 @@ static int check_from_job(http_req *req, store *st, const spec_job *job, json_t 
         goto out;
     }
     /* The source's stored spec was validated when it was submitted. */
-    probs = calloc(1, sizeof *probs);
-    spec_limits lim = {.max_layers = 1 << 30, .max_units = 1 << 30, .max_input_dim = 1 << 30,
-                       .max_params = (size_t)-1, .max_epochs = 1 << 30, .max_batch_size = 1 << 30};
-    if (!probs || spec_job_parse_text(src.spec_json ? src.spec_json : "",
-                                      src.spec_json ? strlen(src.spec_json) : 0, &lim, 0,
-                                      &src_spec, probs) != SPEC_OK) {
+    spec_limits lim = spec_limits_unlimited();
+    if (spec_job_parse_text(src.spec_json ? src.spec_json : "",
+                            src.spec_json ? strlen(src.spec_json) : 0, &lim, 0, &src_spec,
+                            NULL) != SPEC_OK) {
         http_problem_add(errors, "/init/from_job", "job %s: its stored spec is unreadable", id);
         goto out;
     }
@@ -325,7 +307,6 @@ static int check_from_job(http_req *req, store *st, const spec_job *job, json_t 
 out:
     free(want);
     free(have);
-    free(probs);
     spec_job_free(&src_spec);
     store_job_free(&src);
     return ret;
