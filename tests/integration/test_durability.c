@@ -42,21 +42,6 @@
 static it_server srv;
 static char digits_id[64];
 
-/* ---------------------------------------------------------------- small helpers */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Sanitized builds run several times slower. */
-static double slow(void)
-{
-    return getenv("FITD_TEST_SANITIZED") ? 4.0 : 1.0;
-}
-
 /* ---------------------------------------------------------------- the server */
 
 static void fitd_start(const char *const *extra)
@@ -79,6 +64,14 @@ static void fitd_kill9(void)
     assert_int_equal(waitpid(srv.pid, &status, 0), srv.pid);
     assert_true(WIFSIGNALED(status));
     srv.pid = 0;
+}
+
+/* A clean stop (exit 0) that keeps the folder and database for a restart. */
+static void fitd_stop_keep(void)
+{
+    srv.keep_dir = 1;
+    assert_int_equal(it_stop(&srv), 0);
+    srv.keep_dir = 0;
 }
 
 static void upload_digits(void)
@@ -130,14 +123,14 @@ static int progress_of(const json_t *j, const char *key)
 /* Poll until the job is `want`; fails on another final state or the timeout. */
 static json_t *wait_job(const char *id, const char *want, double timeout_s)
 {
-    return it_wait_job(&srv, id, want, timeout_s * slow(), 20);
+    return it_wait_job(&srv, id, want, timeout_s * it_slow(), 20);
 }
 
 /* Poll the live progress until the job runs epoch >= min_epoch at a batch in
  * [lo, hi] (the middle of an epoch). Fails if it ends first. */
 static void wait_mid_epoch(const char *id, int min_epoch, int lo, int hi, int *epoch, int *batch)
 {
-    double t0 = now_s();
+    double t0 = it_now_s();
     for (;;) {
         json_t *o = job_get(id);
         char st[16];
@@ -153,9 +146,22 @@ static void wait_mid_epoch(const char *id, int min_epoch, int lo, int hi, int *e
         if (!running && strcmp(st, "queued") != 0)
             fail_msg("job %s is %s (epoch %d, batch %d) before reaching epoch %d mid-way", id, st,
                      e, b, min_epoch);
-        if (now_s() - t0 > 60 * slow()) fail_msg("job %s never reached epoch %d mid-way", id, min_epoch);
+        if (it_now_s() - t0 > 60 * it_slow()) fail_msg("job %s never reached epoch %d mid-way", id, min_epoch);
         sleep_ms(2);
     }
+}
+
+/* Start fitd (extra args), upload digits, run resume_spec(epochs) to success as
+ * the reference `ref`, then submit the same spec again as `id` (ids: 64 bytes). */
+static void start_reference_and_job(const char *const *extra, int epochs, char ref[64], char id[64])
+{
+    fitd_start(extra);
+    upload_digits();
+    char *spec = resume_spec(epochs);
+    submit(spec, ref, 64);
+    json_decref(wait_job(ref, "succeeded", 60));
+    submit(spec, id, 64);
+    free(spec);
 }
 
 /* The per-epoch records without `seconds` (a JSON array, decref). */
@@ -335,7 +341,7 @@ static int run_fitd_refusal(const char *const *args, char **output)
     }
     close(fd);
     int status = 0, done = 0;
-    for (double t0 = now_s(); now_s() - t0 < 20 * slow(); sleep_ms(20))
+    for (double t0 = it_now_s(); it_now_s() - t0 < 20 * it_slow(); sleep_ms(20))
         if (waitpid(pid, &status, WNOHANG) == pid) {
             done = 1;
             break;
@@ -394,14 +400,7 @@ static void test_resume_after_kill9(void **state)
     enum { EPOCHS = 6 };
     char ref[64], id[64];
     int e1, b1, e2, b2;
-    fitd_start(NULL);
-    upload_digits();
-    char *spec = resume_spec(EPOCHS);
-    submit(spec, ref, sizeof ref);
-    json_decref(wait_job(ref, "succeeded", 60));
-
-    submit(spec, id, sizeof id);
-    free(spec);
+    start_reference_and_job(NULL, EPOCHS, ref, id);
     wait_mid_epoch(id, 1, 100, 500, &e1, &b1);
     fitd_kill9();
     /* Dead: the database says running, with metrics rows 1..epochs_done only. */
@@ -456,7 +455,7 @@ static void sigterm_mid_epoch(const char *id, int min_epoch, int timeout_s, int 
      * epoch's end, where the stop is (correctly) a plain requeue. */
     wait_mid_epoch(id, min_epoch, 150, 450, epoch, batch);
 
-    double t0 = now_s();
+    double t0 = it_now_s();
     kill(srv.pid, SIGTERM);
     /* Draining: a new request gets 503 + Retry-After (once the signal is seen). */
     it_resp r = {0};
@@ -476,8 +475,8 @@ static void sigterm_mid_epoch(const char *id, int min_epoch, int timeout_s, int 
 
     int status = 0;
     pid_t w = 0;
-    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && now_s() - t0 < 30) sleep_ms(5);
-    double took = now_s() - t0;
+    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && it_now_s() - t0 < 30) sleep_ms(5);
+    double took = it_now_s() - t0;
     assert_int_equal(w, srv.pid);
     srv.pid = 0;
     close(hanging);
@@ -499,13 +498,7 @@ static void test_graceful_shutdown(void **state)
     static const char *const args[] = {"--shutdown-timeout", "3", NULL};
     char ref[64], id[64];
     int epoch, batch, tries = 0;
-    fitd_start(args);
-    upload_digits();
-    char *spec = resume_spec(EPOCHS);
-    submit(spec, ref, sizeof ref);
-    json_decref(wait_job(ref, "succeeded", 60));
-    submit(spec, id, sizeof id);
-    free(spec);
+    start_reference_and_job(args, EPOCHS, ref, id);
 
     store_job j = {0};
     for (int min_epoch = 3;; min_epoch = j.epochs_done + 1) {
@@ -567,14 +560,14 @@ static void test_second_signal(void **state)
              "Content-Type: text/csv\r\nContent-Length: 100000\r\n\r\n");
     int hanging = raw_begin(head, "p0,label\n", 9);
     sleep_ms(100);
-    double t0 = now_s();
+    double t0 = it_now_s();
     kill(srv.pid, SIGTERM);
     sleep_ms(300); /* draining: the upload holds it open for up to 29 s */
     kill(srv.pid, SIGTERM);
     int status = 0;
     pid_t w = 0;
-    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && now_s() - t0 < 20) sleep_ms(5);
-    double took = now_s() - t0;
+    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && it_now_s() - t0 < 20) sleep_ms(5);
+    double took = it_now_s() - t0;
     assert_int_equal(w, srv.pid);
     srv.pid = 0;
     close(hanging);
@@ -582,7 +575,7 @@ static void test_second_signal(void **state)
             WIFEXITED(status) ? WEXITSTATUS(status) : -1, took);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
-    assert_true(took < 2.0 * slow());
+    assert_true(took < 2.0 * it_slow());
     char *log = read_file(srv.log_path, NULL);
     assert_non_null(log);
     /* Taken by the watchdog, or by a library's thread (the handler): either says so. */
@@ -653,9 +646,7 @@ static void test_numeric_fault(void **state)
         store_job_free(&j);
 
         if (round == 0) { /* again after a restart (start-up recovery) */
-            srv.keep_dir = 1;
-            assert_int_equal(it_stop(&srv), 0);
-            srv.keep_dir = 0;
+            fitd_stop_keep();
             fitd_start(NULL);
         }
     }
@@ -696,9 +687,7 @@ static void test_refuse_damaged(void **state)
     char *out = NULL;
     fitd_start(NULL);
     upload_digits(); /* some hundred pages of data */
-    srv.keep_dir = 1;
-    assert_int_equal(it_stop(&srv), 0);
-    srv.keep_dir = 0;
+    fitd_stop_keep();
 
     /* Overwrite pages 2..9 (tables' root pages among them) with noise. */
     int page = db_int("PRAGMA page_size", NULL);
@@ -732,9 +721,7 @@ static void test_refuse_newer_schema(void **state)
     (void)state;
     char *out = NULL;
     fitd_start(NULL);
-    srv.keep_dir = 1;
-    assert_int_equal(it_stop(&srv), 0);
-    srv.keep_dir = 0;
+    fitd_stop_keep();
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,

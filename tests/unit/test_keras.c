@@ -123,6 +123,15 @@ static void pointer_set(json_t *doc, const char *ptr, json_t *value)
     }
 }
 
+/* keras_fixture(name) with its first layer (the InputLayer) removed. */
+static json_t *fixture_without_input_layer(const char *name)
+{
+    json_t *doc = keras_fixture(name);
+    json_t *layers = json_object_get(json_object_get(doc, "config"), "layers");
+    assert_int_equal(json_array_remove(layers, 0), 0);
+    return doc;
+}
+
 /* ------------------------------------------------------------ import */
 
 static void test_detect(void **state)
@@ -168,9 +177,7 @@ static void test_fixtures_convert(void **state)
 static void test_input_from_first_layer(void **state)
 {
     spec_job got = {0};
-    json_t *doc = keras_fixture("tf_keras_2.12.json");
-    json_t *layers = json_object_get(json_object_get(doc, "config"), "layers");
-    assert_int_equal(json_array_remove(layers, 0), 0);
+    json_t *doc = fixture_without_input_layer("tf_keras_2.12.json");
     pointer_set(doc, "/config/layers/0/config/batch_input_shape", json_pack("[n,i]", 64));
     parse_model_ok(doc, &got);
     assert_int_equal(got.model.input_dim, 64);
@@ -183,9 +190,7 @@ static void test_input_from_first_layer(void **state)
 static void test_input_from_build_shapes(void **state)
 {
     spec_job got = {0};
-    json_t *doc = keras_fixture("keras_3.4-3.12.json");
-    json_t *layers = json_object_get(json_object_get(doc, "config"), "layers");
-    assert_int_equal(json_array_remove(layers, 0), 0);
+    json_t *doc = fixture_without_input_layer("keras_3.4-3.12.json");
     parse_model_ok(doc, &got);
     assert_int_equal(got.model.input_dim, 64);
     spec_job_free(&got);
@@ -318,9 +323,7 @@ static void test_unsupported(void **state)
 /* Missing input width: no InputLayer, no build shapes. */
 static void test_input_unknown(void **state)
 {
-    json_t *doc = keras_fixture(K34);
-    json_t *layers = json_object_get(json_object_get(doc, "config"), "layers");
-    assert_int_equal(json_array_remove(layers, 0), 0);
+    json_t *doc = fixture_without_input_layer(K34);
     pointer_set(doc, "/config/build_input_shape", NULL);
     pointer_set(doc, "/build_config", NULL);
     spec_job job = {0};
