@@ -796,13 +796,13 @@ static void log_access(const http_req *req, int aborted, double seconds)
     if (LOG_INFO < log_get_level()) return;
     double ms = seconds * 1e3;
     char qpath[600], qroute[300];
-    log_write(LOG_INFO, "request",
-              "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":%s,\"route\":%s,"
-              "\"status\":%u,\"bytes_in\":%zu,\"ms\":%.3f%s",
-              req->id, req->method_name, log_quote(qpath, sizeof qpath, req->path),
-              req->route_pattern ? log_quote(qroute, sizeof qroute, req->route_pattern) : "null",
-              req->replied ? req->status : 0, req->received, ms,
-              aborted ? ",\"aborted\":true" : "");
+    log_write_batched(LOG_INFO, "request",
+                      "\"request_id\":\"%s\",\"method\":\"%s\",\"path\":%s,\"route\":%s,"
+                      "\"status\":%u,\"bytes_in\":%zu,\"ms\":%.3f%s",
+                      req->id, req->method_name, log_quote(qpath, sizeof qpath, req->path),
+                      req->route_pattern ? log_quote(qroute, sizeof qroute, req->route_pattern) : "null",
+                      req->replied ? req->status : 0, req->received, ms,
+                      aborted ? ",\"aborted\":true" : "");
 }
 
 /* ---------------------------------------------------------------- request-time bound */

@@ -9,8 +9,8 @@
  * Use log_quote to turn untrusted text into a JSON string for a field.
  *
  * Thread-safe: each line is formatted into a local buffer and written with one
- * fputs (stderr is unbuffered, so lines from several threads do not interleave).
- * The level is set once at start-up (log_set_level) before threads start.
+ * write(2), so lines from several threads do not interleave. The level is set
+ * once at start-up (log_set_level) before threads start.
  */
 #ifndef FITD_LOG_H
 #define FITD_LOG_H
@@ -32,6 +32,20 @@ void log_write(log_level level, const char *msg, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* The same, for frequent unimportant lines (the access log): while batching is on
+ * (log_batch_start), they are written in batches, at most 50 ms late, always before
+ * any later log_write line; otherwise at once. */
+void log_write_batched(log_level level, const char *msg, const char *fields_fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Start the flusher thread (0, or -1 if it cannot start: lines then go at once);
+ * log_batch_stop writes what is queued and stops it. */
+int log_batch_start(void);
+void log_batch_stop(void);
 
 #define LOG(level, msg, ...)                                                                     \
     do {                                                                                         \

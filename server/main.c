@@ -252,6 +252,7 @@ static int serve(int argc, char **argv)
         LOG(LOG_ERROR, "out of memory", NULL);
         goto out;
     }
+    if (log_batch_start() != 0) LOG(LOG_WARN, "access log unbatched (no thread)", NULL);
     if (http_server_start(srv, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "cannot listen", "\"error\":%s", log_quote(q, sizeof q, err));
         goto out;
@@ -297,6 +298,7 @@ out:
     auth_setup_free(&sec); /* after the server: it borrowed the table and the PEM texts */
     store_close(st);
     metrics_free(counters); /* after the server and the pool that fed it */
+    log_batch_stop();       /* after the last request's line */
     if (rc == 0) LOG(LOG_INFO, "stopped", NULL);
     return rc;
 }
