@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "embedded.h"
+#include "digest.h"
 #include "http.h"
 
 #define WEB_PREFIX "server/web/"
@@ -63,22 +64,10 @@ static int web_name_ok(const char *name)
     return 1;
 }
 
-/* A strong ETag for the bytes: FNV-1a 64 (a change detector for a few embedded
- * files, not a security property), as "\"16 hex digits\"". */
-static void web_etag(const char *data, size_t len, char out[24])
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)data[i];
-        h *= 0x100000001b3ULL;
-    }
-    snprintf(out, 24, "\"%016llx\"", (unsigned long long)h);
-}
-
 /* Answer with the embedded file `name` (under server/web/), or 404. */
 static void web_serve(http_req *req, const char *name)
 {
-    char path[96], etag[24];
+    char path[96], etag[DIGEST_ETAG];
     const char *type = web_name_ok(name) ? web_media_type(name) : NULL;
     const srv_embedded_file *f = NULL;
     if (type) {
@@ -89,7 +78,7 @@ static void web_serve(http_req *req, const char *name)
         http_reply_problem(req, 404, "no dashboard file named '%s'", name);
         return;
     }
-    web_etag(f->data, f->len, etag);
+    digest_etag(f->data, f->len, etag);
     if (http_reply_header(req, "ETag", etag) != 0 ||
         http_reply_header(req, "Cache-Control", "no-cache") != 0 ||
         http_reply_header(req, "Content-Security-Policy", csp) != 0 ||
