@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/prctl.h>
 
 #include "commands.h"
 #include "config.h"
@@ -200,6 +201,7 @@ static void prune_once(ops_retention *r, store **st)
 
 static void *retention_main(void *arg)
 {
+    prctl(PR_SET_NAME, "fitd-retention", 0, 0, 0); /* shown by top -H and in /proc */
     ops_retention *r = arg;
     store *st = NULL;
     pthread_mutex_lock(&r->mu);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <microhttpd.h>
+#include <sys/prctl.h>
 
 #include "embedded.h"
 #include "http.h"
@@ -417,6 +418,7 @@ static void streams_resume_all(http_server *srv)
  * streams are resumed, so their readers look for news. */
 static void *stream_ticker_main(void *arg)
 {
+    prctl(PR_SET_NAME, "fitd-stream", 0, 0, 0); /* shown by top -H and in /proc */
     http_server *srv = arg;
     pthread_mutex_lock(&srv->stream_mu);
     while (!srv->ticker_stop) {
@@ -860,6 +862,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
  * request_timeout_s to arrive; MHD then sees end-of-file and closes them. */
 static void *reaper_main(void *arg)
 {
+    prctl(PR_SET_NAME, "fitd-reaper", 0, 0, 0); /* shown by top -H and in /proc */
     http_server *srv = arg;
     double limit = (double)srv->cfg.request_timeout_s;
     pthread_mutex_lock(&srv->conn_mu);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include "log.h"
 
@@ -165,6 +166,7 @@ static void batch_flush_locked(void)
  * later (or at once when batching stops). */
 static void *flusher_main(void *arg)
 {
+    prctl(PR_SET_NAME, "fitd-log", 0, 0, 0); /* shown by top -H and in /proc */
     (void)arg;
     pthread_mutex_lock(&batch_mu);
     while (!batch_stopping) {

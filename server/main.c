@@ -22,6 +22,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include "api.h"
 #include "auth.h"
@@ -84,6 +85,7 @@ static watchdog the_watchdog; /* static: outlives serve's frame if need be */
 
 static void *watchdog_main(void *arg)
 {
+    prctl(PR_SET_NAME, "fitd-watchdog", 0, 0, 0); /* shown by top -H and in /proc */
     const watchdog *w = arg;
     for (;;) {
         double left = w->deadline - mono_s();

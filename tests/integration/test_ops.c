@@ -7,7 +7,9 @@
  * without --backup-dir) and `fitd backup DEST` taken while a job trains, restored
  * by starting a fresh fitd on the copy (every committed job, its weights by
  * SHA-256 and its dataset are there), and retention (--keep-finished-jobs prunes
- * an old finished job with its weights, never a running or queued one).
+ * an old finished job with its weights, never a running or queued one), and the
+ * threads' names and priorities (training, BLAS threads included, below request
+ * handling).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -514,6 +517,83 @@ static void test_retention(void **state)
     assert_int_equal(it_stop(&s), 0);
 }
 
+
+/* ---------------------------------------------------------------- thread priorities */
+
+/* Every thread of the process: name (comm) and nice value (field 19 of stat). */
+typedef struct { long tid; char name[32]; int nice; } thread_info;
+
+static int list_threads(pid_t pid, thread_info *out, int cap)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; n < cap && (e = readdir(d)) != NULL;) {
+        long tid = strtol(e->d_name, NULL, 10);
+        if (tid <= 0) continue;
+        char path[128], buf[1024];
+        thread_info *t = &out[n];
+        t->tid = tid;
+        snprintf(path, sizeof path, "%s/%ld/comm", dir, tid);
+        char *text = read_file(path, NULL);
+        if (!text) continue; /* the thread ended meanwhile */
+        snprintf(t->name, sizeof t->name, "%s", text);
+        t->name[strcspn(t->name, "\n")] = 0;
+        free(text);
+        snprintf(path, sizeof path, "%s/%ld/stat", dir, tid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        /* Fields after the parenthesised name: state is field 3, nice field 19. */
+        const char *p = strrchr(buf, ')');
+        assert_non_null(p);
+        int field = 2;
+        for (p++; *p && field < 19; p++)
+            if (*p == ' ') field++;
+        t->nice = atoi(p);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Request handling keeps the process's priority; the training worker and any
+ * thread a library started before main (OpenBLAS' pool) run below it, so a
+ * spinning BLAS thread cannot starve the HTTP threads or its own worker. */
+static void test_thread_priorities(void **state)
+{
+    (void)state;
+    it_server s;
+    memset(&s, 0, sizeof s);
+    const char *args[] = {"--workers", "1", NULL};
+    assert_int_equal(it_start(&s, args), 0);
+    thread_info t[64];
+    int n = list_threads(s.pid, t, 64), workers = 0, http = 0;
+    for (int i = 0; i < n; i++) {
+        fprintf(stderr, "thread %ld %-16s nice %d\n", t[i].tid, t[i].name, t[i].nice);
+        if (t[i].tid == (long)s.pid) {
+            assert_int_equal(t[i].nice, 0); /* main */
+        } else if (strcmp(t[i].name, "fitd-worker") == 0) {
+            workers++;
+            assert_int_equal(t[i].nice, 10);
+        } else if (strncmp(t[i].name, "MHD-", 4) == 0) {
+            http++;
+            assert_int_equal(t[i].nice, 0);
+        } else if (strncmp(t[i].name, "fitd-", 5) == 0) {
+            assert_int_equal(t[i].nice, 0); /* log, stream ticker, reaper */
+        } else {
+            assert_int_equal(t[i].nice, 10); /* a library's (BLAS) thread */
+        }
+    }
+    assert_int_equal(workers, 1);
+    assert_true(http >= 1);
+    assert_int_equal(it_stop(&s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_readyz_while_draining),
         cmocka_unit_test(test_backup_while_training_and_restore),
         cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_thread_priorities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
