@@ -26,7 +26,9 @@
  * Cost to training: none. No hook into the worker: the reader (http_reply_stream)
  * polls the store (store_job_get; store_job_metrics only when an epoch was
  * committed since) and the pool's in-memory progress from the HTTP threads, each
- * time MHD asks for bytes or the stream's tick comes. A stream holds at most one
+ * time MHD asks for bytes or the stream's tick comes; the pool wakes the streams
+ * at once when a job commits an epoch or ends (pool_on_news), so those events
+ * are not a tick late. A stream holds at most one
  * poll's output (epoch replays are cut at EV_BUF_SOFT bytes and continued on the
  * next call), and a client that does not read is simply not asked for more.
  */

@@ -431,6 +431,13 @@ static void *stream_ticker_main(void *arg)
     return NULL;
 }
 
+void http_server_wake_streams(http_server *srv)
+{
+    pthread_mutex_lock(&srv->stream_mu);
+    pthread_cond_signal(&srv->stream_cv);
+    pthread_mutex_unlock(&srv->stream_mu);
+}
+
 int http_reply_stream(http_req *req, unsigned status, const char *content_type,
                       http_stream_fn reader, void (*free_fn)(void *ctx), void *ctx)
 {

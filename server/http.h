@@ -311,6 +311,10 @@ typedef ssize_t (*http_stream_fn)(void *ctx, http_req *req, char *buf, size_t ma
 int http_reply_stream(http_req *req, unsigned status, const char *content_type,
                       http_stream_fn reader, void (*free_fn)(void *ctx), void *ctx);
 
+/* News arrived (a job committed an epoch or ended): ask every waiting stream's
+ * reader now rather than at its next tick. Thread-safe; the ticker does the work. */
+void http_server_wake_streams(http_server *srv);
+
 /* Streamed replies open now. Thread-safe. */
 int http_server_streams(http_server *srv);
 

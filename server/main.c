@@ -71,6 +71,8 @@ static void on_foreign_signal(int sig)
     _exit(1);
 }
 
+static void wake_streams(void *srv) { http_server_wake_streams(srv); }
+
 /* The shutdown bound. Once the stop signal arrived, this thread waits for a second
  * one or for the timeout and then ends the process at once: whatever is still
  * running is abandoned exactly as in a crash, which the store survives (every write
@@ -254,6 +256,7 @@ static int serve(int argc, char **argv)
         LOG(LOG_ERROR, "out of memory", NULL);
         goto out;
     }
+    pool_on_news(workers, wake_streams, srv); /* event streams hear of epochs at once */
     if (log_batch_start() != 0) LOG(LOG_WARN, "access log unbatched (no thread)", NULL);
     if (http_server_start(srv, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "cannot listen", "\"error\":%s", log_quote(q, sizeof q, err));

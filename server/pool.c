@@ -80,6 +80,8 @@ struct pool {
     int n_workers;
     worker *workers;
     metrics *metrics; /* borrowed, may be NULL */
+    void (*news_fn)(void *ctx); /* pool_on_news; under mu */
+    void *news_ctx;
 
     pthread_mutex_t cache_mu;
     pthread_cond_t cache_cv;
@@ -91,6 +93,16 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A job committed an epoch or ended: tell whoever asked (pool_on_news). */
+static void tell_news(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    void (*fn)(void *) = p->news_fn;
+    void *ctx = p->news_ctx;
+    pthread_mutex_unlock(&p->mu);
+    if (fn) fn(ctx);
 }
 
 static int online_cores(void)
@@ -253,6 +265,7 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
     atomic_store(&ctx->w->slot.epoch, rec->epoch + 1);
     atomic_store(&ctx->w->slot.batch, 0);
     metrics_on_epoch(ctx->p->metrics, rec->seconds, ctx->train_samples);
+    tell_news(ctx->p);
     poll_db_cancel(ctx);
     /* A sweep trial behind the others at a rung stops here (server/sweep.h). */
     if (ctx->sweep.halving_min_epochs > 0 &&
@@ -550,6 +563,7 @@ finish:
         char q[600];
         LOG(LOG_INFO, "job finished", "\"job_id\":\"%s\",\"status\":\"%s\",\"error\":%s", job->id,
             store_job_status_name(final), msg[0] ? log_quote(q, sizeof q, msg) : "null");
+        tell_news(p);
     }
 out:
     free(test_json);
@@ -746,6 +760,15 @@ nomem:
     snprintf(err, err_len, "pool_start: out of memory");
     pool_stop(p);
     return NULL;
+}
+
+void pool_on_news(pool *p, void (*fn)(void *ctx), void *ctx)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->news_fn = fn;
+    p->news_ctx = ctx;
+    pthread_mutex_unlock(&p->mu);
 }
 
 void pool_notify(pool *p)

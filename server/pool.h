@@ -48,6 +48,11 @@ pool *pool_start(const pool_options *opt, char *err, size_t err_len);
 /* Wake one sleeping worker: a job was queued. */
 void pool_notify(pool *p);
 
+/* Call fn(ctx) on a worker thread after each committed epoch and when a job ends
+ * (main wakes the event streams with it). Set before or while workers run; fn
+ * must not block. NULL fn: no calls. */
+void pool_on_news(pool *p, void (*fn)(void *ctx), void *ctx);
+
 /* Ask the worker running `job_id` to stop at its next batch boundary; the job ends
  * `cancelled` with its finished epochs kept. Returns 1 if a worker of this pool is
  * running the job, 0 otherwise. Call it after store_job_cancel: a worker that claims
