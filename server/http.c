@@ -28,7 +28,15 @@ typedef struct route_ent {
     http_route r;
     int n_segs;
     char *segs[HTTP_MAX_SEGS]; /* "{id}" kept with braces: a parameter */
+    size_t seg_len[HTTP_MAX_SEGS];
 } route_ent;
+
+/* A request path cut into its segments once, for matching against every route. */
+typedef struct path_segs {
+    int n; /* -1: no route can match (no leading '/', an empty segment, too many) */
+    const char *seg[HTTP_MAX_SEGS];
+    size_t len[HTTP_MAX_SEGS];
+} path_segs;
 
 /* One open connection, for the request-time bound (see request_timeout_s). */
 typedef struct conn_ent {
@@ -192,6 +200,7 @@ static int pattern_split(route_ent *e, const char *pattern)
         if (!seg) return -1;
         memcpy(seg, p, len);
         seg[len] = 0;
+        e->seg_len[e->n_segs] = len;
         e->segs[e->n_segs++] = seg;
         if (seg[0] == '{' && (len < 3 || seg[len - 1] != '}' || ++n_params > HTTP_MAX_PARAMS))
             return -1;
@@ -201,39 +210,46 @@ static int pattern_split(route_ent *e, const char *pattern)
     return 0;
 }
 
-/* Does `path` match route `e`? When `req` is non-NULL the parameter values are
- * captured into it. Returns 1 on a match, 0 otherwise, -1 on out of memory. */
-static int route_match(const route_ent *e, const char *path, http_req *req)
+/* "/a/b" -> {"a", "b"}; "/" -> no segments. A trailing slash is another path
+ * (an empty last segment), so it matches no route. */
+static void path_split(const char *path, path_segs *ps)
 {
-    if (path[0] != '/') return 0;
+    ps->n = -1;
+    if (path[0] != '/') return;
     const char *p = path + 1;
-    int i = 0;
-    if (*p == 0) return e->n_segs == 0;
+    int n = 0;
     while (*p) {
         const char *end = strchr(p, '/');
         size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (i >= e->n_segs || len == 0) return 0;
-        const char *seg = e->segs[i];
-        if (seg[0] == '{') {
-            if (req) {
-                char *v = malloc(len + 1);
-                if (!v) return -1;
-                memcpy(v, p, len);
-                v[len] = 0;
-                req->param_names[req->n_params] = seg;
-                req->param_values[req->n_params++] = v;
-            }
-        } else if (strlen(seg) != len || memcmp(seg, p, len) != 0) {
-            return 0;
-        }
-        i++;
+        if (len == 0 || n == HTTP_MAX_SEGS) return;
+        ps->seg[n] = p;
+        ps->len[n++] = len;
         p += len;
-        if (*p == '/') {
-            p++;
-            if (*p == 0) return 0; /* a trailing slash is another path */
-        }
+        if (*p == '/' && *++p == 0) return;
     }
-    return i == e->n_segs;
+    ps->n = n;
+}
+
+/* Does the path match route `e`? When `req` is non-NULL the parameter values are
+ * captured into it. Returns 1 on a match, 0 otherwise, -1 on out of memory. */
+static int route_match(const route_ent *e, const path_segs *ps, http_req *req)
+{
+    if (ps->n != e->n_segs) return 0;
+    for (int i = 0; i < ps->n; i++) {
+        const char *seg = e->segs[i];
+        if (seg[0] != '{' && (e->seg_len[i] != ps->len[i] || memcmp(seg, ps->seg[i], ps->len[i]) != 0))
+            return 0;
+    }
+    for (int i = 0; req && i < ps->n; i++) {
+        if (e->segs[i][0] != '{') continue;
+        char *v = malloc(ps->len[i] + 1);
+        if (!v) return -1;
+        memcpy(v, ps->seg[i], ps->len[i]);
+        v[ps->len[i]] = 0;
+        req->param_names[req->n_params] = e->segs[i];
+        req->param_values[req->n_params++] = v;
+    }
+    return 1;
 }
 
 static void req_free_params(http_req *req)
@@ -941,9 +957,11 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
      * every route whose pattern matches for 405's Allow. */
     unsigned allow = 0;
     const route_ent *hit = NULL;
+    path_segs ps;
+    path_split(url, &ps);
     for (int i = 0; i < srv->n_routes; i++) {
         const route_ent *e = &srv->routes[i];
-        if (route_match(e, url, NULL) != 1) continue;
+        if (route_match(e, &ps, NULL) != 1) continue;
         if (!req->route_pattern) req->route_pattern = e->r.pattern;
         allow |= (unsigned)e->r.method;
         if (!hit && e->r.method == req->method) hit = e;
@@ -966,7 +984,7 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
     }
     req->route = hit;
     req->route_pattern = hit->r.pattern;
-    if (route_match(hit, url, req) < 0) return MHD_NO;
+    if (route_match(hit, &ps, req) < 0) return MHD_NO;
     if (atomic_load(&srv->draining)) return reply_draining(req);
     /* Authentication before anything about the body: a stranger learns nothing
      * from 413/415 and no upload state is built for them. */
