@@ -39,6 +39,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "api.h"
 #include "buf.h"
 #include "http.h"
@@ -70,13 +71,6 @@ typedef struct ev_stream {
     buf out;
     size_t off;
 } ev_stream;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void ev_free(void *ctx)
 {
@@ -157,7 +151,7 @@ static void send_progress(ev_stream *s, const store_job *j)
         batch = live.batch;
         if (live.batches > 0) batches = live.batches;
     }
-    double t = now_s();
+    double t = clock_mono_s();
     if (s->progress_t > 0 && t - s->progress_t < EV_PROGRESS_S) return;
     if (s->progress_t > 0 && epoch == s->progress_epoch && batch == s->progress_batch) return;
     long done = (long)(epoch > 0 ? epoch - 1 : 0) * batches + batch;
@@ -230,7 +224,7 @@ static ssize_t ev_read(void *ctx, http_req *req, char *dst, size_t max)
         s->off = s->out.len = 0;
         if (s->done) return HTTP_STREAM_END;
         if (ev_poll(s, req) != 0) return HTTP_STREAM_END;
-        double t = now_s();
+        double t = clock_mono_s();
         if (s->out.len == 0 && t - s->write_t >= EV_KEEPALIVE_S) buf_str(&s->out, ": keep-alive\n\n");
         if (s->out.failed) return HTTP_STREAM_END;
         if (s->out.len == 0) return 0;
@@ -274,7 +268,7 @@ static void handle_events(http_req *req)
     snprintf(s->job_id, sizeof s->job_id, "%s", id);
     s->workers = ctx ? ctx->pool : NULL;
     s->last_state = -1;
-    s->write_t = now_s();
+    s->write_t = clock_mono_s();
     parse_cursor(s, http_req_header(req, "Last-Event-ID"));
     if (http_reply_header(req, "Cache-Control", "no-cache") != 0 ||
         http_reply_header(req, "X-Accel-Buffering", "no") != 0) {

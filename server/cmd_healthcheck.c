@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "commands.h"
 
 static const char hc_usage[] =
@@ -39,17 +40,10 @@ typedef struct hc_url {
     char path[1024];
 } hc_url;
 
-static double hc_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Milliseconds left before `deadline` (at least 0). */
 static int hc_left_ms(double deadline)
 {
-    double left = (deadline - hc_now_s()) * 1000.0;
+    double left = (deadline - clock_mono_s()) * 1000.0;
     return left > 0 ? (int)left + 1 : 0;
 }
 
@@ -308,7 +302,7 @@ int cmd_healthcheck(int argc, char **argv)
     }
 
     char reason[320];
-    int status = hc_get_status(&u, hc_now_s() + timeout_s, reason, sizeof reason);
+    int status = hc_get_status(&u, clock_mono_s() + timeout_s, reason, sizeof reason);
     if (status == 200) return 0;
     if (status > 0) snprintf(reason, sizeof reason, "HTTP %d", status);
     fprintf(stderr, "fitd healthcheck: unhealthy: http://%s%s%s:%s%s: %s\n",

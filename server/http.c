@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 #include <sys/prctl.h>
 
+#include "clock.h"
 #include "embedded.h"
 #include "http.h"
 #include "log.h"
@@ -41,7 +42,7 @@ typedef struct path_segs {
 /* One open connection, for the request-time bound (see request_timeout_s). */
 typedef struct conn_ent {
     int fd;
-    struct timespec start; /* when the request now being received began */
+    double start;  /* when the request now being received began (clock_mono_s) */
     int receiving;         /* 0 while a handler and its reply run */
     int cut;               /* shut down by the reaper */
     struct conn_ent *prev, *next;
@@ -120,7 +121,7 @@ struct http_req {
     void *state;
     void (*cleanup)(void *state, int aborted);
     http_hdr *headers;
-    struct timespec t0;
+    double t0; /* when the request began (clock_mono_s) */
     const char *tenant; /* set by cfg.authenticate; NULL = "" */
 };
 
@@ -832,8 +833,6 @@ static void log_access(const http_req *req, int aborted, double seconds)
 
 /* ---------------------------------------------------------------- request-time bound */
 
-static void mono_now(struct timespec *ts) { clock_gettime(CLOCK_MONOTONIC, ts); }
-
 /* receiving = 1: a new request may begin now (restart its clock); 0: the request
  * arrived whole, its handler and reply are not bounded. */
 static void conn_mark(http_server *srv, struct MHD_Connection *conn, int receiving)
@@ -844,7 +843,7 @@ static void conn_mark(http_server *srv, struct MHD_Connection *conn, int receivi
     if (!e) return;
     pthread_mutex_lock(&srv->conn_mu);
     e->receiving = receiving;
-    if (receiving) mono_now(&e->start);
+    if (receiving) e->start = clock_mono_s();
     pthread_mutex_unlock(&srv->conn_mu);
 }
 
@@ -859,7 +858,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (!e) return; /* out of memory: this connection is bounded by MHD's idle timeout only */
         e->fd = ci->connect_fd;
         e->receiving = 1;
-        mono_now(&e->start);
+        e->start = clock_mono_s();
         pthread_mutex_lock(&srv->conn_mu);
         e->next = srv->conns;
         if (srv->conns) srv->conns->prev = e;
@@ -893,11 +892,9 @@ static void *reaper_main(void *arg)
         struct timespec until;
         deadline_in_ms(&until, 200);
         pthread_cond_timedwait(&srv->reaper_cv, &srv->conn_mu, &until);
-        struct timespec now;
-        mono_now(&now);
+        double now = clock_mono_s();
         for (conn_ent *e = srv->conns; e; e = e->next) {
-            double age = (double)(now.tv_sec - e->start.tv_sec) +
-                         (double)(now.tv_nsec - e->start.tv_nsec) * 1e-9;
+            double age = now - e->start;
             if (!e->receiving || e->cut || age <= limit) continue;
             e->cut = 1;
             shutdown(e->fd, SHUT_RDWR);
@@ -916,10 +913,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     conn_mark(req->srv, conn, 1);
     atomic_fetch_sub(&req->srv->inflight, 1);
     int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || !req->handler_ran;
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double seconds = (double)(t1.tv_sec - req->t0.tv_sec) +
-                     (double)(t1.tv_nsec - req->t0.tv_nsec) * 1e-9;
+    double seconds = clock_mono_s() - req->t0;
     log_access(req, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK, seconds);
     if (req->srv->cfg.on_request)
         /* A method fitd does not know is "other": clients cannot mint label values. */
@@ -1085,7 +1079,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!req) return MHD_NO;
         req->srv = srv;
         req->conn = conn;
-        clock_gettime(CLOCK_MONOTONIC, &req->t0);
+        req->t0 = clock_mono_s();
         uint64_t n = atomic_fetch_add(&srv->id_counter, 1);
         snprintf(req->id, sizeof req->id, "%016llx",
                  (unsigned long long)splitmix64(srv->id_seed + n));

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 
+#include "clock.h"
 #include "api.h"
 #include "auth.h"
 #include "commands.h"
@@ -49,13 +50,6 @@ static int write_port_file(const char *path, unsigned port)
         return -1;
     }
     return 0;
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* SIGINT/SIGTERM taken by a thread that does not block them (one a library started
@@ -90,7 +84,7 @@ static void *watchdog_main(void *arg)
     prctl(PR_SET_NAME, "fitd-watchdog", 0, 0, 0); /* shown by top -H and in /proc */
     const watchdog *w = arg;
     for (;;) {
-        double left = w->deadline - mono_s();
+        double left = w->deadline - clock_mono_s();
         if (left <= 0) break;
         struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
         siginfo_t info;
@@ -112,7 +106,7 @@ static void watchdog_start(const sigset_t *sigs, int timeout_s)
     pthread_t th;
     the_watchdog.sigs = *sigs;
     the_watchdog.timeout_s = timeout_s;
-    the_watchdog.deadline = mono_s() + timeout_s;
+    the_watchdog.deadline = clock_mono_s() + timeout_s;
     if (pthread_create(&th, NULL, watchdog_main, &the_watchdog) != 0) {
         LOG(LOG_WARN, "shutdown watchdog not started: the shutdown is not bounded", NULL);
         return;
@@ -126,12 +120,12 @@ static void watchdog_start(const sigset_t *sigs, int timeout_s)
  * deadline to finish, then the caller stops the HTTP server. */
 static void drain(http_server *srv, pool *workers, int timeout_s)
 {
-    double t0 = mono_s();
+    double t0 = clock_mono_s();
     double margin = timeout_s >= 4 ? 1.0 : 0.25 * timeout_s;
     http_server_drain(srv);
     pool_stop(workers);
-    LOG(LOG_INFO, "workers stopped", "\"ms\":%.0f", (mono_s() - t0) * 1000);
-    while (http_server_inflight(srv) > 0 && mono_s() < t0 + timeout_s - margin) {
+    LOG(LOG_INFO, "workers stopped", "\"ms\":%.0f", (clock_mono_s() - t0) * 1000);
+    while (http_server_inflight(srv) > 0 && clock_mono_s() < t0 + timeout_s - margin) {
         struct timespec nap = {0, 10 * 1000000L};
         nanosleep(&nap, NULL);
     }

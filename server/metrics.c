@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "api.h"
 #include "buf.h"
 #include "metrics.h"
@@ -68,13 +69,6 @@ void metrics_free(metrics *m)
     free(m);
 }
 
-static int64_t mono_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec;
-}
-
 static void hist_add(histogram *h, const double *bounds, int n, double v)
 {
     int i = 0;
@@ -120,7 +114,7 @@ void metrics_on_epoch(metrics *m, double seconds, int64_t samples)
     if (!m) return;
     if (!(seconds >= 0)) seconds = 0;
     if (samples < 0) samples = 0;
-    int64_t now = mono_sec();
+    int64_t now = (int64_t)clock_mono_s();
     int slot = (int)(now % RATE_SLOTS);
     pthread_mutex_lock(&m->mu);
     hist_add(&m->epochs, epoch_bounds, N_EPOCH, seconds);
@@ -187,7 +181,7 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len)
     }
     if (m) {
         char route[2 * ROUTE_MAX], method[20];
-        int64_t now = mono_sec();
+        int64_t now = (int64_t)clock_mono_s();
         pthread_mutex_lock(&m->mu);
         uint64_t recent = 0;
         for (int i = 0; i < RATE_SLOTS; i++)

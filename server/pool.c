@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <sys/prctl.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "nn.h"
@@ -87,13 +88,6 @@ struct pool {
     pthread_cond_t cache_cv;
     ds_entry *cache;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* A job committed an epoch or ended: tell whoever asked (pool_on_news). */
 static void tell_news(pool *p)
@@ -292,7 +286,7 @@ static void cb_on_batch(void *user, int epoch, int batch, int n_batches)
     atomic_store(&s->epoch, epoch);
     atomic_store(&s->batch, batch);
     atomic_store(&s->batches, n_batches);
-    double t = now_s();
+    double t = clock_mono_s();
     if (t - ctx->last_progress_s >= POOL_PROGRESS_INTERVAL_S) {
         ctx->last_progress_s = t;
         (void)store_job_progress(ctx->st, ctx->job_id, epoch, batch, n_batches);
@@ -477,7 +471,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     ckpt = NULL;
 
     poll_db_cancel(&ctx);
-    ctx.last_progress_s = now_s();
+    ctx.last_progress_s = clock_mono_s();
     nn_callbacks cb = {
         .user = &ctx,
         .on_epoch = cb_on_epoch,
