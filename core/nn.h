@@ -419,6 +419,7 @@ int nn_trainer_stopped_early(const nn_trainer *t);
 int nn_trainer_finished(const nn_trainer *t);
 int nn_trainer_batches_per_epoch(const nn_trainer *t);
 int nn_trainer_batch(const nn_trainer *t);       /* batches done in the epoch in progress */
+size_t nn_trainer_train_samples(const nn_trainer *t); /* per epoch, after validation_split */
 
 /* The whole training state (weights, optimizer slots, RNG, epoch and the batch
  * boundary within it, early-stopping and schedule state, best weights) as a byte

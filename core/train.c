@@ -273,6 +273,7 @@ int nn_trainer_stopped_early(const nn_trainer *t) { return t->stopped; }
 int nn_trainer_finished(const nn_trainer *t) { return t->finished; }
 int nn_trainer_batches_per_epoch(const nn_trainer *t) { return t->batches; }
 int nn_trainer_batch(const nn_trainer *t) { return t->batch; }
+size_t nn_trainer_train_samples(const nn_trainer *t) { return t->train.n; }
 
 /* Keras 3 EarlyStopping.on_epoch_end; `epoch` is 0-based like Keras'. */
 static void early_stopping_update(nn_trainer *t, const nn_epoch_record *rec, int epoch)

@@ -13,7 +13,6 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -446,10 +445,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     trainer = nn_trainer_new(model, &spec.compile, &spec.fit, train, val, &err);
     if (!trainer) goto core_error;
     atomic_store(&w->slot.batches, nn_trainer_batches_per_epoch(trainer));
-    /* As nn_trainer_new splits: validation_split holds out the last fraction. */
-    ctx.train_samples = (int64_t)train->n;
-    if (!val && spec.fit.validation_split > 0)
-        ctx.train_samples = (int64_t)floor((double)train->n * (1.0 - spec.fit.validation_split));
+    ctx.train_samples = (int64_t)nn_trainer_train_samples(trainer);
 
     /* Resume after a crash or a graceful stop. */
     src = store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL);

@@ -651,6 +651,17 @@ static void test_data_checks(void **state)
     m = nn_model_new(&r.model, 1, &err);
     nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
     assert_non_null(t);
+    assert_int_equal(nn_trainer_train_samples(t), 1796);
+    nn_trainer_free(t);
+    r.fit.validation_split = 0.2; /* the samples an epoch trains on: floor(1797 * 0.8) */
+    t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
+    assert_non_null(t);
+    assert_int_equal(nn_trainer_train_samples(t), 1437);
+    nn_trainer_free(t);
+    r.fit.validation_split = 0;
+    t = nn_trainer_new(m, &r.compile, &r.fit, &ds, &ds, &err); /* a separate validation set */
+    assert_non_null(t);
+    assert_int_equal(nn_trainer_train_samples(t), 1797);
     nn_trainer_free(t);
     nn_model_free(m);
     nn_dataset_free(&ds);
