@@ -103,6 +103,9 @@ static void format_ts(char *out, size_t size, const struct timespec *now)
 
 /* One line into `line` (LOG_LINE_MAX bytes, newline-terminated); returns its length. */
 #define LOG_LINE_MAX 4096
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 0)))
+#endif
 static size_t format_line(char *line, log_level level, const char *msg, const char *fields_fmt,
                           va_list ap)
 {
