@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn.h"
+
 int fuzz_spec(const uint8_t *data, size_t size);
 int fuzz_csv(const uint8_t *data, size_t size);
 int fuzz_idx(const uint8_t *data, size_t size);
@@ -39,6 +41,32 @@ void fuzz_server_stop(void);
  * Returns the status code, or -1 on a transport error or a malformed status line.
  * *body (may be NULL) receives the reply's body, malloc'ed and NUL-terminated. */
 int fuzz_http(const void *req, size_t len, char **body);
+
+/* The streaming parsers' feed call, behind one signature. */
+typedef nn_status (*fuzz_feed_fn)(void *parser, const uint8_t *data, size_t n, nn_error *err);
+
+/* Feed `len` bytes to `parser` in pieces of 1..max_piece bytes whose sizes come
+ * from `seed` and `salt` (seed 0: all at once), up to the first error. Shared by
+ * the "any split parses the same" targets. */
+static inline nn_status fuzz_feed_split(void *parser, fuzz_feed_fn feed, const uint8_t *s,
+                                        size_t len, unsigned seed, unsigned salt,
+                                        size_t max_piece, nn_error *err)
+{
+    size_t off = 0;
+    unsigned x = seed * 2654435761u + salt;
+    nn_status rc = NN_OK;
+    while (off < len && rc == NN_OK) {
+        size_t n = len - off;
+        if (seed) {
+            x = x * 1103515245u + 12345u;
+            size_t k = 1 + (x >> 16) % max_piece;
+            if (k < n) n = k;
+        }
+        rc = feed(parser, s + off, n, err);
+        off += n;
+    }
+    return rc;
+}
 
 /* Under libFuzzer, each target file defines the entry point. */
 #ifdef FITD_FUZZER

@@ -21,6 +21,11 @@ typedef struct csv_result {
     nn_dataset ds;
 } csv_result;
 
+static nn_status csv_feed(void *p, const uint8_t *s, size_t n, nn_error *err)
+{
+    return nn_csv_parser_feed(p, s, n, err);
+}
+
 /* Parse `s` in pieces whose sizes come from `seed` (0: all at once). */
 static void csv_run(const uint8_t *s, size_t len, int opt_byte, unsigned seed, csv_result *r)
 {
@@ -36,19 +41,7 @@ static void csv_run(const uint8_t *s, size_t len, int opt_byte, unsigned seed, c
         r->rc = r->err.code;
         return;
     }
-    size_t off = 0;
-    unsigned x = seed * 2654435761u + 1;
-    r->rc = NN_OK;
-    while (off < len && r->rc == NN_OK) {
-        size_t n = len - off;
-        if (seed) {
-            x = x * 1103515245u + 12345u;
-            size_t k = 1 + (x >> 16) % 17;
-            if (k < n) n = k;
-        }
-        r->rc = nn_csv_parser_feed(p, s + off, n, &r->err);
-        off += n;
-    }
+    r->rc = fuzz_feed_split(p, csv_feed, s, len, seed, 1u, 17, &r->err);
     if (r->rc == NN_OK) r->rc = nn_csv_parser_finish(p, &r->ds, &r->err);
     nn_csv_parser_free(p);
 }

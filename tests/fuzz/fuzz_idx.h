@@ -24,6 +24,11 @@ typedef struct idx_result {
     nn_idx_array a;
 } idx_result;
 
+static nn_status idx_feed(void *p, const uint8_t *s, size_t n, nn_error *err)
+{
+    return nn_idx_parser_feed(p, s, n, err);
+}
+
 static void idx_run(const uint8_t *s, size_t len, unsigned seed, idx_result *r)
 {
     nn_limits lim = {.max_bytes = 16u << 20, .max_samples = 1u << 20, .max_features = 1u << 16};
@@ -33,19 +38,7 @@ static void idx_run(const uint8_t *s, size_t len, unsigned seed, idx_result *r)
         r->rc = r->err.code;
         return;
     }
-    size_t off = 0;
-    unsigned x = seed * 2654435761u + 7;
-    r->rc = NN_OK;
-    while (off < len && r->rc == NN_OK) {
-        size_t n = len - off;
-        if (seed) {
-            x = x * 1103515245u + 12345u;
-            size_t k = 1 + (x >> 16) % 33;
-            if (k < n) n = k;
-        }
-        r->rc = nn_idx_parser_feed(p, s + off, n, &r->err);
-        off += n;
-    }
+    r->rc = fuzz_feed_split(p, idx_feed, s, len, seed, 7u, 33, &r->err);
     if (r->rc == NN_OK) r->rc = nn_idx_parser_finish(p, &r->a, &r->err);
     nn_idx_parser_free(p);
 }
