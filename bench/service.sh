@@ -13,7 +13,7 @@
 #   BENCH_WRK_SECONDS=5      length of one wrk run
 #   BENCH_WRK_CONNECTIONS=32 wrk connections (2 wrk threads)
 #   BENCH_SUBMISSIONS=200    submissions per round (3 rounds, median)
-#   BENCH_E2E_RUNS=3         end-to-end runs of each kind (interleaved, median)
+#   BENCH_E2E_RUNS=5         end-to-end runs of each kind (interleaved, median)
 #   BENCH_DATA=/usr/share/datasets/fashion-mnist
 # Exit status: 0 when every step ran (a MISS is not a failure), 1 when one failed.
 set -u
@@ -23,7 +23,7 @@ RUNS=${BENCH_RUNS:-3}
 DUR=${BENCH_WRK_SECONDS:-5}
 CONNS=${BENCH_WRK_CONNECTIONS:-32}
 NSUB=${BENCH_SUBMISSIONS:-200}
-E2E_RUNS=${BENCH_E2E_RUNS:-3}
+E2E_RUNS=${BENCH_E2E_RUNS:-5}
 DATA=${BENCH_DATA:-/usr/share/datasets/fashion-mnist}
 CSV=tests/fixtures/digits.csv
 FITD=$BUILD/fitd
