@@ -232,22 +232,29 @@ static void emit(const char *line, size_t len, int batched)
     pthread_mutex_unlock(&batch_mu);
 }
 
-void log_write(log_level level, const char *msg, const char *fields_fmt, ...)
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 0)))
+#endif
+static void write_line(int batched, log_level level, const char *msg, const char *fields_fmt,
+                       va_list ap)
 {
     char line[LOG_LINE_MAX];
+    size_t len = format_line(line, level, msg, fields_fmt, ap);
+    if (len) emit(line, len, batched);
+}
+
+void log_write(log_level level, const char *msg, const char *fields_fmt, ...)
+{
     va_list ap;
     va_start(ap, fields_fmt);
-    size_t len = format_line(line, level, msg, fields_fmt, ap);
+    write_line(0, level, msg, fields_fmt, ap);
     va_end(ap);
-    if (len) emit(line, len, 0);
 }
 
 void log_write_batched(log_level level, const char *msg, const char *fields_fmt, ...)
 {
-    char line[LOG_LINE_MAX];
     va_list ap;
     va_start(ap, fields_fmt);
-    size_t len = format_line(line, level, msg, fields_fmt, ap);
+    write_line(1, level, msg, fields_fmt, ap);
     va_end(ap);
-    if (len) emit(line, len, 1);
 }
