@@ -4,8 +4,8 @@
  * GET /v1/weights/{id} (meta: tensors with names, shapes and dtypes, bytes,
  * sha256), DELETE /v1/weights/{id} (409 while a queued or running job names it).
  *
- * The body arrives capped at --max-body-dataset (413 past it, counted while it
- * streams) and is parsed with the core's safetensors reader before anything is
+ * The body arrives capped at --max-body-dataset or the store's limit for one
+ * value, the smaller (413 past it, counted while it streams) and is parsed with the core's safetensors reader before anything is
  * stored: a file the reader refuses is 422 with the reader's message. Jobs use an
  * upload through "init": {"weights": id} (server/warmstart.h). Another tenant's
  * upload answers exactly as a missing one.
@@ -219,7 +219,8 @@ int api_weights_register(http_server *srv)
          .pattern = "/v1/weights",
          .handler = upload_finish,
          .body = HTTP_BODY_BUFFER,
-         .max_body = ctx->cfg->max_body_dataset,
+         .max_body = ctx->cfg->max_body_dataset < STORE_MAX_BLOB ? ctx->cfg->max_body_dataset
+                                                                 : STORE_MAX_BLOB,
          .content_types = octet_types,
          .on_begin = upload_begin},
         {.method = HTTP_GET, .pattern = "/v1/weights", .handler = weights_list},

@@ -790,6 +790,7 @@ store *store_open(const char *path, char *errbuf, size_t errlen)
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, (int)STORE_MAX_BLOB);
     if (set_wal(s) != STORE_OK) goto fail;
     if (pragma_exec(s, "PRAGMA synchronous = FULL") != STORE_OK) goto fail;
     if (pragma_exec(s, "PRAGMA foreign_keys = ON") != STORE_OK) goto fail;

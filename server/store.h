@@ -368,6 +368,10 @@ typedef struct store_weights_meta {
 /* Free tensors_json (a read's) and zero the struct. Accepts NULL. */
 void store_weights_meta_free(store_weights_meta *m);
 
+/* The largest value one column holds (every connection sets SQLite's length limit
+ * to it: SQLite's default). An upload stored whole (weights) is capped by it. */
+#define STORE_MAX_BLOB ((size_t)1000000000)
+
 /* Store the file `data` (len bytes, already validated by the caller) and its meta
  * in one statement. STORE_LIMIT when the blob is over SQLite's size limit. */
 store_rc store_weights_insert(store *s, store_weights_meta *meta, const void *data, size_t len);

@@ -430,6 +430,30 @@ static void test_bad_uploads(void **state)
     it_resp_free(&r);
 }
 
+/* An upload is stored as one value, which SQLite caps at 1e9 bytes: with a dataset
+ * limit above that, a larger declared body is still a 413 before any byte is
+ * buffered (it used to be accepted and fail at the insert with a 503). */
+static void test_upload_over_store_limit(void **state)
+{
+    (void)state;
+    it_server big;
+    memset(&big, 0, sizeof big);
+    const char *args[] = {"--max-body-dataset", "2000000000", NULL};
+    assert_int_equal(it_start(&big, args), 0);
+    it_resp r;
+    const char *h[] = {"Content-Type: application/octet-stream", "Content-Length: 1500000000",
+                       NULL};
+    assert_int_equal(it_request(&big, "POST", "/v1/weights", h, "x", 1, &r), 0);
+    json_decref(assert_problem(&r, 413));
+    it_resp_free(&r);
+    /* Under the store's limit the declared size is let through to the stream. */
+    const char *h2[] = {"Content-Type: application/octet-stream", NULL};
+    assert_int_equal(it_request(&big, "POST", "/v1/weights", h2, "not safetensors", 15, &r), 0);
+    json_decref(assert_problem(&r, 422));
+    it_resp_free(&r);
+    assert_int_equal(it_stop(&big), 0);
+}
+
 /* Specs whose init does not fit: each names the offending field and tensor. */
 static void test_init_errors(void **state)
 {
@@ -608,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_resume_bit_identical),
         cmocka_unit_test(test_weights_upload_and_start),
         cmocka_unit_test(test_bad_uploads),
+        cmocka_unit_test(test_upload_over_store_limit),
         cmocka_unit_test(test_init_errors),
         cmocka_unit_test(test_tenants),
         cmocka_unit_test(test_readme_block),
