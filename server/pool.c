@@ -673,6 +673,8 @@ static void *worker_main(void *arg)
             while (!atomic_load(&p->stopping) &&
                    pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0) {
             }
+            pthread_mutex_unlock(&p->mu);
+            continue; /* the pause was the wait: claim again now, not after an idle poll */
         }
         if (p->wakeups == 0 && !atomic_load(&p->stopping)) {
             struct timespec until;
