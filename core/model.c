@@ -36,6 +36,7 @@ struct nn_model {
     float *scratch;     /* one block for every layer's z, a, mask */
     float *d_a, *d_b;   /* (B, max_width) ping-pong gradient buffers */
     float *wt;          /* W^T of the widest narrow layer (nn_dense_backward_ws), or NULL */
+    nn_parallel par;    /* nn_model_set_parallel; par.n == 0: none */
 };
 
 static int act_backward_needs_z(nn_activation a)
@@ -196,6 +197,17 @@ fail:
     return NULL;
 }
 
+void nn_model_set_parallel(nn_model *m, const nn_parallel *par)
+{
+    if (par) m->par = *par;
+    else memset(&m->par, 0, sizeof m->par);
+}
+
+const nn_parallel *nn_model_parallel(const nn_model *m)
+{
+    return nn_par_n(&m->par) > 1 ? &m->par : NULL;
+}
+
 int nn_model_input_dim(const nn_model *m) { return m->input_dim; }
 int nn_model_output_dim(const nn_model *m) { return m->layers[m->n_layers - 1].out; }
 size_t nn_model_param_count(const nn_model *m) { return m->n_params; }
@@ -270,8 +282,8 @@ static const float *forward(nn_model *m, const float *x, int B, nn_rng *rng, dou
         layer *L = &m->layers[i];
         if (L->spec.kind == NN_LAYER_DENSE) {
             const float *b = L->b_off == SIZE_MAX ? NULL : m->params + L->b_off;
-            nn_dense_forward(L->a, L->z, in, m->params + L->w_off, b, B, L->in, L->out,
-                             L->spec.activation);
+            nn_dense_forward_par(L->a, L->z, in, m->params + L->w_off, b, B, L->in, L->out,
+                                 L->spec.activation, nn_model_parallel(m));
             if (act_pen && nn_reg_active(L->spec.activity_reg))
                 *act_pen += nn_reg_penalty(L->a, (size_t)B * (size_t)L->out, L->spec.activity_reg) / B;
         } else if (rng && L->spec.rate > 0) {
@@ -282,6 +294,37 @@ static const float *forward(nn_model *m, const float *x, int B, nn_rng *rng, dou
         in = L->a;
     }
     return in;
+}
+
+/* nn_reg_fill over parts of w: the partial penalties are added in part order, so
+ * the sum is the same for a given part count. */
+typedef struct fill_job {
+    float *dw;
+    const float *w;
+    size_t n;
+    nn_regularizer r;
+    int parts;
+    double pen[NN_MAX_PARALLEL];
+} fill_job;
+
+static void fill_task(void *arg, int i)
+{
+    fill_job *j = arg;
+    size_t lo, hi;
+    nn_par_range(j->n, j->parts, i, 16, &lo, &hi);
+    j->pen[i] = hi > lo ? nn_reg_fill(j->dw + lo, j->w + lo, hi - lo, j->r) : 0.0;
+}
+
+static double reg_fill_par(float *dw, const float *w, size_t n, nn_regularizer r,
+                           const nn_parallel *par)
+{
+    int parts = nn_par_n(par);
+    if (parts == 1 || parts > NN_MAX_PARALLEL) return nn_reg_fill(dw, w, n, r);
+    fill_job j = {dw, w, n, r, parts, {0}};
+    nn_par_run(par, fill_task, &j);
+    double pen = 0;
+    for (int i = 0; i < parts; i++) pen += j.pen[i];
+    return pen;
 }
 
 /* Kernel and bias penalties of the current weights. */
@@ -332,11 +375,12 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
              * so that both accumulate. */
             int acc = nn_reg_active(L->spec.kernel_reg);
             if (acc) {
-                pen += nn_reg_fill(dw, w, (size_t)L->in * (size_t)L->out, L->spec.kernel_reg);
+                pen += reg_fill_par(dw, w, (size_t)L->in * (size_t)L->out, L->spec.kernel_reg,
+                                    nn_model_parallel(m));
                 if (db) pen += nn_reg_fill(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg);
             }
-            nn_dense_backward_ws(L->need_dx ? d_in : NULL, dw, db, d_out, in, w, B, L->in, L->out, acc,
-                                 m->wt);
+            nn_dense_backward_par(L->need_dx ? d_in : NULL, dw, db, d_out, in, w, B, L->in, L->out,
+                                  acc, m->wt, nn_model_parallel(m));
             if (!acc && db && nn_reg_active(L->spec.bias_reg)) {
                 nn_reg_grad(db, m->params + L->b_off, (size_t)L->out, L->spec.bias_reg, 1.0f);
                 pen += nn_reg_penalty(m->params + L->b_off, (size_t)L->out, L->spec.bias_reg);

@@ -329,6 +329,20 @@ typedef struct nn_model nn_model;
 nn_model *nn_model_new(const nn_model_spec *spec, uint64_t seed, nn_error *err);
 void nn_model_free(nn_model *m);
 
+/* Work split across threads that the caller provides (the core starts none).
+ * run(ctx, task, arg) calls task(arg, i) for every i in [0, n), up to n of them at
+ * once, and returns when all have returned. A model given one splits its matrix
+ * products (OpenBLAS then best runs at 1 thread), its regularizer passes and the
+ * optimizer's update into n parts; results stay deterministic for a given n.
+ * NULL, n <= 1 or no run: everything on the calling thread, as before. The
+ * struct is copied; ctx must outlive the model's use of it. */
+typedef struct nn_parallel {
+    int n;
+    void (*run)(void *ctx, void (*task)(void *arg, int i), void *arg);
+    void *ctx;
+} nn_parallel;
+void nn_model_set_parallel(nn_model *m, const nn_parallel *par);
+
 int nn_model_input_dim(const nn_model *m);
 int nn_model_output_dim(const nn_model *m);
 nn_activation nn_model_output_activation(const nn_model *m);

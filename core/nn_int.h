@@ -55,6 +55,18 @@ void nn_act_forward(float *y, const float *x, int B, int C, nn_activation act);
 void nn_act_backward(float *dx, const float *dy, const float *x, const float *y, int B, int C,
                      nn_activation act);
 
+/* ---------------------------------------------------------------- parallel.c */
+
+/* Splits past this many parts run serially where a part keeps a partial sum. */
+#define NN_MAX_PARALLEL 64
+/* The parts a split makes (1 without a runner), running them, and part i's
+ * [lo, hi) of `total` items with boundaries on multiples of `align`. */
+int nn_par_n(const nn_parallel *par);
+void nn_par_run(const nn_parallel *par, void (*task)(void *arg, int i), void *arg);
+void nn_par_range(size_t total, int n, int i, size_t align, size_t *lo, size_t *hi);
+/* The model's runner (NULL when it has none). */
+const nn_parallel *nn_model_parallel(const nn_model *m);
+
 /* ---------------------------------------------------------------- dense.c */
 
 /* z = x W + b, a = act(z).
@@ -78,6 +90,14 @@ void nn_dense_backward(float *dx, float *dw, float *db, const float *dz, const f
 #define NN_DENSE_NARROW 16
 void nn_dense_backward_ws(float *dx, float *dw, float *db, const float *dz, const float *x,
                           const float *w, int B, int in, int out, int accumulate, float *ws);
+/* nn_dense_forward and nn_dense_backward_ws split over par: the forward by output
+ * columns (bias and activation with them; softmax after the join), the backward by
+ * rows of dw and of dx (db after the join). par NULL or 1 part: the serial ones. */
+void nn_dense_forward_par(float *a, float *z, const float *x, const float *w, const float *b,
+                          int B, int in, int out, nn_activation act, const nn_parallel *par);
+void nn_dense_backward_par(float *dx, float *dw, float *db, const float *dz, const float *x,
+                           const float *w, int B, int in, int out, int accumulate, float *ws,
+                           const nn_parallel *par);
 
 /* ---------------------------------------------------------------- dropout.c */
 
@@ -135,8 +155,9 @@ void nn_optim_free(nn_optim *o);
 /* The learning rate the next step will use (the schedule at the current step). */
 double nn_optim_lr(const nn_optim *o);
 int64_t nn_optim_iterations(const nn_optim *o);
-/* One update: params -= f(grads). grads may be modified (clipping). */
-void nn_optim_step(nn_optim *o, float *params, float *grads);
+/* One update: params -= f(grads). grads may be modified (clipping). The
+ * element-wise update is split over par (NULL: serial); the result is the same. */
+void nn_optim_step(nn_optim *o, float *params, float *grads, const nn_parallel *par);
 /* State (iterations and slots) for checkpoints. */
 size_t nn_optim_state_bytes(const nn_optim *o);
 void nn_optim_state_save(const nn_optim *o, void *buf);

@@ -478,32 +478,24 @@ static void weight_decay(float *restrict w, size_t n, float wd, float lr)
     for (size_t i = 0; i < n; i++) w[i] = w[i] - w[i] * wd * lr;
 }
 
-void nn_optim_step(nn_optim *o, float *params, float *grads)
+/* One step's coefficients, float32 as Keras forms them. */
+typedef struct step_coef {
+    float lr, alpha, c1, c2, eps;
+} step_coef;
+
+/* The update of elements [lo, hi) of the parameter vector: every variable's part
+ * in that range, with the variable's own rule. Element-wise, so any split of the
+ * vector gives the same result. */
+static void step_range(nn_optim *o, float *params, const float *grads, size_t lo, size_t hi,
+                       const step_coef *k)
 {
     const nn_optimizer_spec *s = &o->spec;
-    float lr = optim_lr_f(o);
-    optim_clip(o, grads);
-
-    if (s->kind == NN_OPT_ADAMW && s->weight_decay > 0) {
-        float wd = (float)s->weight_decay;
-        for (int v = 0; v < o->n_vars; v++)
-            weight_decay(params + o->vars[v].offset, o->vars[v].count, wd, lr);
-    }
-
-    /* Per-step coefficients, float32 as Keras forms them. */
-    float alpha = 0, c1 = 0, c2 = 0;
-    if (s->kind == NN_OPT_ADAM || s->kind == NN_OPT_ADAMW) {
-        float t = (float)(o->iterations + 1);
-        float b1p = powf((float)s->beta_1, t);
-        float b2p = powf((float)s->beta_2, t);
-        alpha = lr * sqrtf(1.0f - b2p) / (1.0f - b1p);
-        c1 = (float)(1.0 - s->beta_1);
-        c2 = (float)(1.0 - s->beta_2);
-    }
-    float eps = (float)s->epsilon;
-
+    float lr = k->lr, eps = k->eps;
     for (int v = 0; v < o->n_vars; v++) {
-        size_t off = o->vars[v].offset, n = o->vars[v].count;
+        size_t v0 = o->vars[v].offset, v1 = v0 + o->vars[v].count;
+        size_t off = v0 > lo ? v0 : lo, end = v1 < hi ? v1 : hi;
+        if (off >= end) continue;
+        size_t n = end - off;
         float *w = params + off;
         const float *g = grads + off;
         switch (s->kind) {
@@ -517,9 +509,10 @@ void nn_optim_step(nn_optim *o, float *params, float *grads)
         case NN_OPT_ADAMW:
             if (o->vhat)
                 adam_amsgrad_update(w, g, o->momentum + off, o->velocity + off, o->vhat + off, n,
-                                    alpha, c1, c2, eps);
+                                    k->alpha, k->c1, k->c2, eps);
             else
-                adam_update(w, g, o->momentum + off, o->velocity + off, n, alpha, c1, c2, eps);
+                adam_update(w, g, o->momentum + off, o->velocity + off, n, k->alpha, k->c1, k->c2,
+                            eps);
             break;
         case NN_OPT_RMSPROP: {
             float rho = (float)s->rho, omr = (float)(1.0 - s->rho), mu = (float)s->momentum;
@@ -539,6 +532,48 @@ void nn_optim_step(nn_optim *o, float *params, float *grads)
         case NN_OPT_COUNT: break;
         }
     }
+}
+
+typedef struct step_job {
+    nn_optim *o;
+    float *params;
+    const float *grads;
+    size_t n_params;
+    int parts;
+    step_coef k;
+} step_job;
+
+static void step_task(void *arg, int i)
+{
+    step_job *j = arg;
+    size_t lo, hi;
+    nn_par_range(j->n_params, j->parts, i, 16, &lo, &hi);
+    step_range(j->o, j->params, j->grads, lo, hi, &j->k);
+}
+
+void nn_optim_step(nn_optim *o, float *params, float *grads, const nn_parallel *par)
+{
+    const nn_optimizer_spec *s = &o->spec;
+    float lr = optim_lr_f(o);
+    optim_clip(o, grads);
+
+    if (s->kind == NN_OPT_ADAMW && s->weight_decay > 0) {
+        float wd = (float)s->weight_decay;
+        for (int v = 0; v < o->n_vars; v++)
+            weight_decay(params + o->vars[v].offset, o->vars[v].count, wd, lr);
+    }
+
+    step_coef k = {lr, 0, 0, 0, (float)s->epsilon};
+    if (s->kind == NN_OPT_ADAM || s->kind == NN_OPT_ADAMW) {
+        float t = (float)(o->iterations + 1);
+        float b1p = powf((float)s->beta_1, t);
+        float b2p = powf((float)s->beta_2, t);
+        k.alpha = lr * sqrtf(1.0f - b2p) / (1.0f - b1p);
+        k.c1 = (float)(1.0 - s->beta_1);
+        k.c2 = (float)(1.0 - s->beta_2);
+    }
+    step_job j = {o, params, grads, o->n_params, nn_par_n(par), k};
+    nn_par_run(par, step_task, &j);
     o->iterations++;
 }
 

@@ -381,7 +381,7 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
             t->loss_sum += loss * B;
             t->reg_sum += reg * B;
             add_metrics(c, t->pred, y, B, t->n_out, t->sums);
-            nn_optim_step(t->opt, nn_model_params(m), t->grads);
+            nn_optim_step(t->opt, nn_model_params(m), t->grads, nn_model_parallel(m));
             t->batch = b + 1;
             if (cb->on_batch) cb->on_batch(cb->user, e, b + 1, t->batches);
         }

@@ -346,7 +346,7 @@ static void test_optimizer_case(void **state)
         got_loss[k] = (float)nn_model_grad(m, &loss, x, y, B, grads, NULL, NULL, NULL, &st);
         assert_int_equal(st, NN_OK);
         got_lr[k] = (float)nn_optim_lr(o);
-        nn_optim_step(o, nn_model_params(m), grads);
+        nn_optim_step(o, nn_model_params(m), grads, NULL);
     }
     assert_int_equal(nn_optim_iterations(o), steps);
 

@@ -42,7 +42,7 @@ static void run_scalar(const nn_optimizer_spec *s, const float *g, int n, float 
     float w = 1.0f;
     for (int i = 0; i < n; i++) {
         float gi = g[i];
-        nn_optim_step(o, &w, &gi);
+        nn_optim_step(o, &w, &gi, NULL);
         out[i] = w;
     }
     assert_int_equal(nn_optim_iterations(o), n);
@@ -146,7 +146,7 @@ static void clip_case(nn_optimizer_spec *s, const float *expect, const char *lab
     assert_non_null(o);
     float w[4] = {0, 0, 0, 0};
     float g[4] = {3.0f, -4.0f, 0.3f, 0.4f};
-    nn_optim_step(o, w, g);
+    nn_optim_step(o, w, g, NULL);
     float neg[4] = {-w[0], -w[1], -w[2], -w[3]};
     assert_close(neg, expect, 4, 1e-7, 1e-6, label);
     nn_optim_free(o);
@@ -182,14 +182,14 @@ static void test_clipping_zero_gradient(void **state)
     s.clipnorm = 1.0;
     nn_optim *o = nn_optim_new(&s, &var, 1, 3, NULL);
     assert_non_null(o);
-    nn_optim_step(o, w, g);
+    nn_optim_step(o, w, g, NULL);
     assert_close(w, ((const float[]){1, 2, 3}), 3, 0, 0, "clipnorm of a zero gradient");
     nn_optim_free(o);
     s.clipnorm = 0;
     s.global_clipnorm = 1.0;
     o = nn_optim_new(&s, &var, 1, 3, NULL);
     assert_non_null(o);
-    nn_optim_step(o, w, g);
+    nn_optim_step(o, w, g, NULL);
     assert_close(w, ((const float[]){1, 2, 3}), 3, 0, 0, "global_clipnorm of a zero gradient");
     nn_optim_free(o);
 }
@@ -203,7 +203,7 @@ static void test_variables_subset(void **state)
     nn_optim *o = nn_optim_new(&s, &var, 1, 4, NULL);
     assert_non_null(o);
     float w[4] = {1, 1, 1, 1}, g[4] = {1, 1, 1, 1};
-    nn_optim_step(o, w, g);
+    nn_optim_step(o, w, g, NULL);
     assert_true(w[0] == 1.0f && w[3] == 1.0f);
     assert_true(w[1] < 1.0f && w[2] < 1.0f);
     nn_optim_free(o);
@@ -222,7 +222,7 @@ static void check_schedule(const nn_optimizer_spec *s, const int *at, const doub
     for (int i = 0; i < n; i++) {
         while (nn_optim_iterations(o) < at[i]) {
             g = 0;
-            nn_optim_step(o, &w, &g);
+            nn_optim_step(o, &w, &g, NULL);
         }
         got[i] = (float)nn_optim_lr(o);
         want[i] = (float)expect[i];
@@ -277,7 +277,7 @@ static nn_optim *stepped(const nn_optimizer_spec *s, size_t n, int steps, float 
     assert_non_null(g);
     for (int k = 0; k < steps; k++) {
         for (size_t i = 0; i < n; i++) g[i] = sinf((float)(i * 7 + (size_t)k * 3)) * 0.5f;
-        nn_optim_step(o, w, g);
+        nn_optim_step(o, w, g, NULL);
     }
     free(g);
     return o;
@@ -316,8 +316,8 @@ static void test_state_round_trip(void **state)
         float g1[N], g2[N];
         for (int step = 0; step < 3; step++) {
             for (int i = 0; i < N; i++) g1[i] = g2[i] = cosf((float)(i + step));
-            nn_optim_step(a, w1, g1);
-            nn_optim_step(b, w2, g2);
+            nn_optim_step(a, w1, g1, NULL);
+            nn_optim_step(b, w2, g2, NULL);
         }
         assert_memory_equal(w1, w2, sizeof w1);
         free(buf);
@@ -435,7 +435,7 @@ static void test_nan_propagates(void **state)
     nn_optim *o = nn_optim_new(&s, &var, 1, 2, NULL);
     assert_non_null(o);
     float w[2] = {1, 1}, g[2] = {NAN, 5};
-    nn_optim_step(o, w, g);
+    nn_optim_step(o, w, g, NULL);
     assert_true(isnan(w[0]));
     assert_true(w[1] == 0.9f);
     nn_optim_free(o);

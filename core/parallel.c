@@ -1,0 +1,25 @@
+/*
+ * parallel.c — splitting work over the runner a caller gives (nn_parallel). The
+ * core starts no threads of its own; a split is deterministic for a given part
+ * count because every part always covers the same range.
+ */
+#include "nn_int.h"
+
+int nn_par_n(const nn_parallel *par)
+{
+    return par && par->run && par->n > 1 ? par->n : 1;
+}
+
+void nn_par_run(const nn_parallel *par, void (*task)(void *arg, int i), void *arg)
+{
+    if (nn_par_n(par) == 1) task(arg, 0);
+    else par->run(par->ctx, task, arg);
+}
+
+void nn_par_range(size_t total, int n, int i, size_t align, size_t *lo, size_t *hi)
+{
+    size_t units = (total + align - 1) / align;
+    size_t a = units * (size_t)i / (size_t)n * align, b = units * (size_t)(i + 1) / (size_t)n * align;
+    *lo = a < total ? a : total;
+    *hi = b < total ? b : total;
+}
