@@ -28,6 +28,7 @@
 #include <cblas.h>
 
 #include "nn.h"
+#include "par.h"
 
 #define MAX_EPOCHS 1000
 
@@ -241,6 +242,7 @@ static int train_and_eval(const nn_model_spec *spec, nn_compile_spec *compile, i
     nn_error err = {0};
     nn_model *m = NULL;
     nn_trainer *t = NULL;
+    par_pool *par = NULL;
     nn_fit_spec fit = nn_fit_default();
     nn_eval_result ev;
     int rc = 1;
@@ -254,8 +256,14 @@ static int train_and_eval(const nn_model_spec *spec, nn_compile_spec *compile, i
     fit.seed = o->seed;
     fit.validation_split = 0.0;
 
+    /* As fitd runs a job: its math split over o->threads parts of its own (par.h),
+     * each product a single-threaded OpenBLAS call. */
+    par = par_start(o->threads);
+    nn_parallel runner = par_runner(par);
+    nn_blas_set_threads(1);
     m = nn_model_new(spec, o->seed, &err);
     if (!m) goto out;
+    nn_model_set_parallel(m, &runner);
     t = nn_trainer_new(m, compile, &fit, train, NULL, &err);
     if (!t) goto out;
     nn_callbacks cb = {.user = log, .on_epoch = on_epoch};
@@ -268,6 +276,8 @@ out:
     if (rc) fprintf(stderr, "bench_core: %s: %s\n", nn_status_name(err.code), err.message);
     nn_trainer_free(t);
     nn_model_free(m);
+    par_stop(par);
+    nn_blas_set_threads(o->threads); /* back for the sgemm reference */
     return rc;
 }
 

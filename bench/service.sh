@@ -393,8 +393,8 @@ elif start_fitd e2e --workers 1; then
   te_id=$(curl -sf -X POST "$URL/v1/datasets" -F name=fashion-test -F "x=@$XT" -F "y=@$YT" | json_str id)
   up_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   fashion_spec "$tr_id" "$te_id" "$EPOCHS" > "$TMP/fashion.json"
-  # fitd train gets the BLAS threads the pool chose (cores / 1 worker).
-  blas=$(sed -n 's/.*"msg":"pool started".*"blas_threads":\([0-9]*\).*/\1/p' "$TMP/e2e.log" | head -n 1)
+  # fitd train gets the threads per job the pool chose (cores / 1 worker).
+  blas=$(sed -n 's/.*"msg":"pool started".*"threads_per_job":\([0-9]*\).*/\1/p' "$TMP/e2e.log" | head -n 1)
   : > "$TMP/e2e.txt"
   r=0
   while [ $r -lt "$E2E_RUNS" ] && [ -n "$tr_id" ] && [ -n "$te_id" ]; do
@@ -449,7 +449,7 @@ elif start_fitd e2e --workers 1; then
   api_s=$(e2e_get api wall); srv_s=$(e2e_get api server); tr_s=$(e2e_get train wall)
   api_ep=$(e2e_get api epoch); tr_ep=$(e2e_get train epoch)
   e2e=$(ratio "$api_s" "$tr_s")
-  echo "-- end to end: Fashion-MNIST 784-512-256-10, $EPOCHS epochs, ${blas:-?} BLAS threads both ways (median of $E2E_RUNS interleaved runs)"
+  echo "-- end to end: Fashion-MNIST 784-512-256-10, $EPOCHS epochs, ${blas:-?} threads both ways (median of $E2E_RUNS interleaved runs)"
   api_out=$(e2e_get api outside); tr_out=$(e2e_get train outside)
   awk -v api="$api_s" -v srv="$srv_s" -v tr="$tr_s" -v ae="$api_ep" -v te="$tr_ep" -v up="$up_s" \
       -v ao="$api_out" -v to="$tr_out" \

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "nn.h"
+#include "par.h"
 #include "record.h"
 #include "spec.h"
 
@@ -106,6 +108,7 @@ int cmd_train(int argc, char **argv)
     };
     const char *train_arg = NULL, *val_arg = NULL, *test_arg = NULL, *init_path = NULL, *save_path = NULL;
     int threads = 0, rc = 2, c;
+    par_pool *par = NULL;
     char *text = NULL, *wbuf = NULL;
     size_t text_len = 0, wlen = 0;
     void *out_buf = NULL;
@@ -157,7 +160,15 @@ int cmd_train(int argc, char **argv)
                     problems.items[i].message);
         goto out;
     }
-    if (threads) nn_blas_set_threads(threads);
+    /* The job's math is split over `threads` parts of our own (par.h), each product
+     * a single-threaded OpenBLAS call. */
+    if (!threads) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (int)cores : 1;
+    }
+    nn_blas_set_threads(1);
+    par = par_start(threads);
+    nn_parallel runner = par_runner(par);
 
     rc = 1;
     if (load_data(train_arg, &train, &err) != NN_OK) {
@@ -174,6 +185,7 @@ int cmd_train(int argc, char **argv)
     }
     model = nn_model_new(&job.model, job.fit.seed, &err);
     if (!model) goto fail;
+    nn_model_set_parallel(model, &runner);
     if (init_path) {
         if (read_whole(init_path, &wbuf, &wlen) != 0) {
             fprintf(stderr, "fitd train: cannot read %s\n", init_path);
@@ -214,6 +226,7 @@ fail:
 out:
     nn_trainer_free(trainer);
     nn_model_free(model);
+    par_stop(par);
     nn_dataset_free(&train);
     nn_dataset_free(&val);
     nn_dataset_free(&test);

@@ -214,7 +214,7 @@ static int serve(int argc, char **argv)
         LOG(LOG_ERROR, "out of memory", NULL);
         goto out;
     }
-    pool_options popt = {.workers = cfg.workers, .db_path = cfg.db_path, .blas_threads = 0,
+    pool_options popt = {.workers = cfg.workers, .db_path = cfg.db_path, .threads_per_job = 0,
                          .metrics = counters};
     workers = pool_start(&popt, err, sizeof err);
     if (!workers) {

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "nn.h"
+#include "par.h"
 #include "pool.h"
 #include "record.h"
 #include "spec.h"
@@ -68,6 +69,7 @@ typedef struct worker {
     pthread_t thread;
     int started;
     int full_pause; /* the last job paused on a full disk: wait before claiming */
+    par_pool *par;  /* the threads a job's math is split over (NULL: this one only) */
     slot slot;
 } worker;
 
@@ -78,6 +80,7 @@ struct pool {
     atomic_int stopping;
     char *db_path;
     int n_workers;
+    int threads_per_job; /* parts of each job's math: cores / workers */
     worker *workers;
     metrics *metrics; /* borrowed, may be NULL */
     void (*news_fn)(void *ctx); /* pool_on_news; under mu */
@@ -437,6 +440,8 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
 
     model = nn_model_new(&spec.model, spec.fit.seed, &err);
     if (!model) goto core_error;
+    nn_parallel runner = par_runner(w->par);
+    nn_model_set_parallel(model, &runner);
     if (nn_check_data(model, &spec.compile, train, "data.train", &err) != NN_OK) goto core_error;
     if (val && nn_check_data(model, &spec.compile, val, "data.validation", &err) != NN_OK)
         goto core_error;
@@ -638,6 +643,9 @@ static void *worker_main(void *arg)
     /* Linux applies nice per thread: training yields to the HTTP threads. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TRAINING_NICE) != 0)
         LOG(LOG_WARN, "worker priority not lowered", "\"worker\":%d,\"errno\":%d", w->index, errno);
+    /* After the priority: the helpers inherit it. NULL (one part) when they cannot start. */
+    if (p->threads_per_job > 1 && !(w->par = par_start(p->threads_per_job)))
+        LOG(LOG_WARN, "worker runs its jobs on one thread", "\"worker\":%d", w->index);
 
     while (!atomic_load(&p->stopping)) {
         if (!st) {
@@ -686,6 +694,8 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->mu);
     }
     store_close(st);
+    par_stop(w->par);
+    w->par = NULL;
     return NULL;
 }
 
@@ -724,9 +734,11 @@ pool *pool_start(const pool_options *opt, char *err, size_t err_len)
      * (tests/soak). */
     mallopt(M_ARENA_MAX, cores > 2 ? cores : 2);
 #endif
-    /* workers x BLAS threads <= cores (OpenBLAS' setting is process-wide). */
-    int blas = opt->blas_threads > 0 ? opt->blas_threads : cores / n;
-    nn_blas_set_threads(blas > 0 ? blas : 1);
+    /* workers x threads per job <= cores. A job splits its own math (par.h), so
+     * each product is a single-threaded OpenBLAS call (the setting is process-wide). */
+    int per_job = opt->threads_per_job > 0 ? opt->threads_per_job : cores / n;
+    p->threads_per_job = per_job > 0 ? per_job : 1;
+    nn_blas_set_threads(1);
     lower_library_threads();
 
     for (int i = 0; i < n; i++) {
@@ -746,7 +758,7 @@ pool *pool_start(const pool_options *opt, char *err, size_t err_len)
         }
         w->started = 1;
     }
-    LOG(LOG_INFO, "pool started", "\"workers\":%d,\"blas_threads\":%d", n, nn_blas_threads());
+    LOG(LOG_INFO, "pool started", "\"workers\":%d,\"threads_per_job\":%d", n, p->threads_per_job);
     return p;
 nomem:
     snprintf(err, err_len, "pool_start: out of memory");

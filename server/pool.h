@@ -34,11 +34,12 @@ typedef struct pool pool;
 typedef struct pool_options {
     int workers;         /* <= 0: the number of online cores */
     const char *db_path; /* each worker opens its own store connection on it */
-    int blas_threads;    /* <= 0: max(1, cores / workers) */
+    int threads_per_job; /* a job's math split over so many threads; <= 0: max(1, cores / workers) */
     struct metrics *metrics; /* optional: counts each committed epoch (metrics.h) */
 } pool_options;
 
-/* Set the process-wide BLAS thread count and start the workers; they immediately
+/* Set OpenBLAS to one thread (each worker splits its jobs' math over its own
+ * threads, par.h) and start the workers; they immediately
  * look for queued jobs (so jobs queued before a restart run). Each worker opens its
  * store connection itself and retries while it cannot. Returns NULL on failure (out
  * of memory, thread creation) with a reason in err (may be NULL) of size err_len.
