@@ -99,7 +99,5 @@ int api_admin_register(http_server *srv)
         {.method = HTTP_GET, .pattern = "/readyz", .handler = handle_readyz},
         {.method = HTTP_POST, .pattern = "/v1/admin/backup", .handler = handle_backup},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (http_route_add(srv, &routes[i]) != 0) return -1;
-    return 0;
+    return http_route_add(srv, routes, sizeof routes / sizeof routes[0]);
 }

@@ -729,7 +729,5 @@ int api_datasets_register(http_server *srv)
         {.method = HTTP_GET, .pattern = "/v1/datasets/{id}", .handler = dataset_get},
         {.method = HTTP_DELETE, .pattern = "/v1/datasets/{id}", .handler = dataset_delete},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (http_route_add(srv, &routes[i]) != 0) return -1;
-    return 0;
+    return http_route_add(srv, routes, sizeof routes / sizeof routes[0]);
 }

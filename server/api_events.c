@@ -283,5 +283,5 @@ int api_events_register(http_server *srv)
 {
     const http_route r = {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/events",
                           .handler = handle_events};
-    return http_route_add(srv, &r);
+    return http_route_add(srv, &r, 1);
 }

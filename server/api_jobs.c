@@ -1206,7 +1206,5 @@ int api_jobs_register(http_server *srv)
         {.method = HTTP_POST, .pattern = "/v1/jobs/{id}/predict", .handler = handle_predict,
          .body = HTTP_BODY_BUFFER, .content_types = json_types},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (http_route_add(srv, &routes[i])) return -1;
-    return 0;
+    return http_route_add(srv, routes, sizeof routes / sizeof routes[0]);
 }

@@ -189,5 +189,5 @@ int api_plots_register(http_server *srv)
 {
     http_route r = {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/metrics.svg",
                     .handler = handle_metrics_svg};
-    return http_route_add(srv, &r);
+    return http_route_add(srv, &r, 1);
 }

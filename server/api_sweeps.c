@@ -951,7 +951,5 @@ int api_sweeps_register(http_server *srv)
         {.method = HTTP_GET, .pattern = "/v1/sweeps/{id}/results", .handler = handle_results},
         {.method = HTTP_GET, .pattern = "/v1/sweeps/{id}/chart.svg", .handler = handle_chart},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (http_route_add(srv, &routes[i])) return -1;
-    return 0;
+    return http_route_add(srv, routes, sizeof routes / sizeof routes[0]);
 }

@@ -110,7 +110,5 @@ int api_web_register(http_server *srv)
         {.method = HTTP_GET, .pattern = "/", .handler = handle_index},
         {.method = HTTP_GET, .pattern = "/ui/{file}", .handler = handle_asset},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (http_route_add(srv, &routes[i]) != 0) return -1;
-    return 0;
+    return http_route_add(srv, routes, sizeof routes / sizeof routes[0]);
 }

@@ -775,16 +775,18 @@ http_server *http_server_new(const http_config *cfg)
         return NULL;
     }
     srv->store_key_ok = 1;
-    http_route hz = {.method = HTTP_GET, .pattern = "/healthz", .handler = handle_healthz};
-    http_route oa = {.method = HTTP_GET, .pattern = "/v1/openapi.yaml", .handler = handle_openapi};
-    if (http_route_add(srv, &hz) != 0 || http_route_add(srv, &oa) != 0) {
+    const http_route own[] = {
+        {.method = HTTP_GET, .pattern = "/healthz", .handler = handle_healthz},
+        {.method = HTTP_GET, .pattern = "/v1/openapi.yaml", .handler = handle_openapi},
+    };
+    if (http_route_add(srv, own, sizeof own / sizeof own[0]) != 0) {
         http_server_free(srv);
         return NULL;
     }
     return srv;
 }
 
-int http_route_add(http_server *srv, const http_route *route)
+static int route_add_one(http_server *srv, const http_route *route)
 {
     if (!route->pattern || !route->handler || srv->daemon) return -1;
     if (srv->n_routes == srv->cap_routes) {
@@ -802,6 +804,13 @@ int http_route_add(http_server *srv, const http_route *route)
         return -1;
     }
     srv->n_routes++;
+    return 0;
+}
+
+int http_route_add(http_server *srv, const http_route *routes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (route_add_one(srv, &routes[i]) != 0) return -1;
     return 0;
 }
 

@@ -147,9 +147,9 @@ typedef struct http_config {
  * the server. Returns NULL on out of memory. Free with http_server_free. */
 http_server *http_server_new(const http_config *cfg);
 
-/* Register a route (before http_server_start). Returns 0, or -1 on out of memory
+/* Register n routes (before http_server_start). Returns 0, or -1 on out of memory
  * or a malformed pattern. Register the same pattern once per method. */
-int http_route_add(http_server *srv, const http_route *route);
+int http_route_add(http_server *srv, const http_route *routes, size_t n);
 
 /* Bind and start MHD's threads. Returns 0, or -1 with a message in
  * errbuf (may be NULL) when the address cannot be bound. */

@@ -245,5 +245,5 @@ static void handle_metrics(http_req *req)
 int api_metrics_register(http_server *srv)
 {
     http_route r = {.method = HTTP_GET, .pattern = "/metrics", .handler = handle_metrics};
-    return http_route_add(srv, &r);
+    return http_route_add(srv, &r, 1);
 }
