@@ -135,9 +135,12 @@ static void handle_metrics_svg(http_req *req)
     c.key = metric;
     c.val_key = paired ? val_key : NULL;
     store_rc rc = store_job_metrics(st, j.id, curve_row, &c);
-    if (rc != STORE_OK || c.failed) {
-        if (rc == STORE_OK) http_reply_problem(req, 503, "out of memory");
-        else http_reply_store_error(req, st, rc);
+    if (c.failed) { /* the store reports a stopped callback as its own error */
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    if (rc != STORE_OK) {
+        http_reply_store_error(req, st, rc);
         goto out;
     }
 
