@@ -37,30 +37,13 @@ static const char *const json_types[] = {"application/json", NULL};
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Answer a failed store call with the status DESIGN.md's error table implies. */
+/* A failed store call: 404 and 409 name `what`; every other status is
+ * http_reply_store_error's, the one mapping of store results to statuses. */
 static void reply_store_error(http_req *req, store *st, store_rc rc, const char *what)
 {
-    switch (rc) {
-    case STORE_NOT_FOUND: http_reply_problem(req, 404, "%s not found", what); break;
-    case STORE_CONFLICT: http_reply_problem(req, 409, "%s: %s", what, store_errmsg(st)); break;
-    case STORE_BUSY:
-        http_reply_header(req, "Retry-After", "1");
-        http_reply_problem(req, 503, "the database is busy; retry");
-        break;
-    case STORE_FULL: http_reply_problem(req, 507, "the database is full"); break;
-    case STORE_LIMIT: /* --max-queued reached: the client should slow down */
-        http_reply_header(req, "Retry-After", "5");
-        http_reply_problem(req, 429, "%s; retry later", store_errmsg(st));
-        break;
-    case STORE_NOMEM: http_reply_problem(req, 503, "out of memory"); break;
-    case STORE_INVALID: http_reply_problem(req, 400, "%s", store_errmsg(st)); break;
-    default: {
-        char q[300];
-        LOG(LOG_ERROR, "store error", "\"request_id\":\"%s\",\"rc\":\"%s\",\"error\":%s",
-            http_req_id(req), store_rc_name(rc), log_quote(q, sizeof q, store_errmsg(st)));
-        http_reply_problem(req, 500, "internal storage error");
-    }
-    }
+    if (rc == STORE_NOT_FOUND) http_reply_problem(req, 404, "%s not found", what);
+    else if (rc == STORE_CONFLICT) http_reply_problem(req, 409, "%s: %s", what, store_errmsg(st));
+    else http_reply_store_error(req, st, (int)rc);
 }
 
 /* Does a resource of `tenant` belong to the caller? (A resource's tenant never

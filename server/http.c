@@ -586,9 +586,10 @@ int http_reply_store_error(http_req *req, store *st, int rc)
     case STORE_BUSY:
         http_reply_header(req, "Retry-After", "1");
         return http_reply_problem(req, 503, "the database is busy; retry shortly");
-    case STORE_LIMIT:
+    case STORE_LIMIT: /* --max-queued reached: the client should slow down */
         http_reply_header(req, "Retry-After", "5");
-        return http_reply_problem(req, 503, "%s", msg);
+        return http_reply_problem(req, 429, "%s; retry later", msg);
+    case STORE_NOMEM: return http_reply_problem(req, 503, "out of memory");
     case STORE_FULL: return http_reply_problem(req, 507, "the disk is full: nothing was stored");
     default: {
         char q[600];
