@@ -600,14 +600,31 @@ int http_reply_store_error(http_req *req, store *st, int rc)
     }
 }
 
+/* Drop a multi-byte UTF-8 character that a bounded copy cut short at the end of
+ * s: the rest (text from valid JSON) stays valid, so Jansson takes it. */
+static void utf8_trim_tail(char *s)
+{
+    size_t n = strlen(s), k = 0;
+    while (k < n && k < 4 && ((unsigned char)s[n - 1 - k] & 0xC0) == 0x80) k++;
+    if (k == n) return;
+    unsigned char lead = (unsigned char)s[n - 1 - k];
+    size_t want = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+    if (k < want || (lead < 0xC0 && k > 0)) s[n - 1 - k + (lead < 0xC0)] = '\0';
+}
+
 int http_problem_add(json_t *errors, const char *pointer, const char *fmt, ...)
 {
-    char msg[512];
+    /* Both are cut to fit; a problem dropped for a cut character would let bad
+     * input pass (callers count problems), so the cut is trimmed instead. */
+    char msg[512], ptr[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *e = json_pack("{s:s, s:s}", "pointer", pointer, "message", msg);
+    snprintf(ptr, sizeof ptr, "%s", pointer);
+    utf8_trim_tail(msg);
+    utf8_trim_tail(ptr);
+    json_t *e = json_pack("{s:s, s:s}", "pointer", ptr, "message", msg);
     if (!e) return -1;
     return json_array_append_new(errors, e) == 0 ? 0 : -1;
 }
