@@ -73,15 +73,15 @@ static void fwd_task(void *arg, int i)
 void nn_dense_forward_par(float *a, float *z, const float *x, const float *w, const float *b,
                           int B, int in, int out, nn_activation act, const nn_parallel *par)
 {
-    int n = nn_par_n(par);
-    if (n == 1 || out < 16 * n || B <= 0) {
+    int n = B > 0 && in > 0 ? nn_par_parts(par, (size_t)B * (size_t)in * (size_t)out / 16) : 1;
+    if (n == 1 || out < 16 * n) {
         nn_dense_forward(a, z, x, w, b, B, in, out, act);
         return;
     }
     /* Softmax needs whole rows: the parts leave z (+ b), the join normalizes. */
     fwd_job j = {a, z, x, w, b, B, in, out, n, act == NN_ACT_SOFTMAX ? NN_ACT_LINEAR : act};
     if (act == NN_ACT_SOFTMAX) j.a = z;
-    nn_par_run(par, fwd_task, &j);
+    nn_par_run(par, n, fwd_task, &j);
     if (act == NN_ACT_SOFTMAX) nn_act_forward(a, z, B, out, act);
 }
 
@@ -180,14 +180,14 @@ void nn_dense_backward_par(float *dx, float *dw, float *db, const float *dz, con
                            const float *w, int B, int in, int out, int accumulate, float *ws,
                            const nn_parallel *par)
 {
-    int n = nn_par_n(par);
+    int n = B > 0 && in > 0 ? nn_par_parts(par, (size_t)B * (size_t)in * (size_t)out / 16) : 1;
     if (n == 1) {
         nn_dense_backward_ws(dx, dw, db, dz, x, w, B, in, out, accumulate, ws);
         return;
     }
     if (backward_empty(dx, B, in, out)) return;
     bwd_job j = {dx, dw, dz, x, w, narrow_wt(ws, dx, w, in, out), B, in, out, accumulate, n};
-    nn_par_run(par, bwd_task, &j);
+    nn_par_run(par, n, bwd_task, &j);
     backward_db(db, dz, B, out, accumulate);
 }
 

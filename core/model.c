@@ -318,10 +318,10 @@ static void fill_task(void *arg, int i)
 static double reg_fill_par(float *dw, const float *w, size_t n, nn_regularizer r,
                            const nn_parallel *par)
 {
-    int parts = nn_par_n(par);
+    int parts = nn_par_parts(par, n);
     if (parts == 1 || parts > NN_MAX_PARALLEL) return nn_reg_fill(dw, w, n, r);
     fill_job j = {dw, w, n, r, parts, {0}};
-    nn_par_run(par, fill_task, &j);
+    nn_par_run(par, parts, fill_task, &j);
     double pen = 0;
     for (int i = 0; i < parts; i++) pen += j.pen[i];
     return pen;

@@ -62,7 +62,14 @@ void nn_act_backward(float *dx, const float *dy, const float *x, const float *y,
 /* The parts a split makes (1 without a runner), running them, and part i's
  * [lo, hi) of `total` items with boundaries on multiples of `align`. */
 int nn_par_n(const nn_parallel *par);
-void nn_par_run(const nn_parallel *par, void (*task)(void *arg, int i), void *arg);
+/* The parts for `work` (about the element passes it makes; a product counts its
+ * multiply-adds / 16): 1 below NN_PAR_MIN_WORK, where handing parts to other
+ * threads costs more than it saves, else nn_par_n. */
+#define NN_PAR_MIN_WORK ((size_t)1 << 16)
+int nn_par_parts(const nn_parallel *par, size_t work);
+/* task(arg, i) for i < parts: on the calling thread when parts is 1, else through
+ * par (parts must then be nn_par_n(par)). */
+void nn_par_run(const nn_parallel *par, int parts, void (*task)(void *arg, int i), void *arg);
 void nn_par_range(size_t total, int n, int i, size_t align, size_t *lo, size_t *hi);
 /* The model's runner (NULL when it has none). */
 const nn_parallel *nn_model_parallel(const nn_model *m);

@@ -481,6 +481,7 @@ static void weight_decay(float *restrict w, size_t n, float wd, float lr)
 /* One step's coefficients, float32 as Keras forms them. */
 typedef struct step_coef {
     float lr, alpha, c1, c2, eps;
+    float wd; /* AdamW's decoupled decay, applied just before the update; 0: none */
 } step_coef;
 
 /* The update of elements [lo, hi) of the parameter vector: every variable's part
@@ -498,6 +499,7 @@ static void step_range(nn_optim *o, float *params, const float *grads, size_t lo
         size_t n = end - off;
         float *w = params + off;
         const float *g = grads + off;
+        if (k->wd > 0) weight_decay(w, n, k->wd, lr);
         switch (s->kind) {
         case NN_OPT_SGD:
             if (o->momentum)
@@ -557,13 +559,8 @@ void nn_optim_step(nn_optim *o, float *params, float *grads, const nn_parallel *
     float lr = optim_lr_f(o);
     optim_clip(o, grads);
 
-    if (s->kind == NN_OPT_ADAMW && s->weight_decay > 0) {
-        float wd = (float)s->weight_decay;
-        for (int v = 0; v < o->n_vars; v++)
-            weight_decay(params + o->vars[v].offset, o->vars[v].count, wd, lr);
-    }
-
-    step_coef k = {lr, 0, 0, 0, (float)s->epsilon};
+    step_coef k = {lr, 0, 0, 0, (float)s->epsilon, 0};
+    if (s->kind == NN_OPT_ADAMW && s->weight_decay > 0) k.wd = (float)s->weight_decay;
     if (s->kind == NN_OPT_ADAM || s->kind == NN_OPT_ADAMW) {
         float t = (float)(o->iterations + 1);
         float b1p = powf((float)s->beta_1, t);
@@ -572,8 +569,8 @@ void nn_optim_step(nn_optim *o, float *params, float *grads, const nn_parallel *
         k.c1 = (float)(1.0 - s->beta_1);
         k.c2 = (float)(1.0 - s->beta_2);
     }
-    step_job j = {o, params, grads, o->n_params, nn_par_n(par), k};
-    nn_par_run(par, step_task, &j);
+    step_job j = {o, params, grads, o->n_params, nn_par_parts(par, o->n_params), k};
+    nn_par_run(par, j.parts, step_task, &j);
     o->iterations++;
 }
 

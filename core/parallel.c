@@ -10,9 +10,14 @@ int nn_par_n(const nn_parallel *par)
     return par && par->run && par->n > 1 ? par->n : 1;
 }
 
-void nn_par_run(const nn_parallel *par, void (*task)(void *arg, int i), void *arg)
+int nn_par_parts(const nn_parallel *par, size_t work)
 {
-    if (nn_par_n(par) == 1) task(arg, 0);
+    return work < NN_PAR_MIN_WORK ? 1 : nn_par_n(par);
+}
+
+void nn_par_run(const nn_parallel *par, int parts, void (*task)(void *arg, int i), void *arg)
+{
+    if (parts <= 1) task(arg, 0);
     else par->run(par->ctx, task, arg);
 }
 

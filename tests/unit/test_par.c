@@ -85,11 +85,12 @@ static void test_no_pool_is_serial(void **state)
     par_stop(NULL);
 }
 
-/* An MLP with every split the core makes: split forward (relu, softmax head),
- * split backward with an L2 kernel fill, Adam's split update. */
+/* An MLP wide enough for every split the core makes (nn_par_parts: layers and
+ * updates past NN_PAR_MIN_WORK): split forward (relu, tanh), split backward with
+ * an L2 kernel fill, Adam's split update; the 5-unit softmax head stays serial. */
 static void train_once(par_pool *p, float *out, size_t *n_out)
 {
-    enum { N = 300, IN = 40, C = 5 };
+    enum { N = 300, IN = 256, C = 5 };
     static float x[N * IN], y[N];
     for (int i = 0; i < N; i++) {
         for (int k = 0; k < IN; k++) x[i * IN + k] = (float)((i * 31 + k * 17) % 97) / 97.0f;
@@ -97,8 +98,8 @@ static void train_once(par_pool *p, float *out, size_t *n_out)
     }
     nn_dataset ds = {.n = N, .x_width = IN, .y_width = 1, .x = x, .y = y, .y_integer = 1,
                      .n_classes = C};
-    nn_layer_spec layers[4] = {nn_layer_dense(96, NN_ACT_RELU), nn_layer_dropout(0.2),
-                               nn_layer_dense(48, NN_ACT_TANH), nn_layer_dense(C, NN_ACT_SOFTMAX)};
+    nn_layer_spec layers[4] = {nn_layer_dense(512, NN_ACT_RELU), nn_layer_dropout(0.2),
+                               nn_layer_dense(256, NN_ACT_TANH), nn_layer_dense(C, NN_ACT_SOFTMAX)};
     layers[0].kernel_reg.l2 = 1e-3;
     layers[2].kernel_reg.l2 = 1e-3;
     nn_model_spec spec = {.input_dim = IN, .n_layers = 4, .layers = layers};
@@ -108,7 +109,7 @@ static void train_once(par_pool *p, float *out, size_t *n_out)
     c.loss = nn_loss_default(NN_LOSS_SPARSE_CATEGORICAL_CE);
     nn_fit_spec fit = nn_fit_default();
     fit.epochs = 3;
-    fit.batch_size = 32;
+    fit.batch_size = 64;
     fit.seed = 7;
     nn_error err = {0};
     nn_model *m = nn_model_new(&spec, 7, &err);
@@ -127,7 +128,7 @@ static void train_once(par_pool *p, float *out, size_t *n_out)
 static void test_training_deterministic(void **state)
 {
     (void)state;
-    static float a[20000], b[20000], serial[20000];
+    static float a[300000], b[300000], serial[300000];
     size_t na, nb, ns;
     par_pool *p = par_start(2);
     assert_non_null(p);
