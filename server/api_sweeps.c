@@ -97,10 +97,10 @@ static json_t *sweep_json(const store_sweep *w, const store_trial *trials, size_
     json_t *req = w->request_json ? json_loads(w->request_json, 0, NULL) : NULL;
     json_t *o = NULL, *list = NULL;
     size_t *order = NULL;
-    static const char *const names[] = {"queued", "running", "succeeded", "failed", "cancelled"};
     json_t *counts = json_object();
     for (int k = 0; counts && k < STORE_JOB_STATUS_COUNT; k++)
-        json_object_set_new(counts, names[k], json_integer(w->counts[k]));
+        json_object_set_new(counts, store_job_status_name((store_job_status)k),
+                            json_integer(w->counts[k]));
     json_t *early = w->halving_min_epochs > 0
                         ? json_pack("{s:s, s:i, s:i}", "method", "halving", "min_epochs",
                                     w->halving_min_epochs, "eta", w->halving_eta)

@@ -553,10 +553,11 @@ void sweep_rank(const double *objective, const int *has_objective, size_t n, int
     free(items);
 }
 
-const char *sweep_status(const int64_t counts[5], int cancelled)
+const char *sweep_status(const int64_t counts[STORE_JOB_STATUS_COUNT], int cancelled)
 {
-    int64_t queued = counts[0], running = counts[1], succeeded = counts[2];
-    int64_t total = counts[0] + counts[1] + counts[2] + counts[3] + counts[4];
+    int64_t queued = counts[STORE_JOB_QUEUED], running = counts[STORE_JOB_RUNNING],
+            succeeded = counts[STORE_JOB_SUCCEEDED], total = 0;
+    for (int k = 0; k < STORE_JOB_STATUS_COUNT; k++) total += counts[k];
     if (total > 0 && queued == total) return "queued";
     if (queued > 0 || running > 0) return "running";
     if (cancelled) return "cancelled";

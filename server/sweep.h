@@ -34,6 +34,8 @@
 
 #include <jansson.h>
 
+#include "store.h"
+
 #define SWEEP_MAX_TRIALS 1000
 #define SWEEP_MAX_PARAMS 32
 
@@ -100,7 +102,7 @@ void sweep_rank(const double *objective, const int *has_objective, size_t n, int
  * queued, running, succeeded, failed, cancelled): "queued" while nothing has
  * started, "running" while any trial is queued or running, then "cancelled" if
  * the sweep was cancelled, "succeeded" if any trial succeeded, else "failed". */
-const char *sweep_status(const int64_t counts[5], int cancelled);
+const char *sweep_status(const int64_t counts[STORE_JOB_STATUS_COUNT], int cancelled);
 
 /* Will the epoch records of `job` hold the objective metric? "loss",
  * "regularization_loss" and the compiled metrics always; their "val_" twins when
