@@ -95,14 +95,9 @@ void sleep_ms(long ms)
 }
 
 /* Sanitized binaries start and stop slower. */
-static long time_scale(void)
-{
-    return getenv("FITD_TEST_SANITIZED") ? 4 : 1;
-}
-
 double it_slow(void)
 {
-    return (double)time_scale();
+    return getenv("FITD_TEST_SANITIZED") ? 4.0 : 1.0;
 }
 
 const char *it_fitd_bin(void)
@@ -180,7 +175,7 @@ int it_start(it_server *s, const char *const *extra_args)
     s->pid = pid;
 
     /* Wait for the port file, then for /healthz. */
-    long deadline_ms = 15000 * time_scale();
+    long deadline_ms = (long)(15000 * it_slow());
     for (long waited = 0; waited < deadline_ms; waited += 20) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -255,7 +250,7 @@ int it_stop(it_server *s)
     if (s->pid > 0) {
         int status = 0;
         kill(s->pid, SIGTERM);
-        long deadline_ms = 30000 * time_scale();
+        long deadline_ms = (long)(30000 * it_slow());
         long waited = 0;
         for (; waited < deadline_ms; waited += 10) {
             pid_t w = waitpid(s->pid, &status, WNOHANG);
@@ -389,7 +384,7 @@ static int do_request(const it_server *s, const char *method, const char *path,
     if (s->tls) curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L * time_scale());
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)(120L * it_slow()));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);

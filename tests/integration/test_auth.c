@@ -122,7 +122,7 @@ static void wait_succeeded(const it_server *s, const char *job)
 {
     char path[128];
     snprintf(path, sizeof path, "/v1/jobs/%s", job);
-    long limit_ms = 60000 * (getenv("FITD_TEST_SANITIZED") ? 4 : 1);
+    long limit_ms = (long)(60000 * it_slow());
     for (long waited = 0;; waited += 20) {
         it_resp r = req(s, "GET", path, NULL, NULL);
         expect_status(&r, 200);

@@ -27,13 +27,6 @@
 
 #include "support.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Run `fitd healthcheck ARGS...`; *out receives the output (caller frees). */
 static int healthcheck(char **out, const char *a1, const char *a2, const char *a3, const char *a4)
 {
@@ -183,9 +176,9 @@ static void test_timeout(void **state)
     char url[128], *out = NULL;
     int lfd = listen_loopback(&port);
     snprintf(url, sizeof url, "http://127.0.0.1:%u/healthz", port);
-    double t0 = now_s();
+    double t0 = it_now_s();
     int rc = healthcheck(&out, "--url", url, "--timeout", "0.5");
-    double took = now_s() - t0;
+    double took = it_now_s() - t0;
     close(lfd);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "timed out"));

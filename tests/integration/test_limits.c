@@ -36,19 +36,6 @@
 #include "spec.h"
 #include "support.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* A CSV of n rows: 4 features and a regression target y (varying with seed). */
 static char *make_csv(int n, int seed, size_t *len)
 {
@@ -135,11 +122,11 @@ static void job_status(const it_server *s, const char *id, char *out, size_t len
 static int wait_status(const it_server *s, const char *id, const char *want, double timeout_s)
 {
     char st[32];
-    double t0 = now_s();
-    while (now_s() - t0 < timeout_s) {
+    double t0 = it_now_s();
+    while (it_now_s() - t0 < timeout_s) {
         job_status(s, id, st, sizeof st);
         if (strcmp(st, want) == 0) return 0;
-        nap_ms(100);
+        sleep_ms(100);
     }
     fprintf(stderr, "job %s: status %s, waited for %s\n", id, st, want);
     return -1;
@@ -325,9 +312,9 @@ static int closed_by_server(int fd)
 static double timed_get(const it_server *s, const char *path)
 {
     it_resp r = {0};
-    double t0 = now_s();
+    double t0 = it_now_s();
     assert_int_equal(it_get(s, path, &r), 0);
-    double dt = now_s() - t0;
+    double dt = it_now_s() - t0;
     assert_int_equal(r.status, 200);
     it_resp_free(&r);
     return dt;
@@ -349,16 +336,16 @@ static void test_slow_clients(void **state)
         assert_true(fds[i] >= 0);
         cut_at[i] = 0;
     }
-    double t0 = now_s(), worst = 0;
+    double t0 = it_now_s(), worst = 0;
     size_t pos = 0;
     int open_n = N_SLOW;
-    while (open_n > 0 && now_s() - t0 < 10) {
+    while (open_n > 0 && it_now_s() - t0 < 10) {
         /* One more byte on every connection still open. */
         for (int i = 0; i < N_SLOW; i++) {
             if (cut_at[i] > 0) continue;
             char c = pos < sizeof head - 1 ? head[pos] : 'a';
             if (send(fds[i], &c, 1, MSG_NOSIGNAL) != 1 || closed_by_server(fds[i])) {
-                cut_at[i] = now_s() - t0;
+                cut_at[i] = it_now_s() - t0;
                 open_n--;
             }
         }
@@ -368,11 +355,11 @@ static void test_slow_clients(void **state)
         if (a > worst) worst = a;
         if (b > worst) worst = b;
         double next = t0 + (double)pos;
-        while (now_s() < next) {
-            nap_ms(50);
+        while (it_now_s() < next) {
+            sleep_ms(50);
             for (int i = 0; i < N_SLOW; i++)
                 if (cut_at[i] == 0 && closed_by_server(fds[i])) {
-                    cut_at[i] = now_s() - t0;
+                    cut_at[i] = it_now_s() - t0;
                     open_n--;
                 }
         }
@@ -480,17 +467,17 @@ static void test_max_connections(void **state)
         assert_true(fds[i] >= 0);
         assert_int_equal(send(fds[i], part, sizeof part - 1, MSG_NOSIGNAL), (ssize_t)(sizeof part - 1));
     }
-    nap_ms(500);
+    sleep_ms(500);
     int held = count_sockets(s.pid) - base;
     fprintf(stderr, "max-connections 16: fitd holds %d of %d client sockets\n", held, N_OVER);
     assert_true(held <= CONN_LIMIT);
     assert_true(held >= CONN_LIMIT / 2); /* it did take connections up to about the limit */
 
     /* Every slot is taken: this request waits until the request timeout frees some. */
-    double t0 = now_s();
+    double t0 = it_now_s();
     it_resp r = {0};
     assert_int_equal(it_get(&s, "/v1/jobs", &r), 0);
-    double waited = now_s() - t0;
+    double waited = it_now_s() - t0;
     assert_int_equal(r.status, 200);
     it_resp_free(&r);
     fprintf(stderr, "max-connections 16: a normal request answered after %.2f s\n", waited);
@@ -498,9 +485,9 @@ static void test_max_connections(void **state)
     assert_true(count_sockets(s.pid) - base <= CONN_LIMIT);
 
     /* The slow clients are all cut in the end (in rounds of at most 16). */
-    double t1 = now_s();
+    double t1 = it_now_s();
     int open_n = N_OVER;
-    while (open_n > 0 && now_s() - t1 < 25) {
+    while (open_n > 0 && it_now_s() - t1 < 25) {
         open_n = 0;
         for (int i = 0; i < N_OVER; i++) {
             if (fds[i] < 0) continue;
@@ -511,7 +498,7 @@ static void test_max_connections(void **state)
                 open_n++;
             }
         }
-        nap_ms(100);
+        sleep_ms(100);
     }
     for (int i = 0; i < N_OVER; i++)
         if (fds[i] >= 0) close(fds[i]);
@@ -701,7 +688,7 @@ static void test_disk_full(void **state)
         job_status(&s, job, st, sizeof st);
         if (i == 0) fprintf(stderr, "job while the disk is full: %s\n", st);
         assert_true(strcmp(st, "queued") == 0 || strcmp(st, "running") == 0);
-        nap_ms(100);
+        sleep_ms(100);
     }
     size_t log_len = 0;
     char *log = read_file(s.log_path, &log_len);
