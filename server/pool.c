@@ -397,6 +397,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     char msg[512] = "";
     store_job_status final = STORE_JOB_FAILED;
     store_rc src;
+    int ckpt_bad = 0; /* the stored checkpoint failed to load: do not load it again */
     run_ctx ctx = {.p = p, .w = w, .st = st, .job_id = job->id};
 
     LOG(LOG_INFO, "job started", "\"job_id\":\"%s\",\"worker\":%d,\"attempt\":%d", job->id,
@@ -455,7 +456,10 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     /* Resume after a crash or a graceful stop. */
     src = store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL);
     if (src == STORE_OK) {
-        if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) goto core_error;
+        if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) {
+            ckpt_bad = 1;
+            goto core_error;
+        }
         atomic_store(&w->slot.epoch, nn_trainer_epoch(trainer) + 1);
         atomic_store(&w->slot.batch, nn_trainer_batch(trainer));
         LOG(LOG_INFO, "job resumed", "\"job_id\":\"%s\",\"epoch\":%d,\"batch\":%d", job->id,
@@ -463,6 +467,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     } else if (src != STORE_NOT_FOUND) {
         snprintf(msg, sizeof msg, "loading the checkpoint: %s (%s)", store_errmsg(st),
                  store_rc_name(src));
+        ckpt_bad = 1;
         goto finish;
     } else if (spec.init.kind != SPEC_INIT_NONE) { /* a first start: "init" (warmstart.h) */
         if (warmstart_apply(st, &spec, model, trainer, msg, sizeof msg) != 0) goto finish;
@@ -540,7 +545,8 @@ finish:
         /* Never the diverged (or unevaluated) weights: those of the last good
          * checkpoint, when there is one. */
         free(weights);
-        weights = trainer ? last_good_weights(st, job, trainer, model, &weights_len) : NULL;
+        weights = trainer && !ckpt_bad ? last_good_weights(st, job, trainer, model, &weights_len)
+                                       : NULL;
     }
     src = store_job_finish(st, job->id, final, msg[0] ? msg : NULL, weights, weights_len,
                            test_json);
