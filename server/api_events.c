@@ -128,12 +128,11 @@ static void send_state(ev_stream *s, store_job_status st, const char *error)
                    0);
 }
 
-/* store_job_metrics callback: the records after epochs_sent, until the buffer is
- * full (then the walk stops; the rest comes next time). */
+/* store_job_metrics callback for the records after epochs_sent, until the buffer
+ * is full (then the walk stops; the rest comes next time). */
 static int epoch_row(void *user, int epoch, const char *text, size_t len)
 {
     ev_stream *s = user;
-    if (epoch <= s->epochs_sent) return 0;
     if (s->out.len >= EV_BUF_SOFT) return 1;
     s->epochs_sent = epoch;
     out_event(s, "epoch", text, len, 0);
@@ -200,8 +199,8 @@ static int ev_poll(ev_stream *s, http_req *req)
         if (!finished || s->last_state < 0) send_state(s, cur, j.error);
     }
     if (j.epochs_done > s->epochs_sent) {
-        rc = store_job_metrics(st, s->job_id, epoch_row, s);
-        if (rc != STORE_OK && rc != STORE_ERROR) {
+        rc = store_job_metrics(st, s->job_id, s->epochs_sent, epoch_row, s);
+        if (rc != STORE_OK && rc != STORE_STOPPED) { /* stopped: the buffer is full */
             store_job_free(&j);
             return rc == STORE_BUSY ? 0 : -1;
         }

@@ -693,10 +693,10 @@ static void handle_metrics(http_req *req)
             http_reply_problem(req, 503, "out of memory");
             return;
         }
-        rc = store_job_metrics(st, id ? id : "", metrics_csv_row, &c);
+        rc = store_job_metrics(st, id ? id : "", 0, metrics_csv_row, &c);
     } else {
         buf_str(&b, "[");
-        rc = store_job_metrics(st, id ? id : "", metrics_json_row, &b);
+        rc = store_job_metrics(st, id ? id : "", 0, metrics_json_row, &b);
     }
     if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
         http_reply_problem(req, 404, "job %s not found", id ? id : "");

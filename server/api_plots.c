@@ -134,8 +134,8 @@ static void handle_metrics_svg(http_req *req)
     snprintf(val_key, sizeof val_key, "val_%s", metric);
     c.key = metric;
     c.val_key = paired ? val_key : NULL;
-    store_rc rc = store_job_metrics(st, j.id, curve_row, &c);
-    if (c.failed) { /* the store reports a stopped callback as its own error */
+    store_rc rc = store_job_metrics(st, j.id, 0, curve_row, &c);
+    if (c.failed) { /* the walk stopped: out of memory */
         http_reply_problem(req, 503, "out of memory");
         goto out;
     }

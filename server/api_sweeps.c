@@ -882,7 +882,7 @@ static int chart_load(http_req *req, store *st, const store_sweep *w, const char
         trial_label(s->params[i], 0, s->labels[i], sizeof s->labels[i]);
         s->curves[i].metric = metric;
         s->curves[i].keys = s->keys;
-        rc = store_job_metrics(st, t->job_id, curve_collect, &s->curves[i]);
+        rc = store_job_metrics(st, t->job_id, 0, curve_collect, &s->curves[i]);
         if (s->curves[i].failed) goto nomem;
         if (rc != STORE_OK && rc != STORE_NOT_FOUND) { /* a deleted trial has no records */
             api_reply_store_error(req, st, rc, "sweep trial metrics");

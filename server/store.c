@@ -214,7 +214,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                              "WHERE status = 'running' AND cancel_requested <> 0",
     [ST_RECOVER_QUEUED] = "UPDATE jobs SET status = 'queued', epoch = epochs_done, batch = 0, "
                           "updated_at = " NOW " WHERE status = 'running'",
-    [ST_METRICS] = "SELECT epoch, record FROM job_metrics WHERE job_id = ?1 ORDER BY epoch",
+    [ST_METRICS] = "SELECT epoch, record FROM job_metrics WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch",
     [ST_JOB_DELETE] = ("DELETE FROM jobs WHERE id = ?1 AND status IN " FINISHED_SET),
     [ST_SWEEP_INSERT] = "INSERT INTO sweeps (id, tenant, name, request, objective_metric, "
                         "objective_mode, max_parallel, n_trials, halving_min_epochs, halving_eta, "
@@ -351,6 +351,7 @@ const char *store_rc_name(store_rc rc)
     case STORE_INVALID: return "invalid";
     case STORE_LIMIT: return "limit";
     case STORE_NOMEM: return "nomem";
+    case STORE_STOPPED: return "stopped";
     case STORE_ERROR: return "error";
     }
     return "unknown";
@@ -2048,7 +2049,8 @@ store_rc store_job_weights_load(store *s, const char *job_id, void **buf, size_t
     return job_blob(s, ST_WEIGHTS_GET, job_id, "weights", buf, len, NULL);
 }
 
-store_rc store_job_metrics(store *s, const char *job_id, store_metrics_fn fn, void *user)
+store_rc store_job_metrics(store *s, const char *job_id, int after, store_metrics_fn fn,
+                           void *user)
 {
     sqlite3_stmt *st = NULL;
     int in_tx = 0, code;
@@ -2058,6 +2060,7 @@ store_rc store_job_metrics(store *s, const char *job_id, store_metrics_fn fn, vo
     if ((rc = job_state(s, job_id, NULL, NULL)) != STORE_OK) goto out;
     if ((rc = prep(s, ST_METRICS, &st)) != STORE_OK) goto out;
     BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_int(st, 2, after));
     while ((code = step(s, st)) == SQLITE_ROW) {
         const char *rec = (const char *)sqlite3_column_text(st, 1);
         size_t len = (size_t)sqlite3_column_bytes(st, 1);
@@ -2066,7 +2069,7 @@ store_rc store_job_metrics(store *s, const char *job_id, store_metrics_fn fn, vo
             goto out;
         }
         if (fn && fn(user, sqlite3_column_int(st, 0), rec, len) != 0) {
-            rc = set_err(s, STORE_ERROR, "metrics walk stopped by the callback");
+            rc = set_err(s, STORE_STOPPED, "metrics walk stopped by the callback");
             goto out;
         }
     }

@@ -54,6 +54,7 @@ typedef enum store_rc {
     STORE_INVALID,   /* a caller's bad argument (bad cursor, field too long, ...) */
     STORE_LIMIT,     /* a configured cap was reached (store_job_new.max_queued) */
     STORE_NOMEM,     /* out of memory */
+    STORE_STOPPED,   /* a walk's callback asked it to stop (not a failure of the store) */
     STORE_ERROR      /* anything else (I/O error, schema from a newer fitd, ...) */
 } store_rc;
 
@@ -338,13 +339,14 @@ store_rc store_job_checkpoint_load(store *s, const char *job_id, void **buf, siz
  * or its weights are absent. */
 store_rc store_job_weights_load(store *s, const char *job_id, void **buf, size_t *len);
 
-/* Per-epoch records in epoch order: fn is called once per row with the epoch and
- * the record's JSON text (borrowed, valid during the call only, NUL-terminated).
- * fn returning non-zero stops the walk and STORE_ERROR is returned. The walk reads
- * one snapshot. STORE_NOT_FOUND if the job is absent (a job with no epochs yet
- * calls fn zero times). */
+/* Per-epoch records after epoch `after` (0: all) in epoch order: fn is called once
+ * per row with the epoch and the record's JSON text (borrowed, valid during the
+ * call only, NUL-terminated). fn returning non-zero stops the walk and
+ * STORE_STOPPED is returned. The walk reads one snapshot. STORE_NOT_FOUND if the
+ * job is absent (a job with no epochs yet calls fn zero times). */
 typedef int (*store_metrics_fn)(void *user, int epoch, const char *record_json, size_t len);
-store_rc store_job_metrics(store *s, const char *job_id, store_metrics_fn fn, void *user);
+store_rc store_job_metrics(store *s, const char *job_id, int after, store_metrics_fn fn,
+                           void *user);
 
 /* Delete a finished job with its metrics, checkpoint and weights (foreign keys ON
  * DELETE CASCADE). STORE_CONFLICT if queued or running; STORE_NOT_FOUND if absent. */

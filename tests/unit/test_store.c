@@ -775,12 +775,23 @@ static void test_epoch_commit(void **state)
     assert_int_equal(store_epoch_commit(f->s, j.id, &e), STORE_OK);
 
     memset(&rows, 0, sizeof rows);
-    assert_int_equal(store_job_metrics(f->s, j.id, collect_metric, &rows), STORE_OK);
+    assert_int_equal(store_job_metrics(f->s, j.id, 0, collect_metric, &rows), STORE_OK);
     assert_int_equal(rows.n, 2);
     assert_int_equal(rows.epochs[0], 1);
     assert_int_equal(rows.epochs[1], 2);
     assert_string_equal(rows.records[0], "{\"epoch\":1,\"loss\":0.9}");
     assert_string_equal(rows.records[1], "{\"epoch\":2,\"loss\":0.6}");
+    /* Only the records after a given epoch (an event stream's resume point). */
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_job_metrics(f->s, j.id, 1, collect_metric, &rows), STORE_OK);
+    assert_int_equal(rows.n, 1);
+    assert_int_equal(rows.epochs[0], 2);
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_job_metrics(f->s, j.id, 2, collect_metric, &rows), STORE_OK);
+    assert_int_equal(rows.n, 0);
+    /* A callback that stops the walk is told apart from a store failure. */
+    rows.n = 16;
+    assert_int_equal(store_job_metrics(f->s, j.id, 0, collect_metric, &rows), STORE_STOPPED);
 
     assert_int_equal(store_job_checkpoint_load(f->s, j.id, &buf, &len, &ep), STORE_OK);
     assert_int_equal(len, 7);
@@ -804,7 +815,7 @@ static void test_epoch_commit(void **state)
     store_test_fail_after(f->s, 5, STORE_FULL);
     assert_int_equal(store_epoch_commit(f->s, j.id, &e), STORE_FULL);
     memset(&rows, 0, sizeof rows);
-    assert_int_equal(store_job_metrics(f->s, j.id, collect_metric, &rows), STORE_OK);
+    assert_int_equal(store_job_metrics(f->s, j.id, 0, collect_metric, &rows), STORE_OK);
     assert_int_equal(rows.n, 2);
     assert_int_equal(store_epoch_commit(f->s, j.id, &e), STORE_OK);
     assert_int_equal(store_job_checkpoint_load(f->s, j.id, &buf, &len, &ep), STORE_OK);
@@ -816,11 +827,11 @@ static void test_epoch_commit(void **state)
                       .checkpoint = "c", .checkpoint_len = 1, .best_epoch = 2, .batches = 4};
     assert_int_equal(store_epoch_commit(f->s, j.id, &e), STORE_OK);
     memset(&rows, 0, sizeof rows);
-    assert_int_equal(store_job_metrics(f->s, j.id, collect_metric, &rows), STORE_OK);
+    assert_int_equal(store_job_metrics(f->s, j.id, 0, collect_metric, &rows), STORE_OK);
     assert_int_equal(rows.n, 2);
     assert_string_equal(rows.records[1], "{\"epoch\":2,\"loss\":0.5}");
 
-    assert_int_equal(store_job_metrics(f->s, "job_nope", collect_metric, &rows), STORE_NOT_FOUND);
+    assert_int_equal(store_job_metrics(f->s, "job_nope", 0, collect_metric, &rows), STORE_NOT_FOUND);
     store_job_free(&j);
 }
 
@@ -918,7 +929,7 @@ static void test_cancel_transitions(void **state)
     store_job_free(&g);
     metric_rows rows;
     memset(&rows, 0, sizeof rows);
-    assert_int_equal(store_job_metrics(f->s, r1.id, collect_metric, &rows), STORE_OK);
+    assert_int_equal(store_job_metrics(f->s, r1.id, 0, collect_metric, &rows), STORE_OK);
     assert_int_equal(rows.n, 1);
     assert_int_equal(store_job_cancel(f->s, r1.id, &st), STORE_CONFLICT);
 
