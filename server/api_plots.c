@@ -19,88 +19,28 @@
 
 #include "api.h"
 #include "http.h"
+#include "record.h"
 #include "store.h"
 #include "svg.h"
 
-/* Per-epoch keys with no val_ twin (record.c). */
-static const char *const single_series[] = {"regularization_loss", "learning_rate", "seconds"};
-
-typedef struct curve {
-    const char *key, *val_key; /* record keys; val_key NULL = one series */
-    double *x, *y, *vy;
-    int n, cap;
-    int failed;
-} curve;
-
-static double num_or_nan(const json_t *v)
-{
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static int curve_row(void *user, int epoch, const char *text, size_t len)
-{
-    curve *c = user;
-    if (c->n == c->cap) {
-        int cap = c->cap ? 2 * c->cap : 64;
-        double *x = realloc(c->x, (size_t)cap * sizeof *x);
-        if (x) c->x = x;
-        double *y = realloc(c->y, (size_t)cap * sizeof *y);
-        if (y) c->y = y;
-        double *vy = realloc(c->vy, (size_t)cap * sizeof *vy);
-        if (vy) c->vy = vy;
-        if (!x || !y || !vy) return c->failed = 1;
-        c->cap = cap;
-    }
-    json_t *r = json_loadb(text, len, 0, NULL);
-    if (!r) return c->failed = 1;
-    c->x[c->n] = epoch;
-    c->y[c->n] = num_or_nan(json_object_get(r, c->key));
-    c->vy[c->n] = c->val_key ? num_or_nan(json_object_get(r, c->val_key)) : NAN;
-    c->n++;
-    json_decref(r);
-    return 0;
-}
-
-/* The compiled metric names of the job's stored (resolved) spec: a borrowed
- * array inside *spec (new reference, the caller decrefs; NULL when unreadable). */
-static json_t *compiled_metrics(const store_job *j, json_t **spec)
+/* The compiled metric names of the job's stored (resolved) spec, borrowed from
+ * *spec (a new reference the caller decrefs; NULL when unreadable). */
+static int job_metric_names(const store_job *j, json_t **spec, const char *names[NN_MAX_METRICS])
 {
     *spec = j->spec_json ? json_loads(j->spec_json, 0, NULL) : NULL;
-    return json_object_get(json_object_get(*spec, "compile"), "metrics");
-}
-
-/* Is `metric` one the job's records can hold? Sets *paired for a metric with a
- * val_ twin. */
-static int metric_known(const store_job *j, const char *metric, int *paired)
-{
-    *paired = 1;
-    if (strcmp(metric, "loss") == 0) return 1;
-    for (size_t i = 0; i < sizeof single_series / sizeof single_series[0]; i++)
-        if (strcmp(metric, single_series[i]) == 0) return *paired = 0, 1;
-    json_t *spec;
-    json_t *names = compiled_metrics(j, &spec);
+    json_t *arr = json_object_get(json_object_get(*spec, "compile"), "metrics");
     size_t i;
     json_t *v;
-    int found = 0;
-    json_array_foreach(names, i, v) if (json_is_string(v) && strcmp(json_string_value(v), metric) == 0) found = 1;
-    json_decref(spec);
-    return found;
+    int n = 0;
+    json_array_foreach(arr, i, v) if (json_is_string(v) && n < NN_MAX_METRICS) names[n++] = json_string_value(v);
+    return n;
 }
 
-/* 400 naming ?metric=, listing what the job offers. */
-static void reply_bad_metric(http_req *req, const store_job *j, const char *metric)
+/* 400 naming ?metric=, listing what the job records. */
+static void reply_bad_metric(http_req *req, const char *metric, const char *const *names, int n)
 {
-    char list[512] = "loss";
-    size_t n = strlen(list);
-    json_t *spec;
-    json_t *names = compiled_metrics(j, &spec);
-    size_t i;
-    json_t *v;
-    json_array_foreach(names, i, v) if (json_is_string(v) && n < sizeof list)
-        n += (size_t)snprintf(list + n, sizeof list - n, ", %s", json_string_value(v));
-    for (i = 0; i < sizeof single_series / sizeof single_series[0] && n < sizeof list; i++)
-        n += (size_t)snprintf(list + n, sizeof list - n, ", %s", single_series[i]);
-    json_decref(spec);
+    char list[512];
+    record_keys_list(list, sizeof list, names, n);
     json_t *errors = json_array();
     if (errors)
         http_problem_add(errors, "/metric", "unknown metric \"%.100s\"; this job records: %s",
@@ -111,7 +51,7 @@ static void reply_bad_metric(http_req *req, const store_job *j, const char *metr
 static void handle_metrics_svg(http_req *req)
 {
     store_job j = {0};
-    curve c = {0};
+    record_curve c = {0};
     char *svg = NULL;
     char title[400], val_key[128], mark[64];
     const char *metric = http_req_query(req, "metric");
@@ -126,15 +66,19 @@ static void handle_metrics_svg(http_req *req)
     store *st = http_store(req);
     if (!st) return;
     if (api_job_load(req, st, &j) != 0) goto out; /* 404 unless it exists and is ours */
-    int paired = 0;
-    if (strlen(metric) > 100 || !metric_known(&j, metric, &paired)) {
-        reply_bad_metric(req, &j, metric);
-        goto out;
-    }
+    const char *names[NN_MAX_METRICS];
+    json_t *spec;
+    int n_names = job_metric_names(&j, &spec, names);
+    /* A val_ twin is drawn with its training series, so it is not a series itself. */
+    record_key_kind kind = strlen(metric) > 100 ? RECORD_KEY_UNKNOWN : record_key(metric, names, n_names);
+    if (kind == RECORD_KEY_UNKNOWN || kind == RECORD_KEY_VAL) reply_bad_metric(req, metric, names, n_names);
+    json_decref(spec);
+    if (kind == RECORD_KEY_UNKNOWN || kind == RECORD_KEY_VAL) goto out;
     snprintf(val_key, sizeof val_key, "val_%s", metric);
-    c.key = metric;
-    c.val_key = paired ? val_key : NULL;
-    store_rc rc = store_job_metrics(st, j.id, 0, curve_row, &c);
+    c.keys[0] = metric;
+    c.keys[1] = val_key;
+    c.n_keys = kind == RECORD_KEY_TRAIN ? 2 : 1;
+    store_rc rc = store_job_metrics(st, j.id, 0, record_curve_row, &c);
     if (c.failed) { /* the walk stopped: out of memory */
         http_reply_problem(req, 503, "out of memory");
         goto out;
@@ -145,10 +89,10 @@ static void handle_metrics_svg(http_req *req)
     }
 
     int has_val = 0;
-    for (int i = 0; i < c.n; i++) has_val |= isfinite(c.vy[i]);
+    for (int i = 0; c.n_keys == 2 && i < c.n; i++) has_val |= isfinite(c.y[1][i]);
     svg_series series[2] = {
-        {.name = metric, .x = c.x, .y = c.y, .n = c.n, .color = 0, .dash = 0},
-        {.name = val_key, .x = c.x, .y = c.vy, .n = c.n, .color = 1, .dash = 1},
+        {.name = metric, .x = c.x, .y = c.y[0], .n = c.n, .color = 0, .dash = 0},
+        {.name = val_key, .x = c.x, .y = c.y[1], .n = c.n, .color = 1, .dash = 1},
     };
     /* A finished job shows its epochs; an unfinished one the whole plan. */
     int finished = store_job_status_finished(j.status);
@@ -182,9 +126,7 @@ static void handle_metrics_svg(http_req *req)
     svg = NULL;
 out:
     free(svg);
-    free(c.x);
-    free(c.y);
-    free(c.vy);
+    record_curve_free(&c);
     store_job_free(&j);
 }
 

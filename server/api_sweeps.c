@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "pool.h"
+#include "record.h"
 #include "spec.h"
 #include "store.h"
 #include "svg.h"
@@ -36,13 +37,6 @@ static pool *app_pool(http_req *req)
 }
 
 /* ---------------------------------------------------------------- the resource */
-
-/* A record's numeric member, or NAN. */
-static double record_num(const json_t *rec, const char *key)
-{
-    const json_t *v = json_object_get(rec, key);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
 
 static json_t *num_or_null(double v)
 {
@@ -613,45 +607,11 @@ out:
 
 /* ---------------------------------------------------------------- chart.svg */
 
-/* One trial's values of the charted metric per committed epoch. */
-typedef struct trial_curve {
-    const char *metric;
-    json_t *keys;     /* every record key seen (for validating ?metric=); borrowed */
-    double *x, *y;
-    int n, cap;
-    int failed;
-} trial_curve;
-
-static int curve_collect(void *user, int epoch, const char *text, size_t len)
-{
-    trial_curve *c = user;
-    if (c->n == c->cap) {
-        int cap = c->cap ? 2 * c->cap : 32;
-        double *x = realloc(c->x, (size_t)cap * sizeof *x);
-        if (x) c->x = x;
-        double *y = realloc(c->y, (size_t)cap * sizeof *y);
-        if (y) c->y = y;
-        if (!x || !y) return c->failed = 1;
-        c->cap = cap;
-    }
-    json_t *r = json_loadb(text, len, 0, NULL);
-    if (!r) return c->failed = 1;
-    const char *key;
-    json_t *v;
-    json_object_foreach(r, key, v) if (json_is_number(v) && strcmp(key, "epoch") != 0)
-        json_object_set_new(c->keys, key, json_true());
-    c->x[c->n] = epoch;
-    c->y[c->n] = record_num(r, c->metric);
-    c->n++;
-    json_decref(r);
-    return 0;
-}
-
 /* The metric at the trial's best epoch (that of its objective), or NAN. */
-static double value_at_best(const store_trial *t, const trial_curve *c)
+static double value_at_best(const store_trial *t, const record_curve *c)
 {
     for (int i = 0; t->best_epoch > 0 && i < c->n; i++)
-        if ((int)c->x[i] == t->best_epoch) return c->y[i];
+        if ((int)c->x[i] == t->best_epoch) return c->y[0][i];
     return NAN;
 }
 
@@ -693,7 +653,7 @@ typedef struct chart_state {
     store_trial *trials;
     size_t n;
     size_t *order;        /* ranking, best first (rank_trials) */
-    trial_curve *curves;
+    record_curve *curves; /* each trial's values of the charted metric */
     json_t **params;      /* each trial's {pointer: value} (NULL when unreadable) */
     char (*labels)[128];
     size_t *shown;        /* display order: indices into trials */
@@ -703,10 +663,7 @@ typedef struct chart_state {
 static void chart_state_free(chart_state *s)
 {
     for (size_t i = 0; i < s->n; i++) {
-        if (s->curves) {
-            free(s->curves[i].x);
-            free(s->curves[i].y);
-        }
+        if (s->curves) record_curve_free(&s->curves[i]);
         if (s->params) json_decref(s->params[i]);
     }
     free(s->curves);
@@ -820,11 +777,11 @@ static char *chart_curves(chart_state *s, const char *metric, const char *title,
     int best = s->n && s->trials[s->order[0]].has_objective ? (int)s->order[0] : -1;
     int other = 0;
     for (size_t i = 0; i < s->n; i++) {
-        const trial_curve *c = &s->curves[s->order[i]];
+        const record_curve *c = &s->curves[s->order[i]];
         svg_series *se = &series[i];
         se->name = s->labels[s->order[i]];
         se->x = c->x;
-        se->y = c->y;
+        se->y = c->y[0];
         se->n = c->n;
         if ((int)s->order[i] == best) {
             snprintf(best_name, sizeof best_name, "%s (best)", s->labels[best]);
@@ -880,9 +837,10 @@ static int chart_load(http_req *req, store *st, const store_sweep *w, const char
         const store_trial *t = &s->trials[i];
         s->params[i] = t->params_json ? json_loads(t->params_json, 0, NULL) : NULL;
         trial_label(s->params[i], 0, s->labels[i], sizeof s->labels[i]);
-        s->curves[i].metric = metric;
-        s->curves[i].keys = s->keys;
-        rc = store_job_metrics(st, t->job_id, 0, curve_collect, &s->curves[i]);
+        s->curves[i].keys[0] = metric;
+        s->curves[i].n_keys = 1;
+        s->curves[i].seen = s->keys;
+        rc = store_job_metrics(st, t->job_id, 0, record_curve_row, &s->curves[i]);
         if (s->curves[i].failed) goto nomem;
         if (rc != STORE_OK && rc != STORE_NOT_FOUND) { /* a deleted trial has no records */
             api_reply_store_error(req, st, rc, "sweep trial metrics");

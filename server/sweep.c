@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "record.h"
 #include "spec.h"
 #include "store.h"
 #include "sweep.h"
@@ -566,16 +567,19 @@ const char *sweep_status(const int64_t counts[STORE_JOB_STATUS_COUNT], int cance
 
 int sweep_objective_valid(const char *metric, const struct spec_job *job, char *why, size_t len)
 {
-    const char *name = strncmp(metric, "val_", 4) == 0 ? metric + 4 : metric;
-    int known = strcmp(name, "loss") == 0 || strcmp(name, "regularization_loss") == 0;
-    for (int i = 0; !known && i < job->compile.n_metrics; i++)
-        known = strcmp(name, job->compile.metric_names[i]) == 0;
-    if (!known) {
-        snprintf(why, len, "%s is not reported: use loss, val_loss or a compiled metric (with an "
-                           "optional val_ prefix)", metric);
+    const char *names[NN_MAX_METRICS];
+    int n = 0;
+    for (int i = 0; i < job->compile.n_metrics && i < NN_MAX_METRICS; i++)
+        names[n++] = job->compile.metric_names[i];
+    record_key_kind kind = record_key(metric, names, n);
+    if (kind == RECORD_KEY_UNKNOWN) {
+        char list[512];
+        record_keys_list(list, sizeof list, names, n);
+        snprintf(why, len, "%.100s is not in the epoch records: they hold %s, and val_ twins of "
+                           "loss and the compiled metrics", metric, list);
         return 0;
     }
-    if (name != metric && !job->validation[0] && !(job->fit.validation_split > 0)) {
+    if (kind == RECORD_KEY_VAL && !job->validation[0] && !(job->fit.validation_split > 0)) {
         snprintf(why, len, "%s needs validation data (data.validation or fit.validation_split)",
                  metric);
         return 0;

@@ -573,7 +573,12 @@ static void test_errors(void **state)
     /* an objective the records will not hold */
     b = sweep_body("grid", "\"/fit/epochs\": [1]", "\"objective\": {\"metric\": \"val_auc\"}", 1,
                    NULL);
-    expect_422(b, "/objective/metric", "not reported");
+    expect_422(b, "/objective/metric", "not in the epoch records");
+    free(b);
+    /* regularization_loss has no val_ twin (this was accepted, and never ranked) */
+    b = sweep_body("grid", "\"/fit/epochs\": [1]",
+                   "\"objective\": {\"metric\": \"val_regularization_loss\"}", 1, NULL);
+    expect_422(b, "/objective/metric", "not in the epoch records");
     free(b);
     b = sweep_body("random", "\"/fit/epochs\": [1]", NULL, 1, NULL);
     expect_422(b, "/n_trials", NULL);
