@@ -198,7 +198,7 @@ static void trial_problems(const sweep_def *d, int i, const json_t *params, cons
         if (!ptr) ptr = "";
         int at = param_of(d, ptr);
         if (at >= 0) {
-            char where[320];
+            char where[600];
             json_t *v = json_object_get(params, d->params[at].pointer);
             char *value = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             sweep_param_pointer(d->params[at].pointer, where, sizeof where);

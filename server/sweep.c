@@ -15,24 +15,17 @@
 
 /* ---------------------------------------------------------------- JSON Pointers */
 
+/* `at` + "/" + key escaped, into out; just `at` when the key does not fit. */
+static void member_pointer(const char *at, const char *key, char *out, size_t len)
+{
+    size_t n = (size_t)snprintf(out, len, "%s", at);
+    if (n >= len) n = strlen(out);
+    spec_path_push(out, len, &n, key);
+}
+
 void sweep_param_pointer(const char *key, char *out, size_t len)
 {
-    static const char prefix[] = "/parameters/";
-    size_t n = 0;
-    if (len == 0) return;
-    for (const char *p = prefix; *p && n + 1 < len; p++) out[n++] = *p;
-    for (const char *k = key; *k; k++) {
-        const char *esc = *k == '~' ? "~0" : *k == '/' ? "~1" : NULL;
-        size_t need = esc ? 2 : 1;
-        if (n + need + 1 > len) break;
-        if (esc) {
-            out[n++] = esc[0];
-            out[n++] = esc[1];
-        } else {
-            out[n++] = *k;
-        }
-    }
-    out[n] = 0;
+    member_pointer("/parameters", key, out, len);
 }
 
 /* The next reference token of `*p` (which points at a '/'), unescaped into tok.
@@ -162,11 +155,8 @@ static void unknown_keys(const json_t *o, const char *at, const char *const *kno
         int ok = 0;
         for (int i = 0; known[i]; i++) ok |= strcmp(key, known[i]) == 0;
         if (!ok) {
-            char ptr[320];
-            char esc[300];
-            sweep_param_pointer(key, esc, sizeof esc);
-            /* reuse the escaper: strip its "/parameters" prefix */
-            snprintf(ptr, sizeof ptr, "%s%s", at, esc + strlen("/parameters"));
+            char ptr[1024];
+            member_pointer(at, key, ptr, sizeof ptr);
             http_problem_add(errors, ptr, "unknown field");
         }
     }
@@ -212,7 +202,7 @@ static void parse_params(const json_t *params, sweep_def *d, json_t *errors)
 {
     const char *key;
     json_t *v;
-    char ptr[300], why[400];
+    char ptr[600], why[400]; /* 2 x 255 escaped + the prefix */
     if (!json_is_object(params) || json_object_size(params) == 0) {
         http_problem_add(errors, "/parameters",
                          "must be an object of one or more {\"<JSON Pointer>\": values}");

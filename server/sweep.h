@@ -89,7 +89,8 @@ json_t *sweep_trial_spec(const sweep_def *d, const json_t *params);
  * with a reason in err when the pointer is malformed or does not resolve. */
 int sweep_pointer_set(json_t *doc, const char *pointer, json_t *value, char *err, size_t errlen);
 
-/* "/parameters/" + key with "~" and "/" escaped, into out (truncated to fit). */
+/* "/parameters/" + key with "~" and "/" escaped, into out ("/parameters" alone
+ * when the key does not fit). */
 void sweep_param_pointer(const char *key, char *out, size_t len);
 
 /* Order trials best first: those with an objective by value (ascending, or
