@@ -120,24 +120,7 @@ static void submit(const it_server *s, const char *train, const char *const *hea
 
 static void wait_succeeded(const it_server *s, const char *job)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", job);
-    long limit_ms = (long)(60000 * it_slow());
-    for (long waited = 0;; waited += 20) {
-        it_resp r = req(s, "GET", path, NULL, NULL);
-        expect_status(&r, 200);
-        json_t *o = it_json(&r);
-        const char *st = json_string_value(json_object_get(o, "status"));
-        int done = st && strcmp(st, "succeeded") == 0;
-        int bad = st && (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0);
-        if (bad) fprintf(stderr, "job %s ended %s: %s\n", job, st, r.body);
-        json_decref(o);
-        it_resp_free(&r);
-        if (done) return;
-        assert_false(bad);
-        if (waited > limit_ms) fail_msg("job %s did not succeed in time", job);
-        sleep_ms(20);
-    }
+    json_decref(it_wait_job(s, job, "succeeded", 60 * it_slow(), 20));
 }
 
 /* `text` with every `from` replaced by `to` (same length), malloc'ed. */

@@ -289,20 +289,10 @@ static char *job_status(const it_server *server, const char *id)
     return st;
 }
 
+/* Poll until the job ends; fails unless it ends `want`. */
 static void wait_final(const it_server *server, const char *id, const char *want)
 {
-    for (int i = 0; i < 3000; i++) {
-        char *st = job_status(server, id);
-        int fin = !strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled");
-        if (fin) {
-            assert_string_equal(st, want);
-            free(st);
-            return;
-        }
-        free(st);
-        sleep_ms(100);
-    }
-    fail_msg("job %s did not finish", id);
+    json_decref(it_wait_job(server, id, want, 300 * it_slow(), 100));
 }
 
 static json_t *event_json(const sse_event *e)

@@ -81,24 +81,6 @@ static void db_snapshot(db_state *s)
 
 /* ---------------------------------------------------------------- setup */
 
-static int wait_job(const char *id, char *status, size_t size)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    for (int i = 0; i < 600; i++) {
-        it_resp r;
-        if (it_get(&srv, path, &r) != 0) return -1;
-        json_t *doc = it_json(&r);
-        const char *st = json_string_value(json_object_get(doc, "status"));
-        snprintf(status, size, "%s", st ? st : "");
-        json_decref(doc);
-        it_resp_free(&r);
-        if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0) return 0;
-        usleep(50 * 1000);
-    }
-    return -1;
-}
-
 static int setup(void **state)
 {
     static const char *const args[] = {"--workers", "1", NULL};
@@ -128,8 +110,7 @@ static int setup(void **state)
     snprintf(job_id, sizeof job_id, "%s", json_string_value(json_object_get(doc, "id")));
     json_decref(doc);
     it_resp_free(&r);
-    char st[32];
-    if (wait_job(job_id, st, sizeof st) != 0 || strcmp(st, "succeeded") != 0) return -1;
+    json_decref(it_wait_job(&srv, job_id, "succeeded", 30 * it_slow(), 50));
     return 0;
 }
 

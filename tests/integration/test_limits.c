@@ -119,19 +119,6 @@ static void job_status(const it_server *s, const char *id, char *out, size_t len
     it_resp_free(&r);
 }
 
-static int wait_status(const it_server *s, const char *id, const char *want, double timeout_s)
-{
-    char st[32];
-    double t0 = it_now_s();
-    while (it_now_s() - t0 < timeout_s) {
-        job_status(s, id, st, sizeof st);
-        if (strcmp(st, want) == 0) return 0;
-        sleep_ms(100);
-    }
-    fprintf(stderr, "job %s: status %s, waited for %s\n", id, st, want);
-    return -1;
-}
-
 static long count_jobs(const it_server *s)
 {
     it_resp r = {0};
@@ -157,7 +144,7 @@ static void test_max_queued_429(void **state)
     assert_int_equal(upload(&s, 2000, 1, ds, sizeof ds, NULL), 201);
     char *spec = job_spec(ds, 10000, 1, 8, NULL);
     assert_int_equal(submit(&s, spec, running, sizeof running, NULL), 202);
-    assert_int_equal(wait_status(&s, running, "running", 20), 0);
+    json_decref(it_wait_job(&s, running, "running", 20 * it_slow(), 100));
     assert_int_equal(submit(&s, spec, queued, sizeof queued, NULL), 202);
     long before = count_jobs(&s);
     assert_int_equal(before, 2);
@@ -276,7 +263,7 @@ static void test_job_memory_422(void **state)
     char id[64];
     spec = job_spec(ds, 2, 16, 64, NULL);
     assert_int_equal(submit(&s, spec, id, sizeof id, NULL), 202);
-    assert_int_equal(wait_status(&s, id, "succeeded", 60), 0);
+    json_decref(it_wait_job(&s, id, "succeeded", 60 * it_slow(), 100));
     free(spec);
     assert_int_equal(it_stop(&s), 0);
 }
@@ -710,7 +697,7 @@ static void test_disk_full(void **state)
         it_resp_free(&r);
     }
     /* fitd recovers by itself: the job resumes and succeeds; uploads work again. */
-    assert_int_equal(wait_status(&s, job, "succeeded", 120), 0);
+    json_decref(it_wait_job(&s, job, "succeeded", 120 * it_slow(), 100));
     assert_int_equal(upload(&s, 100, 7, NULL, 0, NULL), 201);
     integrity_ok(&s);
     free(spec);

@@ -99,18 +99,6 @@ static void job_status(const it_server *s, const char *id, char *st, size_t len)
     it_resp_free(&r);
 }
 
-static void wait_status(const it_server *s, const char *id, const char *want, double timeout)
-{
-    char st[32] = "";
-    double end = it_now_s() + timeout * it_slow();
-    while (it_now_s() < end) {
-        job_status(s, id, st, sizeof st);
-        if (strcmp(st, want) == 0) return;
-        sleep_ms(50);
-    }
-    fail_msg("job %s: status %s, waited for %s", id, st, want);
-}
-
 /* SHA-256 of GET /v1/jobs/{id}/weights. */
 static void weights_sha(const it_server *s, const char *id, char *hex)
 {
@@ -391,7 +379,7 @@ static void test_backup_while_training_and_restore(void **state)
     assert_int_equal(it_upload_digits(&s, ds, sizeof ds), 0);
     for (int i = 0; i < N_DONE; i++) {
         submit(&s, ds, 2, 0, done[i], sizeof done[i]);
-        wait_status(&s, done[i], "succeeded", 60);
+        json_decref(it_wait_job(&s, done[i], "succeeded", 60 * it_slow(), 50));
         weights_sha(&s, done[i], sha[i]);
     }
     {
@@ -407,7 +395,7 @@ static void test_backup_while_training_and_restore(void **state)
     }
     /* A long job trains (commits epochs) while both backups are taken. */
     submit(&s, ds, 200, 1, busy, sizeof busy);
-    wait_status(&s, busy, "running", 60);
+    json_decref(it_wait_job(&s, busy, "running", 60 * it_slow(), 50));
     it_resp r;
     assert_int_equal(it_request(&s, "POST", "/v1/admin/backup", NULL, NULL, 0, &r), 0);
     expect_status(&r, 200);
@@ -477,11 +465,11 @@ static void test_retention(void **state)
     unsetenv("FITD_TEST_RETENTION_INTERVAL_MS");
     assert_int_equal(it_upload_digits(&s, ds, sizeof ds), 0);
     submit(&s, ds, 1, 0, old_job, sizeof old_job);
-    wait_status(&s, old_job, "succeeded", 60);
+    json_decref(it_wait_job(&s, old_job, "succeeded", 60 * it_slow(), 50));
     double finished = it_now_s();
     submit(&s, ds, 500, 1, running, sizeof running);
     submit(&s, ds, 1, 0, queued, sizeof queued);
-    wait_status(&s, running, "running", 60);
+    json_decref(it_wait_job(&s, running, "running", 60 * it_slow(), 50));
 
     /* Finished 2.6 s ago at most a couple of timer periods later: gone, weights too. */
     double end = it_now_s() + 30 * it_slow();

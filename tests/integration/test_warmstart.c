@@ -102,26 +102,7 @@ static void expect_422(const it_server *s, const char *body, const char *pointer
 
 static json_t *wait_final(const it_server *s, const char *id, const char *want)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    for (int i = 0; i < 2400; i++) {
-        it_resp r;
-        assert_int_equal(it_get(s, path, &r), 0);
-        expect_status(&r, 200);
-        json_t *o = body_json(&r);
-        it_resp_free(&r);
-        const char *st = json_string_value(json_object_get(o, "status"));
-        if (strcmp(st, want) == 0) return o;
-        if (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled")) {
-            fprintf(stderr, "job %s ended %s: %s\n", id, st,
-                    json_string_value(json_object_get(o, "error")));
-            fail();
-        }
-        json_decref(o);
-        sleep_ms(25);
-    }
-    fail_msg("job %s never became %s", id, want);
-    return NULL;
+    return it_wait_job(s, id, want, 60 * it_slow(), 25);
 }
 
 /* GET /v1/jobs/{id}/weights (safetensors bytes; free). */
