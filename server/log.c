@@ -140,9 +140,14 @@ static size_t format_line(char *line, log_level level, const char *msg, const ch
 #define LOG_BATCH_BYTES (64 * 1024)
 #define LOG_FLUSH_MS 50
 
+/* Two buffers: lines queue in one while the other is written, so a slow stderr (a
+ * full pipe) holds up only the writer, not every request thread. write_mu orders
+ * the writes and is taken before batch_mu, which guards the queue. */
+static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t batch_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t batch_cv = PTHREAD_COND_INITIALIZER;
-static char batch[LOG_BATCH_BYTES];
+static char bufs[2][LOG_BATCH_BYTES];
+static char *batch = bufs[0];
 static size_t batch_len;
 static int batch_on, batch_stopping;
 static pthread_t flusher;
@@ -158,11 +163,28 @@ static void write_all(const char *p, size_t n)
     }
 }
 
-/* Caller holds batch_mu. */
-static void batch_flush_locked(void)
+/* Write the queued lines: swapped out under batch_mu, written outside it. Caller
+ * holds write_mu (so the buffer being written is not swapped back in meanwhile)
+ * and not batch_mu. */
+static void batch_write_out(void)
 {
-    write_all(batch, batch_len);
+    pthread_mutex_lock(&batch_mu);
+    char *out = batch;
+    size_t n = batch_len;
+    batch = out == bufs[0] ? bufs[1] : bufs[0];
     batch_len = 0;
+    pthread_mutex_unlock(&batch_mu);
+    write_all(out, n);
+}
+
+/* Caller holds batch_mu; returns holding it again, with the queue written out. */
+static void batch_flush_relocking(void)
+{
+    pthread_mutex_unlock(&batch_mu);
+    pthread_mutex_lock(&write_mu);
+    batch_write_out();
+    pthread_mutex_unlock(&write_mu);
+    pthread_mutex_lock(&batch_mu);
 }
 
 /* Sleeps while nothing is queued; once a line is, writes the batch LOG_FLUSH_MS
@@ -186,9 +208,9 @@ static void *flusher_main(void *arg)
         }
         while (!batch_stopping && pthread_cond_timedwait(&batch_cv, &batch_mu, &until) == 0) {
         }
-        batch_flush_locked();
+        batch_flush_relocking();
     }
-    batch_flush_locked();
+    batch_flush_relocking();
     pthread_mutex_unlock(&batch_mu);
     return NULL;
 }
@@ -221,15 +243,18 @@ static void emit(const char *line, size_t len, int batched)
 {
     pthread_mutex_lock(&batch_mu);
     if (batched && batch_on) {
-        if (batch_len + len > sizeof batch) batch_flush_locked();
+        while (batch_len + len > LOG_BATCH_BYTES) batch_flush_relocking();
         if (batch_len == 0) pthread_cond_signal(&batch_cv); /* start the flusher's clock */
         memcpy(batch + batch_len, line, len);
         batch_len += len;
-    } else {
-        if (batch_len) batch_flush_locked();
-        write_all(line, len); /* one write(2): lines never interleave */
+        pthread_mutex_unlock(&batch_mu);
+        return;
     }
     pthread_mutex_unlock(&batch_mu);
+    pthread_mutex_lock(&write_mu);
+    batch_write_out();     /* the lines queued before this one go first */
+    write_all(line, len); /* one write(2): lines never interleave */
+    pthread_mutex_unlock(&write_mu);
 }
 
 #if defined(__GNUC__)

@@ -3,7 +3,9 @@
  * they go out at once; with it on they are held, then written by the flusher
  * without any other line; a later immediate line carries them out first (the
  * file keeps their order); stopping writes what is queued; a flood larger than
- * the batch loses nothing. stderr is pointed at a temporary file to read back.
+ * the batch loses nothing; a stderr that does not drain (a full pipe) stalls only
+ * the flusher, not the threads queueing lines. stderr is pointed at a temporary
+ * file (or a pipe) to read back.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,10 +141,79 @@ static void test_batching(void **state)
     free(s);
 }
 
+static atomic_int queued;
+
+static void *queue_line(void *arg)
+{
+    (void)arg;
+    log_write_batched(LOG_INFO, "while blocked", NULL);
+    atomic_store(&queued, 1);
+    return NULL;
+}
+
+typedef struct drain {
+    int fd;
+    char buf[1 << 18]; /* the pipe's filling (64 KiB by default) and the lines */
+    size_t n;
+} drain;
+
+static void *drain_main(void *arg)
+{
+    drain *d = arg;
+    ssize_t k;
+    while ((k = read(d->fd, d->buf + d->n, sizeof d->buf - 1 - d->n)) > 0) d->n += (size_t)k;
+    d->buf[d->n] = 0;
+    return NULL;
+}
+
+static void test_slow_stderr(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+    close(p[1]);
+    /* Fill the pipe: the flusher's next write blocks until someone reads. */
+    int fl = fcntl(STDERR_FILENO, F_GETFL);
+    fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
+    char junk[512];
+    memset(junk, ' ', sizeof junk);
+    while (write(STDERR_FILENO, junk, sizeof junk) > 0) {
+    }
+    fcntl(STDERR_FILENO, F_SETFL, fl);
+
+    assert_int_equal(log_batch_start(), 0);
+    log_write_batched(LOG_INFO, "first", NULL);
+    nap_ms(200); /* the flusher is now stuck writing it */
+    atomic_store(&queued, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, queue_line, NULL), 0);
+    for (int i = 0; i < 1000 && !atomic_load(&queued); i++) nap_ms(10);
+    int queued_at_once = atomic_load(&queued);
+
+    /* Drain, so that everything unblocks whatever happened, then check. */
+    static drain d;
+    d.fd = p[0];
+    d.n = 0;
+    pthread_t r;
+    assert_int_equal(pthread_create(&r, NULL, drain_main, &d), 0);
+    pthread_join(t, NULL);
+    log_batch_stop();
+    dup2(saved_stderr, STDERR_FILENO); /* the pipe's last writer: the reader sees EOF */
+    pthread_join(r, NULL);
+    close(p[0]);
+    assert_true(queued_at_once);
+    const char *a = strstr(d.buf, "\"msg\":\"first\""), *b = strstr(d.buf, "\"msg\":\"while blocked\"");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(a < b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_stderr, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
