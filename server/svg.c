@@ -572,8 +572,8 @@ char *svg_line_chart(const svg_chart *c, const svg_series *series, int n_series,
         /* A little air so extreme points do not sit on the frame (but a
          * non-negative series, a loss, keeps its axis at >= 0). */
         double air = (yhi - ylo) * 0.03;
-        ylo = ylo >= 0 && ylo - air < 0 ? 0 : ylo - air;
-        yhi += air;
+        ylo = ylo >= 0 && ylo - air < 0 ? 0 : fmax(ylo - air, -SVG_HUGE);
+        yhi = fmin(yhi + air, SVG_HUGE); /* past it there are no ticks */
     }
     y_axis_setup(&f.y, c->log_y, have_y, ylo, yhi);
 

@@ -506,6 +506,23 @@ static void test_extreme_values(void **state)
         }
     free(d);
     free(svg);
+
+    /* At the edge of the range: the air added above the top value must not take
+     * the axis past it (that left the axis without ticks, read before its array). */
+    const double edge[] = {0, 5e299, 1e300, -1e300};
+    s[0].y = edge;
+    s[0].n = 3;
+    s[0].name = "edge";
+    for (int both = 0; both < 2; both++, s[0].n = 4) {
+        svg = svg_line_chart(&c, s, 1, NULL);
+        d = parse_ok(svg);
+        assert_int_equal(count_el(d, "polyline"), 1);
+        assert_true(has_text(d, "1e+300"));
+        assert_null(strstr(svg, "nan"));
+        assert_null(strstr(svg, "inf"));
+        free(d);
+        free(svg);
+    }
 }
 
 static void test_log_scale(void **state)
