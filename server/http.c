@@ -63,6 +63,7 @@ struct http_server {
     atomic_uint_fast64_t id_counter;
     atomic_int draining; /* http_server_drain: every request gets 503 */
     atomic_int inflight; /* requests begun and not yet completed */
+    atomic_uint_fast64_t wake_gen; /* http_server_wake_streams calls so far */
     pthread_key_t store_key;
     int store_key_ok;
     /* Streamed replies (http_reply_stream): the open ones and their ticker. */
@@ -386,14 +387,17 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     http_server *srv = s->srv;
     (void)pos;
     if (atomic_load(&srv->draining)) return MHD_CONTENT_READER_END_OF_STREAM;
+    uint_fast64_t gen = atomic_load(&srv->wake_gen);
     ssize_t n = max ? s->reader(s->ctx, s->req, buf, max) : 0;
     if (n > 0) return n;
     if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
     /* Under the lock: the ticker and http_server_stop only resume a stream they
-     * see suspended, and never one that a stop already ended. */
+     * see suspended, and never one that a stop already ended. News that came while
+     * the reader looked (its wake-up resumed only the streams already suspended)
+     * is read at once instead of at the next tick. */
     pthread_mutex_lock(&srv->stream_mu);
     int end = srv->streams_closing || atomic_load(&srv->draining);
-    if (!end) {
+    if (!end && atomic_load(&srv->wake_gen) == gen) {
         s->suspended = 1;
         MHD_suspend_connection(s->conn);
     }
@@ -450,6 +454,7 @@ static void *stream_ticker_main(void *arg)
 
 void http_server_wake_streams(http_server *srv)
 {
+    atomic_fetch_add(&srv->wake_gen, 1);
     pthread_mutex_lock(&srv->stream_mu);
     pthread_cond_signal(&srv->stream_cv);
     pthread_mutex_unlock(&srv->stream_mu);
