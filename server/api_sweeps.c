@@ -429,6 +429,23 @@ out:
     store_sweep_free(&w);
 }
 
+/* DELETE /v1/sweeps/{id}: a finished sweep with its trial jobs. */
+static void handle_delete(http_req *req)
+{
+    store_sweep w = {0};
+    store *st = http_store(req);
+    if (!st) return;
+    if (load_sweep(req, st, &w)) return; /* 404 unless it exists and is ours */
+    store_rc rc = store_sweep_delete(st, w.id);
+    if (rc == STORE_CONFLICT)
+        http_reply_problem(req, 409, "sweep %s has trials queued or running; cancel it first", w.id);
+    else if (rc != STORE_OK)
+        api_reply_store_error(req, st, rc, "sweep");
+    else
+        http_reply_empty(req, 204);
+    store_sweep_free(&w);
+}
+
 /* ---------------------------------------------------------------- results */
 
 /* Write one CSV field (RFC 4180 quoting when needed); `sep` before it unless first. */
@@ -905,6 +922,7 @@ int api_sweeps_register(http_server *srv)
          .body = HTTP_BODY_BUFFER, .content_types = json_types},
         {.method = HTTP_GET, .pattern = "/v1/sweeps", .handler = handle_list},
         {.method = HTTP_GET, .pattern = "/v1/sweeps/{id}", .handler = handle_get},
+        {.method = HTTP_DELETE, .pattern = "/v1/sweeps/{id}", .handler = handle_delete},
         {.method = HTTP_POST, .pattern = "/v1/sweeps/{id}/cancel", .handler = handle_cancel},
         {.method = HTTP_GET, .pattern = "/v1/sweeps/{id}/results", .handler = handle_results},
         {.method = HTTP_GET, .pattern = "/v1/sweeps/{id}/chart.svg", .handler = handle_chart},

@@ -90,6 +90,8 @@ enum {
     ST_SWEEP_TRIALS,
     ST_SWEEP_OF_JOB,
     ST_SWEEP_RUNG,
+    ST_SWEEP_DELETE_JOBS,
+    ST_SWEEP_DELETE,
     ST_WTS_INSERT,
     ST_WTS_GET,
     ST_WTS_LIST,
@@ -222,6 +224,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_JOB_TRIAL] = "UPDATE jobs SET sweep_id = ?2, trial_index = ?3, trial_params = ?4 "
                      "WHERE id = ?1",
     [ST_SWEEP_GET] = "SELECT " SWEEP_COLS " FROM sweeps WHERE id = ?1",
+    /* All of a sweep's trials, or none while one is unfinished; then the sweep, once
+     * no trial refers to it. */
+    [ST_SWEEP_DELETE_JOBS] = "DELETE FROM jobs WHERE sweep_id = ?1 AND NOT EXISTS (SELECT 1 "
+                             "FROM jobs WHERE sweep_id = ?1 AND status NOT IN " FINISHED_SET ")",
+    [ST_SWEEP_DELETE] = "DELETE FROM sweeps WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs "
+                        "WHERE sweep_id = ?1)",
     [ST_SWEEP_LIST] = "SELECT " SWEEP_COLS " FROM sweeps WHERE (?1 IS NULL OR tenant = ?1) "
                       "AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
     [ST_SWEEP_FLAG_CANCEL] = "UPDATE sweeps SET cancel_requested = 1 WHERE id = ?1",
@@ -2151,6 +2159,26 @@ void store_sweep_list_free(store_sweep *items, size_t n)
 store_rc store_sweep_get(store *s, const char *id, store_sweep *out)
 {
     return get_row(s, ST_SWEEP_GET, id, &sweep_rows, out);
+}
+
+store_rc store_sweep_delete(store *s, const char *id)
+{
+    int deleted = 0;
+    store_rc rc = tx_begin(s, 1);
+    if (rc != STORE_OK) return rc;
+    if ((rc = run_id(s, ST_SWEEP_DELETE_JOBS, id, "delete sweep trials")) == STORE_OK &&
+        (rc = run_id(s, ST_SWEEP_DELETE, id, "delete sweep")) == STORE_OK) {
+        deleted = sqlite3_changes(s->db) == 1;
+        rc = deleted ? tx_commit(s) : STORE_OK;
+    }
+    if (rc != STORE_OK || !deleted) tx_rollback(s);
+    if (rc != STORE_OK || deleted) return rc;
+    /* Nothing went: absent, or a trial still queued or running. */
+    store_sweep w;
+    rc = store_sweep_get(s, id, &w);
+    if (rc != STORE_OK) return rc;
+    store_sweep_free(&w);
+    return set_err(s, STORE_CONFLICT, "sweep %s has trials queued or running", id);
 }
 
 store_rc store_sweep_insert(store *s, const store_sweep_new *in, store_sweep *out)

@@ -432,6 +432,10 @@ typedef struct store_sweep_new {
 store_rc store_sweep_insert(store *s, const store_sweep_new *in, store_sweep *out);
 /* STORE_NOT_FOUND if absent. Free *out with store_sweep_free. */
 store_rc store_sweep_get(store *s, const char *id, store_sweep *out);
+/* In ONE transaction: delete a sweep and all its trial jobs (with their metrics,
+ * checkpoints and weights). STORE_CONFLICT while a trial is queued or running
+ * (nothing is deleted); STORE_NOT_FOUND if absent. */
+store_rc store_sweep_delete(store *s, const char *id);
 /* Newest first, paged like store_dataset_list; free with store_sweep_list_free. */
 store_rc store_sweep_list(store *s, const store_list_query *q, store_sweep **items, size_t *n,
                           char *next_cursor);

@@ -479,8 +479,12 @@ static void test_cancel_and_list(void **state)
         assert_true(tries < 600);
         sleep_ms(100);
     }
+    /* a sweep with trials queued or running cannot be deleted */
+    it_resp r = req_as(&srv, "DELETE", path, NULL, NULL, NULL);
+    json_decref(assert_problem(&r, 409));
+    it_resp_free(&r);
     snprintf(path, sizeof path, "/v1/sweeps/%s/cancel", id);
-    it_resp r = req_as(&srv, "POST", path, NULL, NULL, NULL);
+    r = req_as(&srv, "POST", path, NULL, NULL, NULL);
     expect_status(&r, 202);
     json_t *o = body_json(&r);
     assert_true(json_is_true(json_object_get(o, "cancel_requested")));
@@ -518,6 +522,31 @@ static void test_cancel_and_list(void **state)
         assert_string_not_equal(json_string_value(json_object_get(t, "id")), id);
     assert_true(json_is_null(json_object_get(o, "next_cursor")));
     json_decref(o);
+
+    /* finished: DELETE takes the sweep and its trial jobs */
+    snprintf(path, sizeof path, "/v1/sweeps/%s", id);
+    r = get(path);
+    o = body_json(&r);
+    it_resp_free(&r);
+    char job[64];
+    snprintf(job, sizeof job, "/v1/jobs/%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(o, "trials"), 0), "job_id")));
+    json_decref(o);
+    r = get(job);
+    expect_status(&r, 200);
+    it_resp_free(&r);
+    r = req_as(&srv, "DELETE", path, NULL, NULL, NULL);
+    expect_status(&r, 204);
+    it_resp_free(&r);
+    const char *gone[] = {path, job};
+    for (int k = 0; k < 2; k++) {
+        r = get(gone[k]);
+        json_decref(assert_problem(&r, 404));
+        it_resp_free(&r);
+    }
+    r = req_as(&srv, "DELETE", path, NULL, NULL, NULL);
+    json_decref(assert_problem(&r, 404));
+    it_resp_free(&r);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -636,8 +665,8 @@ static void test_errors(void **state)
     static const char *const routes[][2] = {
         {"GET", "/v1/sweeps"},           {"POST", "/v1/sweeps"},
         {"GET", "/v1/sweeps/swp_x"},     {"POST", "/v1/sweeps/swp_x/cancel"},
-        {"GET", "/v1/sweeps/swp_x/results"}};
-    for (int k = 0; k < 5; k++) {
+        {"GET", "/v1/sweeps/swp_x/results"}, {"DELETE", "/v1/sweeps/swp_x"}};
+    for (int k = 0; k < 6; k++) {
         int post = strcmp(routes[k][0], "POST") == 0 && k == 1;
         r = req_as(&anon, routes[k][0], routes[k][1], post ? "application/json" : NULL,
                    post ? "{}" : NULL, NULL);
@@ -677,6 +706,10 @@ static void test_errors(void **state)
     }
     snprintf(path, sizeof path, "/v1/sweeps/%s/cancel", id);
     r = req_as(&bob, "POST", path, NULL, NULL, NULL);
+    json_decref(assert_problem(&r, 404));
+    it_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/sweeps/%s", id);
+    r = req_as(&bob, "DELETE", path, NULL, NULL, NULL);
     json_decref(assert_problem(&r, 404));
     it_resp_free(&r);
     assert_int_equal(count_items(&bob, "/v1/sweeps"), 0);

@@ -613,6 +613,37 @@ static void test_store_objective_rungs_and_cancel(void **state)
     store_job_free(&lone);
 }
 
+/* Deleting a sweep takes its trial jobs and their records with it, or nothing
+ * while a trial is unfinished. */
+static void test_store_delete(void **state)
+{
+    fx *f = *state;
+    store_sweep w = {0};
+    store_job j[2], g = {0};
+    memset(j, 0, sizeof j);
+    assert_int_equal(insert_sweep(f, 2, 0, NULL, &w), STORE_OK);
+    assert_int_equal(store_job_claim(f->s, &j[0]), STORE_OK);
+    commit(f, j[0].id, 1, 0.5);
+    assert_int_equal(store_sweep_delete(f->s, w.id), STORE_CONFLICT); /* running and queued */
+    assert_int_equal(store_job_finish(f->s, j[0].id, STORE_JOB_SUCCEEDED, NULL, NULL, 0, NULL),
+                     STORE_OK);
+    assert_int_equal(store_sweep_delete(f->s, w.id), STORE_CONFLICT); /* one still queued */
+    assert_int_equal(store_job_get(f->s, j[0].id, &g), STORE_OK);
+    store_job_free(&g);
+    assert_int_equal(store_job_claim(f->s, &j[1]), STORE_OK);
+    assert_int_equal(store_job_finish(f->s, j[1].id, STORE_JOB_FAILED, "x", NULL, 0, NULL), STORE_OK);
+    assert_int_equal(store_sweep_delete(f->s, w.id), STORE_OK);
+    store_sweep got;
+    assert_int_equal(store_sweep_get(f->s, w.id, &got), STORE_NOT_FOUND);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(store_job_get(f->s, j[i].id, &g), STORE_NOT_FOUND);
+        assert_int_equal(store_job_metrics(f->s, j[i].id, 0, NULL, NULL), STORE_NOT_FOUND);
+        store_job_free(&j[i]);
+    }
+    assert_int_equal(store_sweep_delete(f->s, w.id), STORE_NOT_FOUND);
+    store_sweep_free(&w);
+}
+
 static void test_store_list_pages(void **state)
 {
     fx *f = *state;
@@ -663,6 +694,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_insert_is_one_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_claim_honours_max_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_objective_rungs_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_list_pages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
