@@ -92,6 +92,7 @@ enum {
     ST_SWEEP_RUNG,
     ST_SWEEP_DELETE_JOBS,
     ST_SWEEP_DELETE,
+    ST_SWEEPS_PRUNE,
     ST_WTS_INSERT,
     ST_WTS_GET,
     ST_WTS_LIST,
@@ -230,6 +231,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                              "FROM jobs WHERE sweep_id = ?1 AND status NOT IN " FINISHED_SET ")",
     [ST_SWEEP_DELETE] = "DELETE FROM sweeps WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs "
                         "WHERE sweep_id = ?1)",
+    [ST_SWEEPS_PRUNE] = "DELETE FROM sweeps WHERE NOT EXISTS (SELECT 1 FROM jobs "
+                        "WHERE sweep_id = sweeps.id)",
     [ST_SWEEP_LIST] = "SELECT " SWEEP_COLS " FROM sweeps WHERE (?1 IS NULL OR tenant = ?1) "
                       "AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
     [ST_SWEEP_FLAG_CANCEL] = "UPDATE sweeps SET cancel_requested = 1 WHERE id = ?1",
@@ -2686,14 +2689,24 @@ out:
 store_rc store_jobs_prune(store *s, double before_unix_s, int64_t *n_deleted)
 {
     sqlite3_stmt *st = NULL;
+    int in_tx = 0;
+    int64_t n = 0;
     if (n_deleted) *n_deleted = 0;
-    store_rc rc = prep(s, ST_JOBS_PRUNE, &st);
+    store_rc rc = tx_begin(s, 1);
     if (rc != STORE_OK) goto out;
+    in_tx = 1;
+    if ((rc = prep(s, ST_JOBS_PRUNE, &st)) != STORE_OK) goto out;
     BIND(sqlite3_bind_double(st, 1, before_unix_s));
     if ((rc = run_done(s, st, "prune jobs")) != STORE_OK) goto out;
-    if (n_deleted) *n_deleted = sqlite3_changes(s->db);
+    n = sqlite3_changes(s->db);
+    /* A sweep whose trials are all gone would stay an empty shell. */
+    if ((rc = run_plain(s, ST_SWEEPS_PRUNE, "prune sweeps")) != STORE_OK) goto out;
+    if ((rc = tx_commit(s)) != STORE_OK) goto out;
+    in_tx = 0;
+    if (n_deleted) *n_deleted = n;
 out:
     done(st);
+    if (in_tx) tx_rollback(s);
     return rc;
 }
 

@@ -495,7 +495,8 @@ store_rc store_backup(store *s, const char *dest_path, int64_t *bytes);
 /* Retention: delete every finished job (succeeded, failed, cancelled) whose
  * finished_at is before `before_unix_s` (seconds since the epoch, fractions
  * allowed), with its metrics, checkpoint and weights (ON DELETE CASCADE), in one
- * statement. Queued and running jobs are never touched. *n_deleted may be NULL. */
+ * statement; then the sweeps left without trials, in the same transaction. Queued
+ * and running jobs are never touched. *n_deleted (jobs) may be NULL. */
 store_rc store_jobs_prune(store *s, double before_unix_s, int64_t *n_deleted);
 
 /* ---------------------------------------------------------------- fault injection */

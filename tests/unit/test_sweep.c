@@ -644,6 +644,33 @@ static void test_store_delete(void **state)
     store_sweep_free(&w);
 }
 
+/* Retention: pruning a sweep's last trials takes the sweep too; a sweep with a
+ * trial left (here queued) stays. */
+static void test_store_prune_empty_sweeps(void **state)
+{
+    fx *f = *state;
+    store_sweep done_w = {0}, live_w = {0}, got;
+    store_job j[2];
+    memset(j, 0, sizeof j);
+    assert_int_equal(insert_sweep(f, 2, 0, NULL, &done_w), STORE_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(store_job_claim(f->s, &j[i]), STORE_OK);
+        assert_int_equal(store_job_finish(f->s, j[i].id, STORE_JOB_SUCCEEDED, NULL, NULL, 0, NULL),
+                         STORE_OK);
+        store_job_free(&j[i]);
+    }
+    assert_int_equal(insert_sweep(f, 1, 0, NULL, &live_w), STORE_OK);
+    int64_t n = 0;
+    assert_int_equal(store_jobs_prune(f->s, 4102444800.0 /* 2100 */, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_sweep_get(f->s, done_w.id, &got), STORE_NOT_FOUND);
+    assert_int_equal(store_sweep_get(f->s, live_w.id, &got), STORE_OK);
+    assert_int_equal(got.counts[STORE_JOB_QUEUED], 1);
+    store_sweep_free(&got);
+    store_sweep_free(&done_w);
+    store_sweep_free(&live_w);
+}
+
 static void test_store_list_pages(void **state)
 {
     fx *f = *state;
@@ -695,6 +722,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_claim_honours_max_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_objective_rungs_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_prune_empty_sweeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_list_pages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
