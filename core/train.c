@@ -351,6 +351,10 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
         if (t->fit.shuffle) nn_rng_shuffle(t->batch ? &shuffle_rng : &t->rng, t->perm, N);
         for (int b = t->batch; b < t->batches; b++) {
             if (cb->should_cancel && cb->should_cancel(cb->user)) {
+                /* Before the epoch's first batch the live RNG is past its shuffle;
+                 * back to the epoch's start, so a rerun or a checkpoint (batch 0
+                 * means "epoch not begun") draws the same shuffle again. */
+                if (b == 0) t->rng = t->epoch_rng;
                 t->elapsed += now_seconds() - t0;
                 return nn_error_set(err, NN_ERR_CANCELLED, "cancelled at epoch %d, batch %d", e, b + 1);
             }
@@ -530,6 +534,11 @@ nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_erro
         return nn_error_set(err, NN_ERR_MISMATCH,
                             "checkpoint is for another run (%llu parameters, %llu samples; this run has %zu, %zu)",
                             (unsigned long long)h.n_params, (unsigned long long)h.n_train, np, t->train.n);
+    /* Checked before it enters a sum: a crafted value could wrap it to len. */
+    if (h.optim_bytes != nn_optim_state_bytes(t->opt))
+        return nn_error_set(err, NN_ERR_MISMATCH, "checkpoint's optimizer state has %llu bytes, this "
+                            "optimizer's has %zu", (unsigned long long)h.optim_bytes,
+                            nn_optim_state_bytes(t->opt));
     size_t expect = hlen + pb + (h.has_best_params ? pb : 0) + h.optim_bytes + sizeof(uint64_t);
     if (len != expect) return nn_error_set(err, NN_ERR_PARSE, "checkpoint has %zu bytes, expected %zu", len, expect);
     if (h.has_best_params && !t->best_params) {

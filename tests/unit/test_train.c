@@ -228,6 +228,20 @@ static void test_determinism(void **state)
  * checksum. The caller frees the result. */
 #define CKPT_V1_HEADER 112 /* magic, 8 x u32, es_best, rng[4], 4 x u64 */
 #define CKPT_V2_HEADER (CKPT_V1_HEADER + 8 + 32 + 8 + 8 + 8 * NN_MAX_METRICS + 8)
+#define CKPT_HAS_BEST 36     /* u32 has_best_params */
+#define CKPT_OPTIM_BYTES 104 /* u64 optim_bytes */
+
+/* The trailing FNV-1a checksum of a checkpoint of len bytes, rewritten. */
+static void reseal(unsigned char *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i + sizeof h < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    memcpy(p + len - sizeof h, &h, sizeof h);
+}
+
 static void *checkpoint_as_v1(const void *v2, size_t len, size_t *out_len)
 {
     size_t body = len - CKPT_V2_HEADER - sizeof(uint64_t);
@@ -237,14 +251,40 @@ static void *checkpoint_as_v1(const void *v2, size_t len, size_t *out_len)
     uint32_t version = 1;
     memcpy(p + 8, &version, sizeof version);
     memcpy(p + CKPT_V1_HEADER, (const unsigned char *)v2 + CKPT_V2_HEADER, body);
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < CKPT_V1_HEADER + body; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    memcpy(p + CKPT_V1_HEADER + body, &h, sizeof h);
     *out_len = CKPT_V1_HEADER + body + sizeof(uint64_t);
+    reseal(p, *out_len);
     return p;
+}
+
+/* A crafted header whose optimizer-state size makes the expected length wrap
+ * around to the buffer's own (the checksum is no MAC: anyone can reseal it) is
+ * refused, not read past the buffer's end. */
+static void test_restore_crafted_sizes(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    run r;
+    classic_digits(&r);
+    r.fit.epochs = 1;
+    nn_error err = {0};
+    nn_model *m = nn_model_new(&r.model, 1, &err);
+    nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
+    void *ck = NULL;
+    size_t len = 0;
+    assert_int_equal(nn_trainer_checkpoint(t, &ck, &len, &err), NN_OK);
+    unsigned char *p = ck;
+    uint64_t pb = nn_model_param_count(m) * sizeof(float), wrap = 0 - 2 * pb;
+    uint32_t one = 1;
+    memcpy(p + CKPT_HAS_BEST, &one, sizeof one);
+    memcpy(p + CKPT_OPTIM_BYTES, &wrap, sizeof wrap);
+    size_t short_len = CKPT_V2_HEADER + sizeof(uint64_t); /* header + pb + pb + wrap + sum */
+    reseal(p, short_len);
+    assert_int_not_equal(nn_trainer_restore(t, p, short_len, &err), NN_OK);
+    assert_non_null(strstr(err.message, "checkpoint's optimizer state has"));
+    free(ck);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_dataset_free(&ds);
 }
 
 /* Training resumed from an epoch-k checkpoint ends bit-identical to an
@@ -312,9 +352,8 @@ static int cancel_at(void *user)
     return (*left)-- <= 0;
 }
 
-static void test_resume_mid_epoch(void **state)
+static void check_resume_mid_epoch(int into_epoch_2)
 {
-    (void)state;
     nn_dataset ds = load_digits();
     run r;
     history full = {0}, part = {0}, cont = {0};
@@ -326,12 +365,12 @@ static void test_resume_mid_epoch(void **state)
     nn_error err = {0};
     nn_model *m = nn_model_new(&r.model, r.fit.seed, &err);
     nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
-    int left = batches + 7; /* all of epoch 1, then 7 batches of epoch 2 */
+    int left = batches + into_epoch_2; /* all of epoch 1, then some batches of epoch 2 */
     nn_callbacks cb = {.user = &cont, .on_epoch = on_epoch};
     nn_callbacks cancel = {.user = &left, .should_cancel = cancel_at};
     assert_int_equal(nn_trainer_run(t, &cancel, &err), NN_ERR_CANCELLED);
     assert_int_equal(nn_trainer_epoch(t), 1);
-    assert_int_equal(nn_trainer_batch(t), 7);
+    assert_int_equal(nn_trainer_batch(t), into_epoch_2);
     void *ck = NULL;
     size_t ck_len = 0;
     assert_int_equal(nn_trainer_checkpoint(t, &ck, &ck_len, &err), NN_OK);
@@ -368,6 +407,11 @@ static void test_resume_mid_epoch(void **state)
     history_free(&cont);
     nn_dataset_free(&ds);
 }
+
+static void test_resume_mid_epoch(void **state) { (void)state; check_resume_mid_epoch(7); }
+/* Cancelled before the epoch's first batch: its shuffle was already drawn, and
+ * must be drawn again the same way. */
+static void test_resume_epoch_start(void **state) { (void)state; check_resume_mid_epoch(0); }
 
 /* A checkpoint is refused by a trainer for another model, and when corrupted. */
 static void test_checkpoint_rejects_mismatch(void **state)
@@ -703,7 +747,9 @@ int main(void)
         cmocka_unit_test(test_resume_sgd_restore_best),
         cmocka_unit_test(test_resume_rmsprop),
         cmocka_unit_test(test_resume_v1_checkpoint),
+        cmocka_unit_test(test_restore_crafted_sizes),
         cmocka_unit_test(test_resume_mid_epoch),
+        cmocka_unit_test(test_resume_epoch_start),
         cmocka_unit_test(test_checkpoint_rejects_mismatch),
         cmocka_unit_test(test_l2_and_dropout_shrink_the_gap),
         cmocka_unit_test(test_l1_is_sparser_than_l2),
