@@ -89,7 +89,8 @@ static nn_status check_spec(const nn_model_spec *spec, nn_error *err)
                 return nn_error_set(err, NN_ERR_INVALID, "layer %d: unknown activation", i);
             last_dense = i;
         } else if (l->kind == NN_LAYER_DROPOUT) {
-            if (!(l->rate >= 0 && l->rate < 1))
+            /* The mask is drawn in float32, where a rate within 3e-8 of 1 is 1. */
+            if (!(l->rate >= 0 && l->rate < 1 && (float)l->rate < 1.0f))
                 return nn_error_set(err, NN_ERR_INVALID, "layer %d: dropout rate must be in [0, 1)", i);
         } else {
             return nn_error_set(err, NN_ERR_INVALID, "layer %d: unknown layer kind", i);
@@ -127,7 +128,8 @@ nn_model *nn_model_new(const nn_model_spec *spec, uint64_t seed, nn_error *err)
             n_dense++;
             L->out = L->spec.units;
             L->keep_z = act_backward_needs_z(L->spec.activation);
-            if ((size_t)L->in * (size_t)L->out > (SIZE_MAX / sizeof(float)) / 4) {
+            size_t room = (SIZE_MAX / sizeof(float)) / 4 - off; /* off stays below the cap */
+            if ((size_t)L->in * (size_t)L->out + (size_t)L->out > room) {
                 nn_error_set(err, NN_ERR_LIMIT, "layer %s is too large", L->spec.name);
                 goto fail;
             }
@@ -185,7 +187,8 @@ nn_model *nn_model_new(const nn_model_spec *spec, uint64_t seed, nn_error *err)
             t->offset = part ? L->b_off : L->w_off;
             t->count = part ? (size_t)L->out : (size_t)L->in * (size_t)L->out;
             nn_rng_seed(&rng, init->has_seed ? init->seed : nn_seed_mix(seed, (uint64_t)(2 * i + part)));
-            nn_init_fill(m->params + t->offset, t->count, L->in, L->out, init, &rng);
+            /* Keras' compute_fans: a 1-D shape (units,) has fan_in = fan_out = units. */
+            nn_init_fill(m->params + t->offset, t->count, part ? L->out : L->in, L->out, init, &rng);
         }
     }
     return m;

@@ -612,7 +612,11 @@ static void parse_dropout(pctx *c, const json_t *l, nn_layer_spec *out)
     static const char *const keys[] = {"type", "name", "rate", "seed", NULL};
     check_keys(c, l, keys);
     double rate = 0;
-    get_real(c, l, "rate", 1, &rate, 0, 0, 1, 1);
+    if (get_real(c, l, "rate", 1, &rate, 0, 0, 1, 1) == 1 && !((float)rate < 1.0f)) {
+        size_t s = path_push(c, "rate");
+        problem(c, "must be below 1 in float32 (%.10g rounds to 1)", rate);
+        path_pop(c, s);
+    }
     *out = nn_layer_dropout(rate);
     int64_t seed = 0;
     if (get_int(c, l, "seed", 0, &seed, 0, INT64_MAX) == 1) {

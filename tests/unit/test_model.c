@@ -187,6 +187,44 @@ static void test_bad_specs(void **state)
     spec.n_layers = 2;
     assert_null(nn_model_new(&spec, 1, &err));
     assert_non_null(strstr(err.message, "'a'"));
+    nn_error_clear(&err);
+    /* A rate just below 1 that float32 rounds to 1 (the mask would keep nothing
+     * and scale by infinity). */
+    nn_layer_spec near_one = nn_layer_dropout(0.99999999);
+    spec.layers = &near_one;
+    spec.n_layers = 1;
+    assert_null(nn_model_new(&spec, 1, &err));
+    assert_non_null(strstr(err.message, "rate"));
+    nn_error_clear(&err);
+    /* Layers each under the per-layer cap whose total is not: refused, where the
+     * total's byte count wrapped around to a tiny allocation. */
+    nn_layer_spec big[8];
+    for (int i = 0; i < 8; i++) {
+        big[i] = nn_layer_dense(i % 2 ? 1 << 30 : 1 << 29, NN_ACT_LINEAR);
+        big[i].use_bias = 0;
+    }
+    nn_model_spec huge = {.input_dim = 1 << 30, .n_layers = 8, .layers = big};
+    assert_null(nn_model_new(&huge, 1, &err));
+    assert_int_equal(err.code, NN_ERR_LIMIT);
+}
+
+/* Bias initializers see Keras' fans of a 1-D shape (units,): fan_in = fan_out =
+ * units, not the kernel's. he_uniform's bound is then sqrt(6 / units). */
+static void test_bias_initializer_fans(void **state)
+{
+    (void)state;
+    nn_error err = {0};
+    nn_layer_spec l = nn_layer_dense(100, NN_ACT_LINEAR);
+    l.bias_init = nn_init_default(NN_INIT_HE_UNIFORM);
+    nn_model_spec spec = {.input_dim = 1, .n_layers = 1, .layers = &l};
+    nn_model *m = nn_model_new(&spec, 1, &err);
+    assert_non_null(m);
+    const float *b = nn_model_params(m) + 100; /* after the (1, 100) kernel */
+    float max = 0;
+    for (int i = 0; i < 100; i++) max = fabsf(b[i]) > max ? fabsf(b[i]) : max;
+    assert_true(max <= sqrtf(6.0f / 100.0f));
+    assert_true(max > 0.5f * sqrtf(6.0f / 100.0f)); /* 100 draws reach past half the bound */
+    nn_model_free(m);
 }
 
 int main(void)
@@ -197,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_grad_ignores_buffer_contents),
         cmocka_unit_test(test_predict_matches_manual_forward),
         cmocka_unit_test(test_bad_specs),
+        cmocka_unit_test(test_bias_initializer_fans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

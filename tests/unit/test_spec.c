@@ -769,6 +769,7 @@ static const bad_row bad_rows[] = {
     {WITH_LAYERS("{'type':'dense','units':3,'activation':'mish'}"),
      {{"/model/layers/0/activation", "unknown activation 'mish'"}}},
     {WITH_LAYERS(D3 ",{'type':'dropout','rate':1.0}"), {{"/model/layers/1/rate", "[0, 1)"}}},
+    {WITH_LAYERS(D3 ",{'type':'dropout','rate':0.99999999}"), {{"/model/layers/1/rate", "rounds to 1"}}},
     {WITH_LAYERS("{'type':'dropout','rate':-0.1}," D3), {{"/model/layers/0/rate", "[0, 1)"}}},
     {WITH_LAYERS("{'type':'dropout'}," D3), {{"/model/layers/0/rate", "required"}}},
     {WITH_LAYERS("{'type':'dropout','rate':0.5,'seed':-2}," D3), {{"/model/layers/0/seed", "at least 0"}}},
