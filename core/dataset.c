@@ -30,9 +30,9 @@ void nn_dataset_free(nn_dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
-/* y_integer: n > 0 and every target is a finite integer >= 0 (an empty dataset
- * proves nothing, so it is not integer). n_classes = max + 1 for a single integer
- * target column, provided that fits an int; otherwise 0. */
+/* y_integer: n > 0 and every target is a finite integer in [0, INT_MAX) (an empty
+ * dataset proves nothing, so it is not integer). n_classes = max + 1 for a single
+ * integer target column; otherwise 0. */
 void nn_dataset_describe(nn_dataset *ds)
 {
     if (!ds) return;
@@ -46,8 +46,11 @@ void nn_dataset_describe(nn_dataset *ds)
         if (!isfinite(v) || v < 0.0f || v != floorf(v)) return;
         if (v > max) max = v;
     }
+    /* Integral values past an int are no class labels (they would pass a check
+     * against the output width): targets like any other. */
+    if (!((double)max < (double)INT_MAX)) return;
     ds->y_integer = 1;
-    if (ds->y_width == 1 && (double)max < (double)INT_MAX) ds->n_classes = (int)max + 1;
+    if (ds->y_width == 1) ds->n_classes = (int)max + 1;
 }
 
 /* Rows [from, from + count) clamped to the dataset; the view keeps the parent's

@@ -407,6 +407,12 @@ static void test_describe(void **state)
     y[1] = INFINITY;
     nn_dataset_describe(&ds);
     assert_false(ds.y_integer);
+    /* Integral but past an int: no class labels (they passed the check against the
+     * output width with n_classes 0, and sparse crossentropy skipped them). */
+    y[1] = 3e9f;
+    nn_dataset_describe(&ds);
+    assert_false(ds.y_integer);
+    assert_int_equal(ds.n_classes, 0);
     /* one-hot rows: integer, but no class count */
     float oh[4] = {1, 0, 0, 1};
     nn_dataset two = {.n = 2, .x_width = 1, .y_width = 2, .y = oh};
