@@ -198,6 +198,9 @@ static int ev_poll(ev_stream *s, http_req *req)
         /* The first event is the current state; a final one comes after the epochs. */
         if (!finished || s->last_state < 0) send_state(s, cur, j.error);
     }
+    /* A cursor past the committed epochs (made up, or from before a resume redid
+     * them) would skip the epochs up to it: it counts for what exists. */
+    if (s->epochs_sent > j.epochs_done) s->epochs_sent = j.epochs_done;
     if (j.epochs_done > s->epochs_sent) {
         rc = store_job_metrics(st, s->job_id, s->epochs_sent, epoch_row, s);
         if (rc != STORE_OK && rc != STORE_STOPPED) { /* stopped: the buffer is full */

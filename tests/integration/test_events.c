@@ -608,6 +608,22 @@ static void test_live_resume(void **state)
     wait_final(&srv, resume_blocker, "cancelled");
 }
 
+/* A Last-Event-ID past the epochs the job has committed (made up, or from before
+ * a resume redid them) counts for what exists: every epoch still arrives. Before,
+ * epochs up to the cursor's number were never sent. */
+static void test_cursor_past_epochs(void **state)
+{
+    char id[64];
+    submit(&srv, digits_id, LIVE_EPOCHS, 2, 512, id, sizeof id);
+    sse_stream s = {0};
+    sse_run(&srv, id, "1000.queued", &s);
+    assert_int_equal(s.rc, CURLE_OK);
+    assert_int_equal(s.status, 200);
+    assert_int_equal(count_named(&s, "epoch"), LIVE_EPOCHS);
+    sse_free(&s);
+    wait_final(&srv, id, "succeeded");
+}
+
 static void test_unknown_job(void **state)
 {
     sse_stream s = {0};
@@ -787,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_resume_finished),
         cmocka_unit_test(test_finished_replay),
         cmocka_unit_test(test_live_resume),
+        cmocka_unit_test(test_cursor_past_epochs),
         cmocka_unit_test(test_unknown_job),
         cmocka_unit_test(test_limit_and_disconnect),
         cmocka_unit_test(test_auth_and_tenants),
