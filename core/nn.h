@@ -54,6 +54,11 @@ nn_status nn_error_set(nn_error *err, nn_status code, const char *fmt, ...)
 void nn_error_clear(nn_error *err);
 const char *nn_status_name(nn_status code);
 
+/* Length (1-4) of the valid UTF-8 character at s, reading at most avail bytes, or
+ * 0: not UTF-8 (RFC 3629: no overlong forms, surrogates or code points past
+ * U+10FFFF). */
+size_t nn_utf8_char_len(const unsigned char *s, size_t avail);
+
 /* ---------------------------------------------------------------- limits */
 
 /* Caps applied while parsing untrusted input. Zero fields take the defaults of

@@ -326,6 +326,15 @@ static nn_status st_string(st_reader *r, const char **out)
             default: return st_fail(r, "bad escape '\\%c'", c >= 0x20 && c < 0x7F ? (char)c : '?');
             }
         }
+        if (c >= 0x80) { /* a raw multi-byte character: copied whole if it is UTF-8 */
+            size_t n = nn_utf8_char_len(r->s + r->pos - 1, r->len - r->pos + 1);
+            if (n == 0) return st_fail(r, "a string is not valid UTF-8");
+            if (r->cap - o < n + 1) return st_fail(r, "string buffer overflow");
+            memcpy(r->names + o, r->s + r->pos - 1, n);
+            o += n;
+            r->pos += n - 1;
+            continue;
+        }
         if (r->cap - o < 2) return st_fail(r, "string buffer overflow");
         r->names[o++] = (char)c;
     }

@@ -26,6 +26,7 @@
 #include "http.h"
 #include "log.h"
 #include "nn.h"
+#include "spec.h"
 #include "store.h"
 
 typedef enum upload_kind { UP_CSV = 1, UP_JSON, UP_MULTIPART } upload_kind;
@@ -94,6 +95,15 @@ static void reply_upload_error(http_req *req, const upload *u)
     http_reply_problem_errors(req, u->err_status, u->err.message, errors);
 }
 
+/* A CSV parser error: only the label option's (NN_ERR_INVALID: not in the header,
+ * twice in it, index out of range) names a field of the request. */
+static void reply_csv_error(http_req *req, upload *u)
+{
+    u->err_status = status_for(u->err.code);
+    snprintf(u->err_field, sizeof u->err_field, "%s", u->err.code == NN_ERR_INVALID ? "/label" : "");
+    reply_upload_error(req, u);
+}
+
 #if defined(__GNUC__)
 __attribute__((format(printf, 5, 6)))
 #endif
@@ -138,6 +148,17 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         fail(u, 400, "", NN_ERR_INVALID, "%s", "a multipart part has no name: expected x, y and name");
         return MHD_NO;
     }
+    /* A part's first chunk comes at offset 0: a second one with a known name is
+     * that part again (its bytes were appended to the first's: "ab", or an IDX
+     * parser seeing "trailing data"). */
+    int *seen = strcmp(key, "x") == 0 ? &u->seen_x : strcmp(key, "y") == 0 ? &u->seen_y
+              : strcmp(key, "name") == 0 ? &u->name_from_form : NULL;
+    if (seen && off == 0 && *seen) {
+        char ptr[8];
+        snprintf(ptr, sizeof ptr, "/%s", key); /* x, y or name */
+        fail(u, 422, ptr, NN_ERR_INVALID, "the multipart part '%s' appears more than once", key);
+        return MHD_NO;
+    }
     if (strcmp(key, "x") == 0) {
         pp = &u->idx_x;
         u->seen_x = 1;
@@ -155,8 +176,11 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         u->name_from_form = 1;
         return MHD_YES;
     } else {
-        fail(u, 400, "", NN_ERR_INVALID,
-             "unknown multipart part '%s': expected x, y and optionally name", key);
+        char ptr[64] = "";
+        size_t n = 0;
+        spec_path_push(ptr, sizeof ptr, &n, key);
+        fail(u, 400, ptr, NN_ERR_INVALID,
+             "unknown multipart part '%.100s': expected x, y and optionally name", key);
         return MHD_NO;
     }
     if (!*pp) {
@@ -264,10 +288,8 @@ static int upload_chunk(http_req *req, const char *data, size_t len)
     u->raw_bytes += len;
     switch (u->kind) {
     case UP_CSV: {
-        nn_status rc = nn_csv_parser_feed(u->csv, data, len, &u->err);
-        if (rc != NN_OK) {
-            u->err_status = status_for(rc);
-            reply_upload_error(req, u);
+        if (nn_csv_parser_feed(u->csv, data, len, &u->err) != NN_OK) {
+            reply_csv_error(req, u);
             return -1;
         }
         break;
@@ -430,8 +452,9 @@ static int json_dataset(http_req *req, upload *u, nn_dataset *ds)
     json_t *val;
     json_object_foreach(root, key, val) {
         if (strcmp(key, "name") && strcmp(key, "x") && strcmp(key, "y")) {
-            char p[300];
-            snprintf(p, sizeof p, "/%.250s", key);
+            char p[600] = "";
+            size_t n = 0;
+            spec_path_push(p, sizeof p, &n, key);
             http_problem_add(errors, p, "unknown key (expected name, x, y)");
         }
     }
@@ -534,8 +557,7 @@ static void upload_finish(http_req *req)
     switch (u->kind) {
     case UP_CSV:
         if (nn_csv_parser_finish(u->csv, &ds, &u->err) != NN_OK) {
-            u->err_status = status_for(u->err.code);
-            reply_upload_error(req, u);
+            reply_csv_error(req, u);
             goto out;
         }
         break;

@@ -26,6 +26,7 @@
 #include "jobmem.h"
 #include "keras.h"
 #include "pool.h"
+#include "record.h"
 #include "spec.h"
 #include "store.h"
 #include "warmstart.h"
@@ -75,6 +76,7 @@ static spec_limits limits_for(http_req *req)
         if (cfg->max_params > 0) l.max_params = (size_t)cfg->max_params;
         if (cfg->max_epochs > 0) l.max_epochs = cfg->max_epochs;
         if (cfg->max_batch_size > 0) l.max_batch_size = cfg->max_batch_size;
+        if (cfg->max_input_dim > 0) l.max_input_dim = cfg->max_input_dim;
     }
     return l;
 }
@@ -874,13 +876,13 @@ static json_t *weights_json(const nn_model *m)
                 json_t *row = json_array();
                 bad = !row;
                 for (int64_t c = 0; !bad && c < ti->shape[1]; c++)
-                    bad |= json_array_append_new(row, json_real(w[r * ti->shape[1] + c]));
+                    bad |= json_array_append_new(row, record_json_number(w[r * ti->shape[1] + c]));
                 if (!bad) bad |= json_array_append_new(data, row);
                 else json_decref(row);
             }
         } else {
             for (size_t i = 0; !bad && i < ti->count; i++)
-                bad |= json_array_append_new(data, json_real(w[i]));
+                bad |= json_array_append_new(data, record_json_number(w[i]));
         }
         if (!bad) {
             bad |= json_object_set_new(o, ti->name, json_pack("{s:o, s:o}", "shape", shape,
@@ -1135,7 +1137,7 @@ static void handle_predict(http_req *req)
         json_t *row = json_array();
         if (!row || json_array_append_new(outputs, row)) goto nomem;
         for (int c = 0; c < out_dim; c++)
-            if (json_array_append_new(row, json_real(yr[c]))) goto nomem;
+            if (json_array_append_new(row, record_json_number(yr[c]))) goto nomem;
         if (classify) {
             int best = 0;
             if (out_dim == 1) {

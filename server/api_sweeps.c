@@ -38,11 +38,6 @@ static pool *app_pool(http_req *req)
 
 /* ---------------------------------------------------------------- the resource */
 
-static json_t *num_or_null(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
 /* One trial as JSON: its job, settings, objective and final losses. */
 static json_t *trial_json(const store_trial *t)
 {
@@ -55,9 +50,9 @@ static json_t *trial_json(const store_trial *t)
                      "status", store_job_status_name(t->status), "epochs", t->epochs,
                      "epochs_done", t->epochs_done, "best_epoch",
                      t->best_epoch > 0 ? json_integer(t->best_epoch) : json_null(), "objective",
-                     t->has_objective ? num_or_null(t->objective) : json_null(), "loss",
-                     num_or_null(loss), "val_loss", num_or_null(val_loss), "gap",
-                     num_or_null(val_loss - loss), "error",
+                     t->has_objective ? record_json_number(t->objective) : json_null(), "loss",
+                     record_json_number(loss), "val_loss", record_json_number(val_loss), "gap",
+                     record_json_number(val_loss - loss), "error",
                      t->error ? json_string(t->error) : json_null());
 }
 

@@ -545,6 +545,35 @@ int http_reply_json(http_req *req, unsigned status, json_t *body)
     return reply_json_typed(req, status, body, "application/json");
 }
 
+/* Every byte that does not start a valid sequence becomes '?': problem texts echo
+ * client bytes (ids, query values, keys), and Jansson refuses invalid UTF-8, which
+ * dropped the detail or the whole problem. */
+static void utf8_repair(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    for (size_t left = strlen(s); *p;) {
+        size_t n = nn_utf8_char_len(p, left);
+        left -= n ? n : 1;
+        if (n) {
+            p += n;
+        } else {
+            *p++ = '?';
+        }
+    }
+}
+
+/* Drop a multi-byte UTF-8 character that a bounded copy cut short at the end of
+ * s (then utf8_repair does not turn its first bytes into '?'). */
+static void utf8_trim_tail(char *s)
+{
+    size_t n = strlen(s), k = 0;
+    while (k < n && k < 4 && ((unsigned char)s[n - 1 - k] & 0xC0) == 0x80) k++;
+    if (k == n) return;
+    unsigned char lead = (unsigned char)s[n - 1 - k];
+    size_t want = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+    if (k < want || (lead < 0xC0 && k > 0)) s[n - 1 - k + (lead < 0xC0)] = '\0';
+}
+
 int http_reply_problem_errors(http_req *req, unsigned status, const char *detail,
                               json_t *errors)
 {
@@ -554,7 +583,13 @@ int http_reply_problem_errors(http_req *req, unsigned status, const char *detail
     }
     json_t *doc = json_pack("{s:s, s:s, s:i}", "type", "about:blank", "title",
                             http_status_phrase(status), "status", (int)status);
-    if (doc && detail) json_object_set_new(doc, "detail", json_string(detail));
+    char text[1024];
+    if (detail) {
+        snprintf(text, sizeof text, "%s", detail);
+        utf8_trim_tail(text);
+        utf8_repair(text);
+    }
+    if (doc && detail) json_object_set_new(doc, "detail", json_string(text));
     if (doc && errors) json_object_set(doc, "errors", errors);
     json_decref(errors);
     if (!doc) {
@@ -605,18 +640,6 @@ int http_reply_store_error(http_req *req, store *st, int rc)
     }
 }
 
-/* Drop a multi-byte UTF-8 character that a bounded copy cut short at the end of
- * s: the rest (text from valid JSON) stays valid, so Jansson takes it. */
-static void utf8_trim_tail(char *s)
-{
-    size_t n = strlen(s), k = 0;
-    while (k < n && k < 4 && ((unsigned char)s[n - 1 - k] & 0xC0) == 0x80) k++;
-    if (k == n) return;
-    unsigned char lead = (unsigned char)s[n - 1 - k];
-    size_t want = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
-    if (k < want || (lead < 0xC0 && k > 0)) s[n - 1 - k + (lead < 0xC0)] = '\0';
-}
-
 int http_problem_add(json_t *errors, const char *pointer, const char *fmt, ...)
 {
     /* Both are cut to fit; a problem dropped for a cut character would let bad
@@ -629,6 +652,8 @@ int http_problem_add(json_t *errors, const char *pointer, const char *fmt, ...)
     snprintf(ptr, sizeof ptr, "%s", pointer);
     utf8_trim_tail(msg);
     utf8_trim_tail(ptr);
+    utf8_repair(msg);
+    utf8_repair(ptr);
     json_t *e = json_pack("{s:s, s:s}", "pointer", ptr, "message", msg);
     if (!e) return -1;
     return json_array_append_new(errors, e) == 0 ? 0 : -1;
@@ -1056,9 +1081,18 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
     return MHD_YES;
 }
 
-/* Bytes of body we read and drop after an early reply before closing the
- * connection instead (a client that ignores the answer and keeps sending). */
+/* Bytes past the route's limit that we read and drop after an early reply before
+ * closing the connection instead (a client that ignores the answer and keeps
+ * sending). A body within the limit is always read to its end: MHD sends the
+ * reply only then, and a closed connection would lose it (a 422 for a header
+ * error of a large upload). */
 #define HTTP_DISCARD_MAX ((size_t)16 << 20)
+
+static int discard_exhausted(const http_req *req)
+{
+    size_t total = req->received + req->discarded;
+    return total > req->limit && total - req->limit > HTTP_DISCARD_MAX;
+}
 
 static void body_chunk(http_req *req, const char *data, size_t size)
 {
@@ -1099,6 +1133,33 @@ static void body_chunk(http_req *req, const char *data, size_t size)
     }
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* MHD's percent-decoding of the path and query values, except that "%00" stays
+ * as written: a decoded NUL ended the C string early, so that
+ * "DELETE /v1/datasets/<id>%00junk" deleted dataset <id>. */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -1128,7 +1189,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         body_chunk(req, upload_data, *upload_data_size);
         req->in_body = 0;
         *upload_data_size = 0;
-        return req->discarded > HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
+        return discard_exhausted(req) ? MHD_NO : MHD_YES;
     }
     if (req->pending) {
         struct MHD_Response *resp = req->pending;
@@ -1209,8 +1270,8 @@ int http_server_start(http_server *srv, char *errbuf, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT, srv->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         srv->cfg.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         srv->cfg.connection_memory, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, &on_connection, srv, MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, &on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        &unescape_keep_nul, srv, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (srv->daemon) {
         srv->reaper_stop = 0;
         srv->reaper_on = pthread_create(&srv->reaper, NULL, reaper_main, srv) == 0;

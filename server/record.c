@@ -6,10 +6,14 @@
 
 #include "record.h"
 
-/* JSON has no NaN or Inf: such values are written as null. */
+json_t *record_json_number(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 static int set_num(json_t *o, const char *key, double v)
 {
-    return json_object_set_new(o, key, isfinite(v) ? json_real(v) : json_null());
+    return json_object_set_new(o, key, record_json_number(v));
 }
 
 static const char *metric_key(const nn_compile_spec *c, int k)

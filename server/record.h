@@ -36,6 +36,10 @@ void record_keys_list(char *dst, size_t len, const char *const *metrics, int n_m
  * epoch (a store_metrics_fn), appends x = epoch and y[k] = the record's keys[k]
  * (NAN when absent or null), and adds every numeric key it sees to `seen` when
  * that is non-NULL. It returns non-zero, with failed set, when out of memory. */
+/* v as JSON: a real, or null for NaN and Inf, which JSON cannot hold (json_real
+ * refuses them, which callers took for out of memory). */
+json_t *record_json_number(double v);
+
 /* A record's numeric member, or NAN (absent, null or not a number). */
 double record_num(const json_t *rec, const char *key);
 

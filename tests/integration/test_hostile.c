@@ -232,6 +232,8 @@ static const hcase cases[] = {
     {"list: \\xff in ?cursor=", "GET", "/v1/datasets?cursor=%FF%FE", NULL, NULL, 400, 400, "/cursor", NULL, 0, 0},
     {"list: \\xff in ?status=", "GET", "/v1/jobs?status=%FF", NULL, NULL, 400, 400, "/status", NULL, 0, 0},
     {"get: \\xff in {id}", "GET", "/v1/jobs/%FF%FE", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    {"chart: \\xff in ?metric=", "GET", "/v1/jobs/@JOB@/metrics.svg?metric=%FF", NULL, NULL, 400, 400, "/metric", NULL, 0, 0},
+    {"csv: \\xff in ?label= not in the header", "POST", "/v1/datasets?label=a%FFb", "text/csv", "a,y\n1,2\n", 422, 422, "/label", NULL, 0, 0},
     /* path traversal */
     {"csv: traversal ?name= (free text, kept verbatim)", "POST", "/v1/datasets?name=..%2F..%2Fetc%2Fpasswd",
      "text/csv", "a,y\n1,2\n", 201, 201, NULL, TRAV, 1, 0},
@@ -277,7 +279,24 @@ static const hcase cases[] = {
      "{\"data\":{\"train\":\"@DS@\\u0000x\"}," MODEL_OK COMPILE_OK "}", 400, 400, "", NULL, 0, 0},
     {"json dataset: NUL in name", "POST", "/v1/datasets", "application/json",
      "{\"name\":\"a\\u0000b\",\"x\":[[1]],\"y\":[1]}", 400, 400, "", NULL, 0, 0},
-    {"csv: SQL in ?label=", "POST", "/v1/datasets?label=%27%20OR%201%3D1%20--", "text/csv", "a,y\n1,2\n", 422, 422, NULL, NULL, 0, 0},
+    {"csv: SQL in ?label=", "POST", "/v1/datasets?label=%27%20OR%201%3D1%20--", "text/csv", "a,y\n1,2\n", 422, 422, "/label", NULL, 0, 0},
+    {"delete dataset: %00 after a real {id}", "DELETE", "/v1/datasets/@DS@%00junk", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    {"get job: %00 after a real {id}", "GET", "/v1/jobs/@JOB@%00", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
+    /* pointers and repeated parts */
+    {"json dataset: unknown key with / and ~", "POST", "/v1/datasets", "application/json",
+     "{\"x\":[[1]],\"y\":[1],\"a/b~c\":1}", 422, 422, "/a~1b~0c", NULL, 0, 0},
+    {"multipart: name part twice", "POST", "/v1/datasets", "multipart/form-data; boundary=XyZ",
+     "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\na\r\n"
+     "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nb\r\n--XyZ--\r\n",
+     422, 422, "/name", NULL, 0, 0},
+    {"multipart: unknown part a/b", "POST", "/v1/datasets", "multipart/form-data; boundary=XyZ",
+     "--XyZ\r\nContent-Disposition: form-data; name=\"a/b\"\r\n\r\n1\r\n--XyZ--\r\n",
+     400, 400, "/a~1b", NULL, 0, 0},
+    /* outputs JSON cannot hold */
+    {"predict: outputs overflow float32 (null, not a 503)", "POST", "/v1/jobs/@JOB@/predict", "application/json",
+     /* every sign pattern: some unit's sum overflows to +inf, so softmax gives NaN */
+     "{\"inputs\":[[-3.4e38,-3.4e38,-3.4e38,-3.4e38],[3.4e38,-3.4e38,-3.4e38,-3.4e38],[-3.4e38,3.4e38,-3.4e38,-3.4e38],[3.4e38,3.4e38,-3.4e38,-3.4e38],[-3.4e38,-3.4e38,3.4e38,-3.4e38],[3.4e38,-3.4e38,3.4e38,-3.4e38],[-3.4e38,3.4e38,3.4e38,-3.4e38],[3.4e38,3.4e38,3.4e38,-3.4e38],"
+     "[-3.4e38,-3.4e38,-3.4e38,3.4e38],[3.4e38,-3.4e38,-3.4e38,3.4e38],[-3.4e38,3.4e38,-3.4e38,3.4e38],[3.4e38,3.4e38,-3.4e38,3.4e38],[-3.4e38,-3.4e38,3.4e38,3.4e38],[3.4e38,-3.4e38,3.4e38,3.4e38],[-3.4e38,3.4e38,3.4e38,3.4e38],[3.4e38,3.4e38,3.4e38,3.4e38]]}", 200, 200, NULL, NULL, 0, 0},
     {"list: SQL in ?status=", "GET", "/v1/jobs?status=%27%20OR%201%3D1%20--", NULL, NULL, 400, 400, "/status", NULL, 0, 0},
     {"list: SQL in ?cursor=", "GET", "/v1/jobs?cursor=%27%20OR%201%3D1%20--", NULL, NULL, 400, 400, "/cursor", NULL, 0, 0},
     {"get dataset: SQL in {id}", "GET", "/v1/datasets/%27%20OR%20%271%27%3D%271", NULL, NULL, 404, 404, NULL, NULL, 0, 0},
@@ -388,7 +407,10 @@ static void run_case(const hcase *c)
     if (r.status >= 400) {
         json_t *p = assert_problem(&r, r.status);
         int named = !c->pointer || has_pointer(p, c->pointer);
+        /* Every problem says what went wrong, even when it echoes invalid UTF-8. */
+        int detailed = json_is_string(json_object_get(p, "detail"));
         json_decref(p);
+        if (!detailed) ROW_FAIL("%s: the problem has no detail: %s", c->what, r.body);
         if (!named)
             ROW_FAIL("%s: the problem does not name %s: %s", c->what, c->pointer[0] ? c->pointer : "\"\"",
                      r.body);
@@ -432,6 +454,50 @@ done:
     free(body);
 }
 
+/* An upload far larger than the early-discard allowance, refused at its header:
+ * the 422 still arrives (the rest of a body within the route's limit is read and
+ * dropped; closing the connection lost the reply). */
+static void test_large_upload_early_error(void **state)
+{
+    (void)state;
+    size_t rows = 6u << 20, len = 4 + rows * 4; /* "a,b\n" then "1,2\n" x 6 Mi: 24 MiB */
+    char *body = malloc(len);
+    assert_non_null(body);
+    memcpy(body, "a,b\n", 4);
+    for (size_t i = 0; i < rows; i++) memcpy(body + 4 + 4 * i, "1,2\n", 4);
+    const char *headers[] = {"Content-Type: text/csv", NULL};
+    it_resp r;
+    assert_int_equal(it_request(&srv, "POST", "/v1/datasets?label=nosuch", headers, body, len, &r), 0);
+    json_t *p = assert_problem(&r, 422);
+    assert_true(has_pointer(p, "/label"));
+    json_decref(p);
+    it_resp_free(&r);
+    free(body);
+}
+
+/* A safetensors header whose tensor name is not UTF-8: a 422 saying so (the name
+ * reached Jansson, which refused it: a 503 "out of memory", or a 422 without a
+ * detail). */
+static void test_weights_name_not_utf8(void **state)
+{
+    (void)state;
+    static const char hdr[] = "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    unsigned char file[8 + sizeof hdr - 1 + 4];
+    uint64_t n = sizeof hdr - 1;
+    for (int i = 0; i < 8; i++) file[i] = (unsigned char)(n >> (8 * i));
+    memcpy(file + 8, hdr, n);
+    memset(file + 8 + n, 0, 4);
+    const char *headers[] = {"Content-Type: application/octet-stream", NULL};
+    it_resp r;
+    assert_int_equal(it_request(&srv, "POST", "/v1/weights", headers, file, sizeof file, &r), 0);
+    json_t *p = assert_problem(&r, 422);
+    const char *detail = json_string_value(json_object_get(p, "detail"));
+    assert_non_null(detail);
+    assert_non_null(strstr(detail, "UTF-8"));
+    json_decref(p);
+    it_resp_free(&r);
+}
+
 static void test_hostile_table(void **state)
 {
     failures = 0;
@@ -461,6 +527,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_can_fail),
         cmocka_unit_test(test_hostile_table),
+        cmocka_unit_test(test_large_upload_early_error),
+        cmocka_unit_test(test_weights_name_not_utf8),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

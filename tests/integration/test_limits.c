@@ -213,6 +213,42 @@ static void test_job_memory_formula(void **state)
     }
 }
 
+/* The spec limits from the command line hold for job specs, --max-input-dim
+ * included (it was applied to uploads only). */
+static void test_spec_limit_flags(void **state)
+{
+    (void)state;
+    it_server s = {0};
+    static const char *const args[] = {"--max-input-dim", "10", "--max-units", "8", NULL};
+    assert_int_equal(it_start(&s, args), 0);
+    static const struct {
+        const char *model, *pointer;
+    } cases[] = {
+        {"{\"input_shape\": [11], \"layers\": [{\"type\": \"dense\", \"units\": 1}]}",
+         "/model/input_shape/0"},
+        {"{\"input_shape\": [10], \"layers\": [{\"type\": \"dense\", \"units\": 9}]}",
+         "/model/layers/0/units"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char spec[512];
+        snprintf(spec, sizeof spec,
+                 "{\"data\": {\"train\": \"ds_none\"}, \"model\": %s, \"compile\": {\"loss\": \"mse\"}}",
+                 cases[i].model);
+        it_resp r = {0};
+        assert_int_equal(submit(&s, spec, NULL, 0, &r), 422);
+        json_t *doc = assert_problem(&r, 422);
+        int found = 0;
+        size_t k;
+        json_t *e;
+        json_array_foreach(json_object_get(doc, "errors"), k, e)
+            found |= strcmp(json_string_value(json_object_get(e, "pointer")), cases[i].pointer) == 0;
+        if (!found) fail_msg("no problem at %s: %s", cases[i].pointer, r.body);
+        json_decref(doc);
+        it_resp_free(&r);
+    }
+    assert_int_equal(it_stop(&s), 0);
+}
+
 static void test_job_memory_422(void **state)
 {
     (void)state;
@@ -708,6 +744,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_memory_formula), cmocka_unit_test(test_max_queued_429),
+        cmocka_unit_test(test_spec_limit_flags),
         cmocka_unit_test(test_job_memory_422),     cmocka_unit_test(test_slow_clients),
         cmocka_unit_test(test_oversized_header),   cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_max_connections),    cmocka_unit_test(test_early_reply_while_sending),
