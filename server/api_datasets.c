@@ -430,12 +430,7 @@ static int json_dataset(http_req *req, upload *u, nn_dataset *ds)
     }
     root = json_loadb(u->json, u->json_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        errors = json_array();
-        if (errors) http_problem_add(errors, "", "%s", jerr.text);
-        char detail[400];
-        snprintf(detail, sizeof detail, "malformed JSON at line %d, column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
-        http_reply_problem_errors(req, 400, detail, errors);
+        http_reply_json_error(req, &jerr);
         return -1;
     }
     errors = json_array();

@@ -725,16 +725,21 @@ json_t *http_req_json(http_req *req)
         return NULL;
     }
     json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        json_t *errors = json_array();
-        if (errors) http_problem_add(errors, "", "%s", jerr.text);
-        char detail[400];
-        snprintf(detail, sizeof detail, "malformed JSON at line %d, column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
-        http_reply_problem_errors(req, 400, detail, errors);
-        return NULL;
-    }
+    if (!root) http_reply_json_error(req, &jerr);
     return root;
+}
+
+int http_reply_json_error(http_req *req, const json_error_t *jerr)
+{
+    /* A number past what a double holds is well-formed JSON, with a value out of range. */
+    int range = json_error_code(jerr) == json_error_numeric_overflow;
+    json_t *errors = json_array();
+    if (errors) http_problem_add(errors, "", "%s", jerr->text);
+    char detail[400];
+    snprintf(detail, sizeof detail, "%s at line %d, column %d: %s",
+             range ? "a number out of range" : "malformed JSON", jerr->line, jerr->column,
+             jerr->text);
+    return http_reply_problem_errors(req, range ? 422 : 400, detail, errors);
 }
 
 int http_req_page(http_req *req, int default_limit, int max_limit, int *limit,

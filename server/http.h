@@ -228,9 +228,11 @@ store *http_store(http_req *req);
 int http_req_etag_matches(const http_req *req, const char *etag);
 
 /* BUFFER mode: the body parsed as JSON (new reference, the caller decrefs). On an
- * empty or malformed body it replies 400 problem naming line/column and returns
- * NULL. */
+ * empty or unreadable body it replies (http_reply_json_error) and returns NULL. */
 json_t *http_req_json(http_req *req);
+/* The reply for JSON Jansson could not load: 422 for a number out of range (1e400,
+ * an integer past 64 bits), else 400 malformed; both name line and column. */
+int http_reply_json_error(http_req *req, const json_error_t *jerr);
 
 /* Pagination from ?limit=&cursor=. *limit defaults to default_limit and must be
  * 1..max_limit; *cursor is the borrowed cursor string or NULL. Returns 0, or -1
