@@ -37,6 +37,7 @@ struct nn_model {
     float *d_a, *d_b;   /* (B, max_width) ping-pong gradient buffers */
     float *wt;          /* W^T of the widest narrow layer (nn_dense_backward_ws), or NULL */
     nn_parallel par;    /* nn_model_set_parallel; par.n == 0: none */
+    uint64_t step;      /* nn_model_set_step */
 };
 
 static int act_backward_needs_z(nn_activation a)
@@ -206,6 +207,11 @@ void nn_model_set_parallel(nn_model *m, const nn_parallel *par)
     else memset(&m->par, 0, sizeof m->par);
 }
 
+void nn_model_set_step(nn_model *m, uint64_t step)
+{
+    m->step = step;
+}
+
 const nn_parallel *nn_model_parallel(const nn_model *m)
 {
     return nn_par_n(&m->par) > 1 ? &m->par : NULL;
@@ -290,7 +296,12 @@ static const float *forward(nn_model *m, const float *x, int B, nn_rng *rng, dou
             if (act_pen && nn_reg_active(L->spec.activity_reg))
                 *act_pen += nn_reg_penalty(L->a, (size_t)B * (size_t)L->out, L->spec.activity_reg) / B;
         } else if (rng && L->spec.rate > 0) {
-            nn_dropout_forward(L->a, L->mask, in, (size_t)B * (size_t)L->out, (float)L->spec.rate, rng);
+            nn_rng own, *r = rng;
+            if (L->spec.has_seed) { /* its own stream: the model's does not move */
+                nn_rng_seed(&own, nn_seed_mix(L->spec.seed, m->step));
+                r = &own;
+            }
+            nn_dropout_forward(L->a, L->mask, in, (size_t)B * (size_t)L->out, (float)L->spec.rate, r);
         } else {
             memcpy(L->a, in, (size_t)B * (size_t)L->out * sizeof(float));
         }

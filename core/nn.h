@@ -135,7 +135,7 @@ typedef struct nn_layer_spec {
     nn_regularizer kernel_reg, bias_reg, activity_reg;
     /* dropout */
     double rate;
-    int has_seed;
+    int has_seed;  /* masks from (seed, training step) alone, not from fit.seed's stream */
     uint64_t seed;
 } nn_layer_spec;
 /* A dense layer with Keras' defaults (linear, bias, glorot_uniform / zeros). */

@@ -73,6 +73,10 @@ void nn_par_run(const nn_parallel *par, int parts, void (*task)(void *arg, int i
 void nn_par_range(size_t total, int n, int i, size_t align, size_t *lo, size_t *hi);
 /* The model's runner (NULL when it has none). */
 const nn_parallel *nn_model_parallel(const nn_model *m);
+/* The training step the next nn_model_grad computes (the optimizer's iteration
+ * count): a dropout layer with its own seed draws that step's mask from (seed,
+ * step) alone, as Keras' Dropout(seed=...) does from its own seed generator. */
+void nn_model_set_step(nn_model *m, uint64_t step);
 
 /* ---------------------------------------------------------------- dense.c */
 

@@ -377,6 +377,7 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
             }
             double reg = 0;
             nn_status st;
+            nn_model_set_step(m, (uint64_t)nn_optim_iterations(t->opt));
             double loss = nn_model_grad(m, &c->loss, x, y, B, t->grads, &t->rng, &reg, t->pred, &st);
             if (st != NN_OK) return nn_error_set(err, st, "out of memory at epoch %d, batch %d", e, b + 1);
             if (!isfinite(loss))

@@ -352,12 +352,14 @@ static int cancel_at(void *user)
     return (*left)-- <= 0;
 }
 
-static void check_resume_mid_epoch(int into_epoch_2)
+static void check_resume_mid_epoch(int into_epoch_2, int seeded_dropout)
 {
     nn_dataset ds = load_digits();
     run r;
     history full = {0}, part = {0}, cont = {0};
     classic_digits(&r);
+    r.layers[1].has_seed = seeded_dropout; /* masks from (seed, step): the step must resume too */
+    r.layers[1].seed = 5;
     r.fit.epochs = 3;
     nn_model *ref = train(&r, &ds, NULL, &full);
     int batches = (int)((1437 + 31) / 32);
@@ -408,10 +410,11 @@ static void check_resume_mid_epoch(int into_epoch_2)
     nn_dataset_free(&ds);
 }
 
-static void test_resume_mid_epoch(void **state) { (void)state; check_resume_mid_epoch(7); }
+static void test_resume_mid_epoch(void **state) { (void)state; check_resume_mid_epoch(7, 0); }
+static void test_resume_seeded_dropout(void **state) { (void)state; check_resume_mid_epoch(7, 1); }
 /* Cancelled before the epoch's first batch: its shuffle was already drawn, and
  * must be drawn again the same way. */
-static void test_resume_epoch_start(void **state) { (void)state; check_resume_mid_epoch(0); }
+static void test_resume_epoch_start(void **state) { (void)state; check_resume_mid_epoch(0, 0); }
 
 /* A checkpoint is refused by a trainer for another model, and when corrupted. */
 static void test_checkpoint_rejects_mismatch(void **state)
@@ -621,6 +624,42 @@ static void test_early_stopping_restores_best(void **state)
     nn_dataset_free(&ds);
 }
 
+/* A dropout layer with its own seed draws its masks from that seed and the step
+ * alone (Keras' Dropout(seed=...)): runs that differ only in fit.seed, without
+ * shuffling and with seeded initializers, end with the same weights; without the
+ * layer seed they differ. Resuming mid-run stays exact. */
+static void test_dropout_layer_seed(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    nn_model *m[3];
+    for (int k = 0; k < 3; k++) {
+        run r;
+        classic_digits(&r);
+        r.fit.epochs = 2;
+        r.fit.shuffle = 0;
+        r.fit.validation_split = 0;
+        r.fit.seed = (uint64_t)(k == 0 ? 1 : 2);
+        for (int i = 0; i < r.model.n_layers; i++) {
+            nn_layer_spec *l = &r.layers[i];
+            l->kernel_init.has_seed = 1;
+            l->kernel_init.seed = (uint64_t)(10 + i);
+            if (l->kind == NN_LAYER_DROPOUT && k < 2) {
+                l->has_seed = 1;
+                l->seed = 7;
+            }
+        }
+        history h = {0};
+        m[k] = train(&r, &ds, NULL, &h);
+        history_free(&h);
+    }
+    size_t n = nn_model_param_count(m[0]) * sizeof(float);
+    assert_memory_equal(nn_model_params(m[0]), nn_model_params(m[1]), n);
+    assert_memory_not_equal(nn_model_params(m[1]), nn_model_params(m[2]), n);
+    for (int k = 0; k < 3; k++) nn_model_free(m[k]);
+    nn_dataset_free(&ds);
+}
+
 /* Cancellation is honoured between batches. */
 static int cancel_after(void *user)
 {
@@ -750,6 +789,8 @@ int main(void)
         cmocka_unit_test(test_restore_crafted_sizes),
         cmocka_unit_test(test_resume_mid_epoch),
         cmocka_unit_test(test_resume_epoch_start),
+        cmocka_unit_test(test_resume_seeded_dropout),
+        cmocka_unit_test(test_dropout_layer_seed),
         cmocka_unit_test(test_checkpoint_rejects_mismatch),
         cmocka_unit_test(test_l2_and_dropout_shrink_the_gap),
         cmocka_unit_test(test_l1_is_sparser_than_l2),
