@@ -419,11 +419,12 @@ static void parse_init_params(pctx *c, const json_t *obj, nn_init_spec *out, int
                                                                     : plain_n;
     check_keys(c, obj, name_form ? keys : keys + 1);
     if (out->kind == NN_INIT_RANDOM_NORMAL) {
-        get_real(c, obj, "mean", 0, &out->a, -INFINITY, 0, INFINITY, 0);
-        get_real(c, obj, "stddev", 0, &out->b, 0, 0, INFINITY, 0);
+        /* Float32 weights: a value past FLT_MAX would be an infinite weight. */
+        get_real(c, obj, "mean", 0, &out->a, -FLT_MAX, 0, FLT_MAX, 0);
+        get_real(c, obj, "stddev", 0, &out->b, 0, 0, FLT_MAX, 0);
     } else if (out->kind == NN_INIT_RANDOM_UNIFORM) {
-        int ra = get_real(c, obj, "minval", 0, &out->a, -INFINITY, 0, INFINITY, 0);
-        int rb = get_real(c, obj, "maxval", 0, &out->b, -INFINITY, 0, INFINITY, 0);
+        int ra = get_real(c, obj, "minval", 0, &out->a, -FLT_MAX, 0, FLT_MAX, 0);
+        int rb = get_real(c, obj, "maxval", 0, &out->b, -FLT_MAX, 0, FLT_MAX, 0);
         if (ra >= 0 && rb >= 0 && out->a > out->b) {
             size_t s = path_push(c, "maxval");
             problem(c, "must be >= minval");

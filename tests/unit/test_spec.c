@@ -817,7 +817,10 @@ static const bad_row bad_rows[] = {
      {{"/model/layers/0/kernel_initializer", "unknown initializer 'foo'"}}},
     {WITH_LAYERS("{'type':'dense','units':3,'kernel_initializer':{'name':'random_normal',"
                  "'stddev':-1}}"),
-     {{"/model/layers/0/kernel_initializer/stddev", ">= 0"}}},
+     {{"/model/layers/0/kernel_initializer/stddev", "must be in [0, 3.40282"}}},
+    {WITH_LAYERS("{'type':'dense','units':3,'kernel_initializer':{'name':'random_uniform',"
+                 "'maxval':1e300}}"),
+     {{"/model/layers/0/kernel_initializer/maxval", "3.4028234663852886e+38]"}}},
     {WITH_LAYERS("{'type':'dense','units':3,'kernel_initializer':{'class_name':'GlorotUniform',"
                  "'config':{'mean':0}}}"),
      {{"/model/layers/0/kernel_initializer/config/mean", "unknown key 'mean'"}}},
