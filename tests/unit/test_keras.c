@@ -271,7 +271,7 @@ static const bad_case bad_cases[] = {
     {TF212, L(1) "/kernel_initializer",
      "{\"class_name\": \"RandomNormal\", \"config\": {\"mean\": 0.0, \"stddev\": -1.0, "
      "\"seed\": null}}",
-     ML(1) "/kernel_initializer/config/stddev", ">= 0"},
+     ML(1) "/kernel_initializer/config/stddev", "must be in [0, "},
     {K34, L(1) "/kernel_initializer/class_name", "\"Orthogonal\"",
      ML(1) "/kernel_initializer/class_name", "unknown initializer"},
     {K34, L(2) "/rate", "1.0", ML(2) "/rate", "[0, 1)"},
