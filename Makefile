@@ -42,7 +42,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(BUILD)/tests/support.o
 
-.PHONY: all run test test-only asan bench deps deps-bench e2e deps-e2e clean check-core-deps fuzz docker-check crash-test soak
+.PHONY: all run test test-only asan bench deps deps-build deps-bench e2e deps-e2e clean check-core-deps fuzz docker-check crash-test soak
 
 all: $(BUILD)/fitd $(UNIT_BIN) $(INTEG_BIN)
 
@@ -100,10 +100,16 @@ check-core-deps:
 deps:
 	@sh tests/deps.sh build test
 
+deps-build:
+	@sh tests/deps.sh build
+
 deps-bench:
 	@sh tests/deps.sh build test bench
 
-run: deps $(BUILD)/fitd
+# The build runs in a second make: this one read pkg-config's flags when it
+# started, before deps-build could install pkg-config and the -dev packages.
+run: deps-build
+	$(MAKE) $(BUILD)/fitd
 	@mkdir -p var
 	$(BUILD)/fitd serve --db var/fitd.db
 

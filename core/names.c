@@ -193,7 +193,7 @@ nn_metric_kind nn_metric_from_name(const char *name)
     return (nn_metric_kind)lookup(aliases, N_OF(aliases), name, NN_METRIC_COUNT);
 }
 
-/* KERAS.md: "accuracy" is binary accuracy for one output unit or a binary
+/* Keras (compile_utils.get_metric): "accuracy" is binary accuracy for one output unit or a binary
  * crossentropy loss, sparse categorical accuracy for the sparse loss (integer
  * labels), categorical accuracy otherwise. Other kinds are returned unchanged. */
 nn_metric_kind nn_metric_resolve(nn_metric_kind m, const nn_loss_spec *loss, int output_width)

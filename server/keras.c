@@ -1,6 +1,6 @@
 /*
- * keras.c — Keras model.to_json() documents <-> native model JSON (see keras.h;
- * the key structures are those of ../shared/KERAS.md "model.to_json()").
+ * keras.c — Keras model.to_json() documents <-> native model JSON (see keras.h for
+ * the version families and their key structures).
  *
  * Import walks only the known structure (fixed recursion depth), records every
  * problem and goes on, like spec.c. Values fitd maps are copied into the native

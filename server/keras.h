@@ -2,7 +2,7 @@
  * keras.h — Keras model.to_json() documents <-> fitd's native model JSON.
  *
  * keras_to_native converts the document Keras writes for a Sequential model
- * (../shared/KERAS.md "model.to_json()": Keras 3.0-3.3, 3.4-3.12 and 3.13+;
+ * (Keras 3.0-3.3, 3.4-3.12 and 3.13+;
  * tf.keras up to 2.12 and 2.13+; the old form whose "config" is a bare list of
  * layers) into the native "model" object spec.h describes, so that spec.c
  * validates one form. It reports, with JSON Pointers into the Keras document,

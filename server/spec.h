@@ -1,8 +1,8 @@
 /*
  * spec.h — job specs: JSON (Jansson) <-> the core's plain spec structs.
  *
- * spec_job_parse validates a native job spec (DESIGN.md "Job spec (native form)")
- * and converts it to nn_model_spec / nn_compile_spec / nn_fit_spec. It does not
+ * spec_job_parse validates a native job spec (api-docs/openapi.yaml, JobSpec) and
+ * converts it to nn_model_spec / nn_compile_spec / nn_fit_spec. It does not
  * stop at the first mistake: every problem found is reported as {pointer, message},
  * the pointer an RFC 6901 JSON Pointer to the offending field ("~" and "/" in keys
  * escaped as "~0" and "~1"), ready for a problem+json `errors` array.

@@ -3,8 +3,8 @@
  * metrics, checkpoints and trained weights, in one SQLite file.
  *
  * Callers see operations (store_job_claim, store_epoch_commit, ...), never SQL, so
- * the backend can later become a shared PostgreSQL without touching them (DESIGN.md,
- * "Growth path"). No other module opens the database.
+ * the backend can later become a shared PostgreSQL without touching them. No other
+ * module opens the database.
  *
  * Connections: one `store` handle per thread (store_open); a handle is used by one
  * thread at a time, distinct handles may be used concurrently from many threads and
