@@ -166,7 +166,7 @@ static void unknown_keys(const json_t *o, const char *at, const char *const *kno
 static void parse_range(const json_t *v, const char *ptr, sweep_param *sp, json_t *errors)
 {
     static const char *const known[] = {"min", "max", "scale", NULL};
-    char at[400];
+    char at[620]; /* the parameter's pointer (sweep_parse_params: up to 600) + "/scale" */
     const json_t *mn = json_object_get(v, "min"), *mx = json_object_get(v, "max"),
                  *scale = json_object_get(v, "scale");
     unknown_keys(v, ptr, known, errors);
