@@ -591,8 +591,8 @@ static void handle_delete(http_req *req)
         http_reply_problem(req, 404, "job %s not found", id ? id : "");
         return;
     }
-    if (rc == STORE_CONFLICT) {
-        http_reply_problem(req, 409, "job %s is still queued or running; cancel it first", id);
+    if (rc == STORE_CONFLICT) { /* unfinished, or a queued or running job starts from it */
+        http_reply_problem(req, 409, "%s", store_errmsg(st));
         return;
     }
     if (rc != STORE_OK) {

@@ -116,7 +116,8 @@ static void watchdog_start(const sigset_t *sigs, int timeout_s)
 
 /* Graceful shutdown within timeout_s: new and not yet handled requests get 503;
  * the workers stop at their next batch boundary, checkpoint and requeue their jobs
- * (pool_stop, freed here); in-flight requests get until shortly before the
+ * (pool_stop; the pool is freed only after the HTTP server stopped, since requests
+ * in flight still use it); in-flight requests get until shortly before the
  * deadline to finish, then the caller stops the HTTP server. */
 static void drain(http_server *srv, pool *workers, int timeout_s)
 {
@@ -188,6 +189,11 @@ static int serve(int argc, char **argv)
     st = store_open(cfg.db_path, err, sizeof err);
     if (!st) {
         LOG(LOG_ERROR, "cannot open the database", "\"error\":%s", log_quote(q, sizeof q, err));
+        goto out;
+    }
+    if (store_lock_serving(st) != STORE_OK) {
+        LOG(LOG_ERROR, "cannot serve this database", "\"error\":%s",
+            log_quote(q, sizeof q, store_errmsg(st)));
         goto out;
     }
     /* A damaged file is refused before anything writes to it. */
@@ -287,11 +293,10 @@ static int serve(int argc, char **argv)
     LOG(LOG_INFO, "stopping", "\"signal\":%d,\"timeout_s\":%d", sig, cfg.shutdown_timeout_s);
     watchdog_start(&sigs, cfg.shutdown_timeout_s);
     drain(srv, workers, cfg.shutdown_timeout_s);
-    workers = NULL;
     rc = 0;
 out:
     http_server_stop(srv); /* no new requests; in-flight ones finish */
-    pool_stop(workers);    /* running jobs go back to queued */
+    pool_free(workers);    /* running jobs go back to queued (if drain did not already) */
     http_server_free(srv);
     ops_retention_stop(retention);
     auth_setup_free(&sec); /* after the server: it borrowed the table and the PEM texts */

@@ -46,6 +46,9 @@
 #define POOL_IDLE_POLL_S 2
 /* After a job paused on a full disk: seconds before this worker claims again. */
 #define POOL_FULL_PAUSE_S 1
+/* A store call that met another connection's write lock past SQLite's busy
+ * timeout is tried again after this long, while the pool runs (retry_busy). */
+#define POOL_BUSY_RETRY_MS 1000
 
 /* One loaded dataset, shared read-only by the jobs that use it. */
 typedef struct ds_entry {
@@ -109,6 +112,22 @@ static int online_cores(void)
 
 /* ---------------------------------------------------------------- dataset cache */
 
+/* Whether to try a store call again: it met a lock that another connection (a
+ * long upload, a backup, another process) held past the busy timeout. That is no
+ * failure of the job, and giving up would fail it or, for its final write, leave
+ * it running with no worker; so it is retried while the pool runs. After a stop
+ * the job is left as it is: the next start's recovery requeues it. */
+static int retry_busy(pool *p, store_rc rc, const char *what, const char *id)
+{
+    if (rc != STORE_BUSY || atomic_load(&p->stopping)) return 0;
+    LOG(LOG_WARN, "database busy: retrying", "\"what\":\"%s\",\"id\":\"%s\"", what, id);
+    for (int ms = 0; ms < POOL_BUSY_RETRY_MS && !atomic_load(&p->stopping); ms += 50) {
+        struct timespec nap = {0, 50 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+    return !atomic_load(&p->stopping);
+}
+
 /* Get a shared, read-only dataset: load it from the store on first use, otherwise
  * take another reference. Returns NULL with a message in err on failure. Release
  * with cache_release. */
@@ -141,7 +160,10 @@ static const nn_dataset *cache_acquire(pool *p, store *st, const char *id, char 
     p->cache = e;
     pthread_mutex_unlock(&p->cache_mu);
 
-    store_rc rc = store_dataset_load(st, id, NULL, &e->ds);
+    store_rc rc;
+    while ((rc = store_dataset_load(st, id, NULL, &e->ds)) == STORE_BUSY &&
+           retry_busy(p, rc, "dataset load", id)) {
+    }
     if (rc != STORE_OK)
         snprintf(err, err_len, "dataset %s could not be loaded: %s (%s)", id, store_errmsg(st),
                  store_rc_name(rc));
@@ -194,6 +216,7 @@ typedef struct run_ctx {
     int disk_full; /* an epoch commit failed with STORE_FULL: pause the job */
     int64_t train_samples; /* samples one epoch trains on (for metrics) */
     char commit_err[400];
+    int db_busy;           /* an epoch commit still met a lock when the pool stopped */
     store_job_sweep sweep; /* a trial's sweep; halving_min_epochs 0 = no halving */
     int epochs;            /* planned epochs (halving rungs lie below) */
     char halted[300];      /* why successive halving stopped the trial; "" = it did not */
@@ -245,7 +268,10 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
         .best_epoch = nn_trainer_best_epoch(t),
         .batches = nn_trainer_batches_per_epoch(t),
     };
-    store_rc src = store_epoch_commit(ctx->st, ctx->job_id, &e);
+    store_rc src;
+    while ((src = store_epoch_commit(ctx->st, ctx->job_id, &e)) == STORE_BUSY &&
+           retry_busy(ctx->p, src, "epoch commit", ctx->job_id)) {
+    }
     if (src == STORE_CONFLICT) {
         /* No longer running (cancelled in the database by another process). */
         ctx->db_cancel = 1;
@@ -254,6 +280,7 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
     }
     if (src != STORE_OK) {
         ctx->disk_full = src == STORE_FULL;
+        ctx->db_busy = src == STORE_BUSY; /* still, and the pool stops */
         snprintf(ctx->commit_err, sizeof ctx->commit_err, "storing epoch %d: %s (%s)", rec->epoch,
                  store_errmsg(ctx->st), store_rc_name(src));
         goto out;
@@ -454,7 +481,9 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     ctx.train_samples = (int64_t)nn_trainer_train_samples(trainer);
 
     /* Resume after a crash or a graceful stop. */
-    src = store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL);
+    while ((src = store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL)) == STORE_BUSY &&
+           retry_busy(p, src, "checkpoint load", job->id)) {
+    }
     if (src == STORE_OK) {
         if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) {
             ckpt_bad = 1;
@@ -507,10 +536,17 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
          * resume from its last stored checkpoint once space returns (the worker
          * waits POOL_FULL_PAUSE_S before claiming again). Never failed for this. */
         char q[600];
-        src = store_job_requeue(st, job->id);
+        while ((src = store_job_requeue(st, job->id)) == STORE_BUSY &&
+               retry_busy(p, src, "requeue", job->id)) {
+        }
         LOG(LOG_WARN, "disk full: job paused and requeued", "\"job_id\":\"%s\",\"rc\":\"%s\",\"error\":%s",
             job->id, store_rc_name(src), log_quote(q, sizeof q, ctx.commit_err));
         w->full_pause = 1;
+        goto out;
+    }
+    if (rc == NN_ERR_CALLBACK && ctx.db_busy) { /* stopping: retry_busy */
+        LOG(LOG_WARN, "database busy at stop: job left running for the next start to requeue",
+            "\"job_id\":\"%s\"", job->id);
         goto out;
     }
     if (rc == NN_ERR_CALLBACK && ctx.commit_err[0]) {
@@ -548,12 +584,16 @@ finish:
         weights = trainer && !ckpt_bad ? last_good_weights(st, job, trainer, model, &weights_len)
                                        : NULL;
     }
-    src = store_job_finish(st, job->id, final, msg[0] ? msg : NULL, weights, weights_len,
-                           test_json);
+    while ((src = store_job_finish(st, job->id, final, msg[0] ? msg : NULL, weights, weights_len,
+                                   test_json)) == STORE_BUSY &&
+           retry_busy(p, src, "finish", job->id)) {
+    }
     if (src == STORE_FULL) {
         /* No room for the weights (or the outcome): pause as for an epoch; the rerun
          * restores the last checkpoint and finishes again once space returns. */
-        store_rc rq = store_job_requeue(st, job->id);
+        store_rc rq;
+        while ((rq = store_job_requeue(st, job->id)) == STORE_BUSY && retry_busy(p, rq, "requeue", job->id)) {
+        }
         LOG(LOG_WARN, "disk full: job finish deferred, job requeued",
             "\"job_id\":\"%s\",\"rc\":\"%s\"", job->id, store_rc_name(rq));
         w->full_pause = 1;
@@ -759,7 +799,7 @@ pool *pool_start(const pool_options *opt, char *err, size_t err_len)
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0) {
             snprintf(err, err_len, "pool_start: cannot start worker %d: %s", i, strerror(rc));
-            pool_stop(p);
+            pool_free(p);
             return NULL;
         }
         w->started = 1;
@@ -768,7 +808,7 @@ pool *pool_start(const pool_options *opt, char *err, size_t err_len)
     return p;
 nomem:
     snprintf(err, err_len, "pool_start: out of memory");
-    pool_stop(p);
+    pool_free(p);
     return NULL;
 }
 
@@ -848,8 +888,16 @@ void pool_stop(pool *p)
     atomic_store(&p->stopping, 1);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n_workers; i++)
+    for (int i = 0; p->workers && i < p->n_workers; i++) {
         if (p->workers[i].started) pthread_join(p->workers[i].thread, NULL);
+        p->workers[i].started = 0;
+    }
+}
+
+void pool_free(pool *p)
+{
+    if (!p) return;
+    pool_stop(p);
     /* Every job released its datasets; anything left would be a bug, free anyway. */
     while (p->cache) {
         ds_entry *e = p->cache;

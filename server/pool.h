@@ -20,9 +20,10 @@
  * and the process-wide BLAS thread count is set once at start so that
  * workers x BLAS threads <= cores.
  *
- * Thread-safety: pool_notify, pool_cancel and pool_progress may be called from any
- * thread at any time between pool_start and pool_stop. pool_stop is called once,
- * from the thread that started the pool.
+ * Thread-safety: pool_notify, pool_cancel, pool_progress_get and pool_busy may be
+ * called from any thread at any time between pool_start and pool_free, also after
+ * pool_stop (requests still in flight while the server drains). pool_stop and
+ * pool_free are called from the thread that started the pool.
  */
 #ifndef FITD_POOL_H
 #define FITD_POOL_H
@@ -43,7 +44,7 @@ typedef struct pool_options {
  * look for queued jobs (so jobs queued before a restart run). Each worker opens its
  * store connection itself and retries while it cannot. Returns NULL on failure (out
  * of memory, thread creation) with a reason in err (may be NULL) of size err_len.
- * Free with pool_stop. */
+ * Free with pool_free. */
 pool *pool_start(const pool_options *opt, char *err, size_t err_len);
 
 /* Wake one sleeping worker: a job was queued. */
@@ -82,7 +83,12 @@ void pool_busy(pool *p, int *busy, int *total);
  * in the same store transaction, so a restart continues from that very batch and
  * ends with the weights an uninterrupted run gives. Returns after at most about
  * one batch per running job (plus a dataset load or a validation pass in
- * progress); bounding the whole shutdown is main's job. Accepts NULL. */
+ * progress); bounding the whole shutdown is main's job. The pool stays valid (the
+ * calls above do nothing harmful) until pool_free. Accepts NULL; a second call
+ * does nothing. */
 void pool_stop(pool *p);
+/* pool_stop, then free the pool: after the last caller is gone (the HTTP server
+ * stopped). Accepts NULL. */
+void pool_free(pool *p);
 
 #endif

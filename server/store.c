@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -87,6 +88,7 @@ enum {
     ST_SWEEP_FLAG_CANCEL,
     ST_SWEEP_CANCEL_QUEUED,
     ST_SWEEP_CANCEL_RUNNING,
+    ST_SWEEP_CKPT_DELETE,
     ST_SWEEP_TRIALS,
     ST_SWEEP_OF_JOB,
     ST_SWEEP_RUNG,
@@ -118,6 +120,8 @@ enum {
     "updated_at, sweep_id"
 
 #define FINISHED_SET "('succeeded', 'failed', 'cancelled')"
+#define NOT_A_SOURCE(id) "NOT EXISTS (SELECT 1 FROM jobs AS d WHERE d.status IN ('queued', 'running') " \
+                         "AND json_extract(d.spec, '$.init.from_job') = " id ")"
 
 /* Column order of read_sweep: the sweep and its trial counts per job status. */
 #define SWEEP_COUNT(st) \
@@ -218,7 +222,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RECOVER_QUEUED] = "UPDATE jobs SET status = 'queued', epoch = epochs_done, batch = 0, "
                           "updated_at = " NOW " WHERE status = 'running'",
     [ST_METRICS] = "SELECT epoch, record FROM job_metrics WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch",
-    [ST_JOB_DELETE] = ("DELETE FROM jobs WHERE id = ?1 AND status IN " FINISHED_SET),
+    /* A finished job that no queued or running job starts from (init.from_job in its
+     * resolved spec, an exact path) — that job would fail when a worker claims it. */
+    [ST_JOB_DELETE] = ("DELETE FROM jobs WHERE id = ?1 AND status IN " FINISHED_SET " AND " NOT_A_SOURCE("?1")),
     [ST_SWEEP_INSERT] = "INSERT INTO sweeps (id, tenant, name, request, objective_metric, "
                         "objective_mode, max_parallel, n_trials, halving_min_epochs, halving_eta, "
                         "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " NOW ")",
@@ -239,6 +245,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SWEEP_CANCEL_QUEUED] = "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, "
                                "error = 'the sweep was cancelled', finished_at = " NOW ", "
                                "updated_at = " NOW " WHERE sweep_id = ?1 AND status = 'queued'",
+    [ST_SWEEP_CKPT_DELETE] = "DELETE FROM job_checkpoints WHERE job_id IN (SELECT id FROM jobs "
+                             "WHERE sweep_id = ?1 AND status = 'cancelled')",
     [ST_SWEEP_CANCEL_RUNNING] = "UPDATE jobs SET cancel_requested = 1, updated_at = " NOW " "
                                 "WHERE sweep_id = ?1 AND status = 'running' RETURNING id",
     /* ?2 is the JSON path of the objective metric, ?3 1 for "max": the best epoch
@@ -270,7 +278,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WTS_DELETE] = "DELETE FROM weights WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs "
                       "WHERE status IN ('queued', 'running') "
                       "AND json_extract(spec, '$.init.weights') = ?1)",
-    [ST_JOBS_PRUNE] = "DELETE FROM jobs WHERE status IN " FINISHED_SET " AND finished_at IS NOT NULL"
+    [ST_JOBS_PRUNE] = "DELETE FROM jobs WHERE status IN " FINISHED_SET " AND " NOT_A_SOURCE("jobs.id")
+                      " AND finished_at IS NOT NULL"
                       " AND finished_at <> '' AND finished_at < "
                       "strftime('%Y-%m-%dT%H:%M:%fZ', ?1, 'unixepoch')",
 };
@@ -284,6 +293,7 @@ struct store {
     int fail_code;  /* the SQLite code injected */
     size_t chunk_bytes;
     int64_t default_max_pages; /* remembered by store_test_set_max_pages */
+    int lock_fd;               /* store_lock_serving's lock file, or -1 */
 };
 
 /* store_test_set_open_max_pages: applied by every store_open (tests only). */
@@ -788,6 +798,7 @@ store *store_open(const char *path, char *errbuf, size_t errlen)
     }
     s = calloc(1, sizeof *s);
     if (!s) goto nomem;
+    s->lock_fd = -1;
     s->path = strdup(path);
     if (!s->path) goto nomem;
     s->chunk_bytes = CHUNK_BYTES_DEFAULT;
@@ -833,8 +844,27 @@ void store_close(store *s)
     if (!s) return;
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->stmt[i]);
     if (s->db) sqlite3_close(s->db);
+    if (s->lock_fd >= 0) close(s->lock_fd); /* releases the lock */
     free(s->path);
     free(s);
+}
+
+store_rc store_lock_serving(store *s)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s.lock", s->path) >= sizeof path)
+        return set_err(s, STORE_INVALID, "%s: the path is too long", s->path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return set_err(s, STORE_ERROR, "%s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return set_err(s, STORE_CONFLICT, "another fitd is serving %s (it holds %s)", s->path, path);
+        return set_err(s, STORE_ERROR, "%s: %s", path, strerror(e));
+    }
+    s->lock_fd = fd;
+    return STORE_OK;
 }
 
 void store_release_memory(store *s)
@@ -1787,27 +1817,39 @@ store_rc store_job_cancel(store *s, const char *id, store_job_status *status_out
     static const int order[2] = {ST_JOB_CANCEL_QUEUED, ST_JOB_CANCEL_RUNNING};
     static const store_job_status result[2] = {STORE_JOB_CANCELLED, STORE_JOB_RUNNING};
     sqlite3_stmt *st = NULL;
-    store_rc rc = STORE_OK;
-    for (int i = 0; i < 2; i++) {
+    int in_tx = 0, changed = 0;
+    /* One transaction: the job cannot move between the two updates (a cancel of a
+     * job requeued in between would have changed nothing). */
+    store_rc rc = tx_begin(s, 1);
+    if (rc != STORE_OK) goto out;
+    in_tx = 1;
+    for (int i = 0; i < 2 && !changed; i++) {
         if ((rc = prep(s, order[i], &st)) != STORE_OK) goto out;
         BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
         if ((rc = run_done(s, st, "cancel job")) != STORE_OK) goto out;
         done(st);
         st = NULL;
-        if (sqlite3_changes(s->db) > 0) {
-            if (status_out) *status_out = result[i];
-            return STORE_OK;
+        changed = sqlite3_changes(s->db) > 0;
+        if (changed && status_out) *status_out = result[i];
+        /* A queued job may hold the checkpoint a shutdown or crash left: it goes
+         * now, as a cancelled run's does in store_job_finish. */
+        if (changed && i == 0 && (rc = run_id(s, ST_CKPT_DELETE, id, "drop checkpoint")) != STORE_OK)
+            goto out;
+    }
+    if (!changed) { /* neither queued nor running */
+        store_job_status now = STORE_JOB_QUEUED;
+        if ((rc = job_state(s, id, &now, NULL)) != STORE_OK) goto out;
+        if (status_out) *status_out = now;
+        if (store_job_status_finished(now)) {
+            rc = set_err(s, STORE_CONFLICT, "job %s already %s", id, store_job_status_name(now));
+            goto out;
         }
     }
-    /* Neither queued nor running (or it finished meanwhile). */
-    store_job_status now = STORE_JOB_QUEUED;
-    if ((rc = job_state(s, id, &now, NULL)) != STORE_OK) goto out;
-    if (status_out) *status_out = now;
-    if (store_job_status_finished(now))
-        rc = set_err(s, STORE_CONFLICT, "job %s already %s", id, store_job_status_name(now));
-    /* else it moved between states under us: report the state it is in now. */
+    if ((rc = tx_commit(s)) != STORE_OK) goto out;
+    in_tx = 0;
 out:
     done(st);
+    if (in_tx) tx_rollback(s);
     return rc;
 }
 
@@ -2104,8 +2146,11 @@ store_rc store_job_delete(store *s, const char *job_id)
     if (rc != STORE_OK || sqlite3_changes(s->db) != 0) return rc;
     store_job_status now = STORE_JOB_QUEUED;
     if ((rc = job_state(s, job_id, &now, NULL)) != STORE_OK) return rc;
-    return set_err(s, STORE_CONFLICT, "job %s is %s: only finished jobs can be deleted", job_id,
-                   store_job_status_name(now));
+    if (store_job_status_finished(now))
+        return set_err(s, STORE_CONFLICT, "job %s is the init.from_job of a queued or running job",
+                       job_id);
+    return set_err(s, STORE_CONFLICT, "job %s is %s: only finished jobs can be deleted; cancel it first",
+                   job_id, store_job_status_name(now));
 }
 
 /* ---------------------------------------------------------------- sweeps */
@@ -2290,6 +2335,8 @@ store_rc store_sweep_cancel(store *s, const char *id, store_idbuf **running, siz
     }
     if ((rc = run_id(s, ST_SWEEP_CANCEL_QUEUED, id, "cancel sweep")) != STORE_OK) goto out;
     n_queued = sqlite3_changes(s->db);
+    /* Checkpoints that queued trials held (a shutdown or crash stopped them) go too. */
+    if ((rc = run_id(s, ST_SWEEP_CKPT_DELETE, id, "cancel sweep")) != STORE_OK) goto out;
     if ((rc = prep(s, ST_SWEEP_CANCEL_RUNNING, &st)) != STORE_OK) goto out;
     BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
     while ((code = step(s, st)) == SQLITE_ROW) {

@@ -81,6 +81,11 @@ const char *store_rc_name(store_rc rc);
  * failure with a message in errbuf (may be NULL) naming the file, e.g.
  * "var/fitd.db: file is not a SQLite database". Free with store_close. */
 store *store_open(const char *path, char *errbuf, size_t errlen);
+/* Serving: an exclusive lock on "<path>.lock", held until store_close, so that a
+ * second server on the same database refuses to start (it would requeue this
+ * one's running jobs at its start and train them twice). STORE_CONFLICT when
+ * another process holds it. */
+store_rc store_lock_serving(store *s);
 /* Finalize the cached statements and close. Accepts NULL. */
 void store_close(store *s);
 /* The message of the last failed call on this handle ("" if none). */

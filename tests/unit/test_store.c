@@ -935,6 +935,40 @@ static void test_cancel_transitions(void **state)
 
     assert_int_equal(store_job_cancel(f->s, "job_nope", &st), STORE_NOT_FOUND);
     assert_int_equal(store_job_cancel_requested(f->s, "job_nope", &flag), STORE_NOT_FOUND);
+
+    /* A queued job holding the checkpoint a shutdown left: cancelled, it goes too
+     * (it stayed until the next restart). */
+    store_job q2;
+    void *buf = NULL;
+    size_t len = 0;
+    insert_job(f->s, d.id, NULL, NULL, &q2);
+    store_job_free(&q2);
+    assert_int_equal(store_job_claim(f->s, &q2), STORE_OK);
+    assert_int_equal(store_job_suspend(f->s, q2.id, "ckpt", 4, 0, 2, 3), STORE_OK);
+    assert_int_equal(store_job_checkpoint_load(f->s, q2.id, &buf, &len, NULL), STORE_OK);
+    free(buf);
+    assert_int_equal(store_job_cancel(f->s, q2.id, &st), STORE_OK);
+    assert_int_equal(st, STORE_JOB_CANCELLED);
+    assert_int_equal(store_job_checkpoint_load(f->s, q2.id, &buf, &len, NULL), STORE_NOT_FOUND);
+    store_job_free(&q2);
+
+    /* A finished job a queued job starts from (init.from_job) is neither deleted nor
+     * pruned while that job waits for it (it failed when a worker claimed it). */
+    char spec[160];
+    snprintf(spec, sizeof spec, "{\"init\":{\"from_job\":\"%s\",\"resume\":false}}", r1.id);
+    store_job_new in = {.name = "dep", .spec_json = spec, .train_dataset_id = d.id, .epochs = 1};
+    store_job dep;
+    int created = -1;
+    assert_int_equal(store_job_insert(f->s, &in, &dep, &created), STORE_OK);
+    assert_int_equal(store_job_delete(f->s, r1.id), STORE_CONFLICT);
+    assert_non_null(strstr(store_errmsg(f->s), "init.from_job"));
+    int64_t pruned = -1;
+    assert_int_equal(store_jobs_prune(f->s, 4102444800.0 /* 2100 */, &pruned), STORE_OK);
+    assert_int_equal(store_job_get(f->s, r1.id, &g), STORE_OK);
+    store_job_free(&g);
+    assert_int_equal(store_job_cancel(f->s, dep.id, &st), STORE_OK);
+    assert_int_equal(store_job_delete(f->s, r1.id), STORE_OK);
+    store_job_free(&dep);
     store_job_free(&q1);
     store_job_free(&r1);
 }
