@@ -230,3 +230,25 @@ void nn_act_backward(float *dx, const float *dy, const float *x, const float *y,
     case NN_ACT_COUNT: break;
     }
 }
+
+typedef struct act_job {
+    float *dx;
+    const float *dy, *x, *y;
+    int C;
+    nn_activation act;
+} act_job;
+
+static void act_rows(void *arg, size_t r0, size_t r1)
+{
+    const act_job *j = arg;
+    size_t off = r0 * (size_t)j->C;
+    nn_act_backward(j->dx + off, j->dy + off, j->x + off, j->y + off, (int)(r1 - r0), j->C, j->act);
+}
+
+void nn_act_backward_par(float *dx, const float *dy, const float *x, const float *y, int B, int C,
+                         nn_activation act, const nn_parallel *par)
+{
+    if (B <= 0 || C <= 0) return;
+    act_job j = {dx, dy, x, y, C, act};
+    nn_par_for(par, (size_t)B, 4 * (size_t)B * (size_t)C, 1, act_rows, &j);
+}

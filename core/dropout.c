@@ -4,12 +4,14 @@
  * expected output equals the input and evaluation needs no rescaling.
  *
  * Why this shape: the mask costs as much memory traffic as the activations, so the
- * random bits must be nearly free. Each call takes one draw from the model's RNG
- * to seed eight xoshiro256** lanes that run side by side (a loop the compiler
- * turns into vector code), and every 64-bit output gives two 32-bit uniforms,
- * each compared with an integer threshold. The mask is stored as the multiplier
- * itself (0 or 1/(1-rate)) so the backward is a single multiply. The model's RNG
- * advances by exactly one draw per call, so a seed fixes every mask.
+ * random bits must be nearly free. Each call takes one draw from the model's RNG;
+ * each chunk of CHUNK * BLOCK values seeds eight xoshiro256** lanes from that draw
+ * and the chunk's index, and the lanes run side by side (a loop the compiler turns
+ * into vector code), every 64-bit output giving two 32-bit uniforms, each
+ * compared with an integer threshold. Chunks depend on nothing but (draw, index),
+ * so any split of them over threads gives the same mask. The mask is stored as the
+ * multiplier itself (0 or 1/(1-rate)) so the backward is a single multiply. The
+ * model's RNG advances by exactly one draw per call, so a seed fixes every mask.
  */
 #include <string.h>
 
@@ -17,6 +19,7 @@
 
 #define LANES 8
 #define BLOCK 1024 /* 32-bit uniforms per refill: 4 KiB on the stack */
+#define CHUNK 8    /* blocks drawn from one seeding of the lanes (a unit of a split) */
 
 typedef struct lanes {
     uint64_t s0[LANES], s1[LANES], s2[LANES], s3[LANES];
@@ -87,10 +90,41 @@ static void apply(float *restrict y, float *restrict mask, const float *restrict
     }
 }
 
+typedef struct drop_job {
+    float *y, *mask_out; /* forward: y, mask; backward: y = dx */
+    const float *x, *dy, *mask;
+    size_t n;
+    uint64_t seed;
+    uint32_t thr;
+    float keep;
+} drop_job;
+
+/* Chunks [c0, c1) of the forward. */
+static void drop_chunks(void *arg, size_t c0, size_t c1)
+{
+    const drop_job *j = arg;
+    lanes L;
+    uint32_t u[BLOCK];
+    for (size_t b = c0 * CHUNK; b < c1 * CHUNK && b * BLOCK < j->n; b++) {
+        size_t i = b * BLOCK, k = j->n - i < BLOCK ? j->n - i : BLOCK;
+        if (b % CHUNK == 0) lanes_seed(&L, nn_seed_mix(j->seed, b / CHUNK));
+        lanes_fill(&L, u);
+        /* y may alias x (in place), so the aliasing-free kernel gets a copy when needed. */
+        if (j->y == j->x) {
+            float tmp[BLOCK];
+            memcpy(tmp, j->x + i, k * sizeof *tmp);
+            apply(j->y + i, j->mask_out + i, tmp, u, k, j->thr, j->keep);
+        } else {
+            apply(j->y + i, j->mask_out + i, j->x + i, u, k, j->thr, j->keep);
+        }
+    }
+}
+
 /* mask[i] = 0 with probability thr / 2^32 (thr = floor(rate * 2^32)), else
  * 1/(1-rate); y = x * mask. y == x allowed. rate <= 0 copies x, fills mask with 1
  * (when mask is non-NULL) and draws nothing. */
-void nn_dropout_forward(float *y, float *mask, const float *x, size_t n, float rate, nn_rng *r)
+void nn_dropout_forward(float *y, float *mask, const float *x, size_t n, float rate, nn_rng *r,
+                        const nn_parallel *par)
 {
     if (!(rate > 0.0f)) {
         if (y != x) memmove(y, x, n * sizeof *y);
@@ -98,27 +132,22 @@ void nn_dropout_forward(float *y, float *mask, const float *x, size_t n, float r
             for (size_t i = 0; i < n; i++) mask[i] = 1.0f;
         return;
     }
-    const uint32_t thr = (uint32_t)((double)rate * 4294967296.0); /* rate < 1: thr < 2^32 */
-    const float keep = 1.0f / (1.0f - rate);
-    lanes L;
-    uint32_t u[BLOCK];
-    lanes_seed(&L, nn_rng_next(r));
-    for (size_t i = 0; i < n; i += BLOCK) {
-        size_t k = n - i < BLOCK ? n - i : BLOCK;
-        lanes_fill(&L, u);
-        /* y may alias x (in place), so the aliasing-free kernel gets a copy when needed. */
-        if (y == x) {
-            float tmp[BLOCK];
-            memcpy(tmp, x + i, k * sizeof *tmp);
-            apply(y + i, mask + i, tmp, u, k, thr, keep);
-        } else {
-            apply(y + i, mask + i, x + i, u, k, thr, keep);
-        }
-    }
+    drop_job j = {y, mask, x, NULL, NULL, n, nn_rng_next(r),
+                  (uint32_t)((double)rate * 4294967296.0), /* rate < 1: thr < 2^32 */
+                  1.0f / (1.0f - rate)};
+    nn_par_for(par, (n + CHUNK * BLOCK - 1) / (CHUNK * BLOCK), 4 * n, 1, drop_chunks, &j);
+}
+
+static void drop_back_range(void *arg, size_t lo, size_t hi)
+{
+    const drop_job *j = arg;
+    for (size_t i = lo; i < hi; i++) j->y[i] = j->dy[i] * j->mask[i];
 }
 
 /* dx = dy * mask; dx == dy allowed. */
-void nn_dropout_backward(float *dx, const float *dy, const float *mask, size_t n)
+void nn_dropout_backward(float *dx, const float *dy, const float *mask, size_t n,
+                         const nn_parallel *par)
 {
-    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * mask[i];
+    drop_job j = {.y = dx, .dy = dy, .mask = mask, .n = n};
+    nn_par_for(par, n, 4 * n, 16, drop_back_range, &j);
 }

@@ -301,7 +301,8 @@ static const float *forward(nn_model *m, const float *x, int B, nn_rng *rng, dou
                 nn_rng_seed(&own, nn_seed_mix(L->spec.seed, m->step));
                 r = &own;
             }
-            nn_dropout_forward(L->a, L->mask, in, (size_t)B * (size_t)L->out, (float)L->spec.rate, r);
+            nn_dropout_forward(L->a, L->mask, in, (size_t)B * (size_t)L->out, (float)L->spec.rate, r,
+                               nn_model_parallel(m));
         } else {
             memcpy(L->a, in, (size_t)B * (size_t)L->out * sizeof(float));
         }
@@ -380,7 +381,8 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
             /* The activity penalty was summed in the forward pass; only its gradient here. */
             if (nn_reg_active(L->spec.activity_reg))
                 nn_reg_grad(d_out, L->a, n_out, L->spec.activity_reg, 1.0f / (float)B);
-            nn_act_backward(d_out, d_out, L->z, L->a, B, L->out, L->spec.activation); /* now dL/dz */
+            nn_act_backward_par(d_out, d_out, L->z, L->a, B, L->out, L->spec.activation,
+                                nn_model_parallel(m)); /* now dL/dz */
             float *w = m->params + L->w_off;
             float *dw = grads + L->w_off;
             float *db = L->b_off == SIZE_MAX ? NULL : grads + L->b_off;
@@ -402,7 +404,7 @@ double nn_model_grad(nn_model *m, const nn_loss_spec *loss, const float *x, cons
         } else {
             if (!L->need_dx) break;
             if (rng && L->spec.rate > 0)
-                nn_dropout_backward(d_in, d_out, L->mask, n_out);
+                nn_dropout_backward(d_in, d_out, L->mask, n_out, nn_model_parallel(m));
             else
                 memcpy(d_in, d_out, n_out * sizeof(float));
         }

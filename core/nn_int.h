@@ -54,6 +54,9 @@ void nn_act_forward(float *y, const float *x, int B, int C, nn_activation act);
  * Softmax: dx_i = y_i * (dy_i - sum_j dy_j y_j). */
 void nn_act_backward(float *dx, const float *dy, const float *x, const float *y, int B, int C,
                      nn_activation act);
+/* The same split by rows over par (NULL: serial; every activation works on rows). */
+void nn_act_backward_par(float *dx, const float *dy, const float *x, const float *y, int B, int C,
+                         nn_activation act, const nn_parallel *par);
 
 /* ---------------------------------------------------------------- parallel.c */
 
@@ -71,6 +74,10 @@ int nn_par_parts(const nn_parallel *par, size_t work);
  * par (parts must then be nn_par_n(par)). */
 void nn_par_run(const nn_parallel *par, int parts, void (*task)(void *arg, int i), void *arg);
 void nn_par_range(size_t total, int n, int i, size_t align, size_t *lo, size_t *hi);
+/* fn(arg, lo, hi) over [0, n) split into nn_par_parts(par, work) ranges with
+ * boundaries on multiples of align: for passes whose items are independent. */
+void nn_par_for(const nn_parallel *par, size_t n, size_t work, size_t align,
+                void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
 /* The model's runner (NULL when it has none). */
 const nn_parallel *nn_model_parallel(const nn_model *m);
 /* The training step the next nn_model_grad computes (the optimizer's iteration
@@ -114,9 +121,12 @@ void nn_dense_backward_par(float *dx, float *dw, float *db, const float *dz, con
 
 /* Inverted dropout over n values: mask[i] = 0 with probability rate, else
  * 1/(1-rate); y = x * mask. rate == 0 draws nothing and copies. y == x allowed. */
-void nn_dropout_forward(float *y, float *mask, const float *x, size_t n, float rate, nn_rng *r);
-/* dx = dy * mask. dx == dy allowed. */
-void nn_dropout_backward(float *dx, const float *dy, const float *mask, size_t n);
+void nn_dropout_forward(float *y, float *mask, const float *x, size_t n, float rate, nn_rng *r,
+                        const nn_parallel *par);
+/* dx = dy * mask. dx == dy allowed. Both split over par (NULL: serial); the mask
+ * is the same for any split. */
+void nn_dropout_backward(float *dx, const float *dy, const float *mask, size_t n,
+                         const nn_parallel *par);
 
 /* ---------------------------------------------------------------- regularizers.c */
 

@@ -21,6 +21,33 @@ void nn_par_run(const nn_parallel *par, int parts, void (*task)(void *arg, int i
     else par->run(par->ctx, task, arg);
 }
 
+typedef struct for_job {
+    void (*fn)(void *arg, size_t lo, size_t hi);
+    void *arg;
+    size_t n, align;
+    int parts;
+} for_job;
+
+static void for_task(void *arg, int i)
+{
+    const for_job *j = arg;
+    size_t lo, hi;
+    nn_par_range(j->n, j->parts, i, j->align, &lo, &hi);
+    if (hi > lo) j->fn(j->arg, lo, hi);
+}
+
+void nn_par_for(const nn_parallel *par, size_t n, size_t work, size_t align,
+                void (*fn)(void *arg, size_t lo, size_t hi), void *arg)
+{
+    int parts = nn_par_parts(par, work);
+    if (parts == 1) {
+        if (n) fn(arg, 0, n);
+        return;
+    }
+    for_job j = {fn, arg, n, align ? align : 1, parts};
+    nn_par_run(par, parts, for_task, &j);
+}
+
 void nn_par_range(size_t total, int n, int i, size_t align, size_t *lo, size_t *hi)
 {
     size_t units = (total + align - 1) / align;

@@ -315,6 +315,25 @@ static void prefetch_row(const float *row, int width)
     for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
 }
 
+/* Rows [r0, r1) of the batch that starts at shuffled position `from`. */
+typedef struct gather_job {
+    nn_trainer *t;
+    size_t from;
+} gather_job;
+
+static void gather_rows(void *arg, size_t r0, size_t r1)
+{
+    const gather_job *g = arg;
+    nn_trainer *t = g->t;
+    size_t xw = (size_t)t->train.x_width, yw = (size_t)t->train.y_width;
+    const uint32_t *perm = t->perm + g->from;
+    for (size_t r = r0; r < r1; r++) {
+        if (r + GATHER_AHEAD < r1) prefetch_row(t->train.x + (size_t)perm[r + GATHER_AHEAD] * xw, (int)xw);
+        memcpy(t->xb + r * xw, t->train.x + (size_t)perm[r] * xw, xw * sizeof(float));
+        memcpy(t->yb + r * yw, t->train.y + (size_t)perm[r] * yw, yw * sizeof(float));
+    }
+}
+
 static int params_finite(const float *p, size_t n)
 {
     float acc = 0;
@@ -362,13 +381,8 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
             int B = (int)(N - from < (size_t)t->fit.batch_size ? N - from : (size_t)t->fit.batch_size);
             const float *x, *y;
             if (t->fit.shuffle) {
-                for (int r = 0; r < B; r++) {
-                    size_t s = t->perm[from + (size_t)r];
-                    if (r + GATHER_AHEAD < B)
-                        prefetch_row(t->train.x + (size_t)t->perm[from + (size_t)r + GATHER_AHEAD] * xw, xw);
-                    memcpy(t->xb + (size_t)r * xw, t->train.x + s * xw, (size_t)xw * sizeof(float));
-                    memcpy(t->yb + (size_t)r * yw, t->train.y + s * yw, (size_t)yw * sizeof(float));
-                }
+                gather_job g = {t, from};
+                nn_par_for(nn_model_parallel(m), (size_t)B, (size_t)B * (size_t)xw, 1, gather_rows, &g);
                 x = t->xb;
                 y = t->yb;
             } else {

@@ -414,7 +414,7 @@ static void test_dropout_statistics(void **state)
     nn_rng r1, r2;
     nn_rng_seed(&r1, 77);
     nn_rng_seed(&r2, 77);
-    nn_dropout_forward(y, mask, x, n, rate, &r1);
+    nn_dropout_forward(y, mask, x, n, rate, &r1, NULL);
     const float scale = 1.0f / (1.0f - rate);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
@@ -427,7 +427,7 @@ static void test_dropout_statistics(void **state)
 
     /* same seed, same mask; in place (y == x) gives the same values */
     memcpy(y2, x, n * sizeof *y2);
-    nn_dropout_forward(y2, mask2, y2, n, rate, &r2);
+    nn_dropout_forward(y2, mask2, y2, n, rate, &r2, NULL);
     assert_memory_equal(mask, mask2, n * sizeof *mask);
     assert_memory_equal(y, y2, n * sizeof *y);
     assert_memory_equal(&r1, &r2, sizeof r1);
@@ -435,18 +435,18 @@ static void test_dropout_statistics(void **state)
     /* another seed, another mask */
     nn_rng r3;
     nn_rng_seed(&r3, 78);
-    nn_dropout_forward(y2, mask2, x, n, rate, &r3);
+    nn_dropout_forward(y2, mask2, x, n, rate, &r3, NULL);
     assert_true(memcmp(mask, mask2, n * sizeof *mask) != 0);
 
     /* rate 0: identity, mask of ones, no draws */
     nn_rng before = r1;
-    nn_dropout_forward(y, mask, x, n, 0.0f, &r1);
+    nn_dropout_forward(y, mask, x, n, 0.0f, &r1, NULL);
     assert_memory_equal(&before, &r1, sizeof r1);
     assert_memory_equal(y, x, n * sizeof *y);
     for (size_t i = 0; i < n; i++) assert_true(mask[i] == 1.0f);
 
     /* odd length uses a final half draw and stays in bounds */
-    nn_dropout_forward(y, mask, x, 7, 0.5f, &r1);
+    nn_dropout_forward(y, mask, x, 7, 0.5f, &r1, NULL);
     for (size_t i = 0; i < 7; i++) assert_true(mask[i] == 0.0f || mask[i] == 2.0f);
 
     free(x);
@@ -478,12 +478,12 @@ static void test_dropout_backward(void **state)
     float x[16], y[16], mask[16], g[16], dx[16], fd[16];
     fill_uniform(x, 16, -1, 1, &r);
     fill_uniform(g, 16, -1, 1, &r);
-    nn_dropout_forward(y, mask, x, 16, 0.5f, &r);
+    nn_dropout_forward(y, mask, x, 16, 0.5f, &r, NULL);
     drop_ctx c = {x, mask, g, 16};
     for (size_t i = 0; i < 16; i++) fd[i] = fd_at(x, i, 1e-2, drop_objective, &c);
-    nn_dropout_backward(dx, g, mask, 16);
+    nn_dropout_backward(dx, g, mask, 16, NULL);
     assert_close(dx, fd, 16, 1e-5, 1e-4, "dropout dx");
-    nn_dropout_backward(g, g, mask, 16); /* dx == dy */
+    nn_dropout_backward(g, g, mask, 16, NULL); /* dx == dy */
     assert_close(g, dx, 16, 0, 0, "dropout in place");
 }
 
