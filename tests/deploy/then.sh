@@ -32,6 +32,8 @@ say() { printf 'then.sh: %s\n' "$*"; }
 fail() {
   printf 'then.sh: FAIL: %s\n' "$*" >&2
   [ -s "$TMP/body" ] && printf 'then.sh: last reply: %s\n' "$(head -c 600 "$TMP/body")" >&2
+  printf 'then.sh: the container log ends:\n' >&2
+  $ENGINE logs "$CONTAINER" 2>&1 | grep -v 'systemd' | tail -n 25 >&2
   exit 1
 }
 
@@ -97,7 +99,7 @@ check_weights() {
   if [ "$n" -le 0 ] || [ $((n + 8)) -ge "$size" ]; then
     fail "weights: header length $n, file $size bytes"
   fi
-  head -c $((n + 8)) "$f" | grep -q '"dense/kernel"' || fail "weights: no dense/kernel tensor"
+  head -c $((n + 8)) "$f" | grep '"dense/kernel"' > /dev/null || fail "weights: no dense/kernel tensor"
 }
 
 # spec NAME DATASET UNITS EPOCHS: the classic example model as a job spec.
@@ -180,7 +182,9 @@ say "restarting the container ($ENGINE restart $CONTAINER)"
 $ENGINE restart "$CONTAINER" > /dev/null 2> "$TMP/restart.err" \
   || fail "$ENGINE restart failed: $(cat "$TMP/restart.err")"
 wait_healthy 60
-$ENGINE logs "$CONTAINER" 2>&1 | grep -q '"msg":"stopped"' \
+# (grep reads the whole log: with -q it could stop at the match and the writer's
+# broken pipe would fail the pipeline under pipefail)
+$ENGINE logs "$CONTAINER" 2>&1 | grep '"msg":"stopped"' > /dev/null \
   || fail "fitd did not log a graceful stop on SIGTERM"
 say "healthy again; the log shows a graceful stop"
 
