@@ -216,9 +216,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "updated_at = " NOW " WHERE id = ?1 AND status = 'running'",
     [ST_JOB_SUSPEND] = "UPDATE jobs SET status = 'queued', epoch = ?2, batch = ?3, batches = ?4, "
                        "updated_at = " NOW " WHERE id = ?1 AND status = 'running'",
+    /* Queued too: a running job whose cancel came as a shutdown requeued it (else
+     * its next claim would load its data only to be cancelled). */
     [ST_RECOVER_CANCELLED] = "UPDATE jobs SET status = 'cancelled', finished_at = " NOW ", "
                              "updated_at = " NOW " "
-                             "WHERE status = 'running' AND cancel_requested <> 0",
+                             "WHERE status IN ('running', 'queued') AND cancel_requested <> 0",
     [ST_RECOVER_QUEUED] = "UPDATE jobs SET status = 'queued', epoch = epochs_done, batch = 0, "
                           "updated_at = " NOW " WHERE status = 'running'",
     [ST_METRICS] = "SELECT epoch, record FROM job_metrics WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch",

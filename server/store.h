@@ -103,9 +103,9 @@ store_rc store_migrate(store *s);
 store_rc store_schema_version(store *s, int *version);
 
 /* At start-up: jobs left `running` by a dead process go back to `queued` (they
- * resume from their last checkpoint); a running job whose cancel had been
- * requested becomes `cancelled` instead. *n_requeued (may be NULL) counts the
- * requeued jobs. */
+ * resume from their last checkpoint); a running or queued job whose cancel had
+ * been requested (a shutdown requeued it first) becomes `cancelled` instead, its
+ * checkpoint dropped. *n_requeued (may be NULL) counts the requeued jobs. */
 store_rc store_recover_running(store *s, int *n_requeued);
 
 /* A cheap read that proves the database answers (for /healthz). */

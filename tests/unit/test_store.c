@@ -969,6 +969,24 @@ static void test_cancel_transitions(void **state)
     assert_int_equal(store_job_cancel(f->s, dep.id, &st), STORE_OK);
     assert_int_equal(store_job_delete(f->s, r1.id), STORE_OK);
     store_job_free(&dep);
+
+    /* A cancel that reached a running job just as a shutdown requeued it: the next
+     * start's recovery cancels it, checkpoint and all, instead of running it again. */
+    store_job q3;
+    insert_job(f->s, d.id, NULL, NULL, &q3);
+    store_job_free(&q3);
+    assert_int_equal(store_job_claim(f->s, &q3), STORE_OK);
+    assert_int_equal(store_job_cancel(f->s, q3.id, &st), STORE_OK);
+    assert_int_equal(st, STORE_JOB_RUNNING);
+    assert_int_equal(store_job_suspend(f->s, q3.id, "ckpt", 4, 0, 1, 3), STORE_OK);
+    int requeued = -1;
+    assert_int_equal(store_recover_running(f->s, &requeued), STORE_OK);
+    assert_int_equal(requeued, 0);
+    assert_int_equal(store_job_get(f->s, q3.id, &g), STORE_OK);
+    assert_int_equal(g.status, STORE_JOB_CANCELLED);
+    store_job_free(&g);
+    assert_int_equal(store_job_checkpoint_load(f->s, q3.id, &buf, &len, NULL), STORE_NOT_FOUND);
+    store_job_free(&q3);
     store_job_free(&q1);
     store_job_free(&r1);
 }
