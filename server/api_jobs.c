@@ -667,14 +667,37 @@ static int metrics_csv(const json_t *records, buf *b)
     return b->failed ? -1 : 0;
 }
 
+/* The q of media range `type` in an Accept header (RFC 9110 12.5.1; 1 when it has
+ * no q parameter), or -1 when the header does not list it. */
+static double accept_q(const char *accept, const char *type)
+{
+    size_t tl = strlen(type);
+    for (const char *p = accept; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        size_t len = strcspn(p, ","), n = strcspn(p, ";,");
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+        if (n == tl && strncasecmp(p, type, tl) == 0) {
+            double q = 1;
+            for (const char *s = p + n; s < p + len; s++) {
+                if (*s != ';') continue;
+                while (*++s == ' ' || *s == '\t') {
+                }
+                if ((*s == 'q' || *s == 'Q') && s[1] == '=') q = strtod(s + 2, NULL);
+            }
+            return q;
+        }
+        p += len;
+    }
+    return -1;
+}
+
+/* CSV when the client lists text/csv with a q above 0 and no lower than JSON's. */
 static int accepts_csv(http_req *req)
 {
     const char *accept = http_req_header(req, "Accept");
     if (!accept) return 0;
-    /* Case-insensitive search for the media type. */
-    for (const char *p = accept; *p; p++)
-        if (strncasecmp(p, "text/csv", 8) == 0) return 1;
-    return 0;
+    double csv = accept_q(accept, "text/csv");
+    return csv > 0 && csv >= accept_q(accept, "application/json");
 }
 
 static void handle_metrics(http_req *req)

@@ -403,6 +403,22 @@ static void test_quickstart(void **state)
     for (size_t i = 0; i < r.len; i++) lines += r.body[i] == '\n';
     assert_int_equal(lines, 11);
     resp_free(&r);
+    /* Content negotiation by q: CSV only when it is acceptable and not less so than JSON. */
+    static const struct {
+        const char *accept;
+        int csv;
+    } neg[] = {{"Accept: application/json;q=0.9, TEXT/CSV", 1},
+               {"Accept: text/csv;q=0", 0},
+               {"Accept: text/csv; q=0.5, application/json", 0},
+               {"Accept: text/csvx", 0}};
+    for (size_t k = 0; k < sizeof neg / sizeof neg[0]; k++) {
+        const char *h[] = {neg[k].accept, NULL};
+        r = http("GET", path, NULL, NULL, 0, h);
+        expect_status(&r, 200);
+        if ((strncmp(r.content_type, "text/csv", 8) == 0) != neg[k].csv)
+            fail_msg("%s: got %s", neg[k].accept, r.content_type);
+        resp_free(&r);
+    }
 
     /* Weights: safetensors and JSON hold the same numbers. */
     snprintf(path, sizeof path, "/v1/jobs/%s/weights", id);
