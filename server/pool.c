@@ -285,8 +285,14 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
                  store_errmsg(ctx->st), store_rc_name(src));
         goto out;
     }
-    atomic_store(&ctx->w->slot.epoch, rec->epoch + 1);
-    atomic_store(&ctx->w->slot.batch, 0);
+    /* The epoch in progress is the next one; after the last, the finished last one
+     * (progress read while the job saves its weights said epoch 11 of 10). */
+    if (rec->epoch < ctx->epochs) {
+        atomic_store(&ctx->w->slot.epoch, rec->epoch + 1);
+        atomic_store(&ctx->w->slot.batch, 0);
+    } else {
+        atomic_store(&ctx->w->slot.batch, atomic_load(&ctx->w->slot.batches));
+    }
     metrics_on_epoch(ctx->p->metrics, rec->seconds, ctx->train_samples);
     tell_news(ctx->p);
     poll_db_cancel(ctx);
