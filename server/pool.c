@@ -321,11 +321,10 @@ static void cb_on_batch(void *user, int epoch, int batch, int n_batches)
     atomic_store(&s->epoch, epoch);
     atomic_store(&s->batch, batch);
     atomic_store(&s->batches, n_batches);
-    double t = clock_mono_s();
-    if (t - ctx->last_progress_s >= POOL_PROGRESS_INTERVAL_S) {
-        ctx->last_progress_s = t;
+    if (clock_mono_s() - ctx->last_progress_s >= POOL_PROGRESS_INTERVAL_S) {
         (void)store_job_progress(ctx->st, ctx->job_id, epoch, batch, n_batches);
         poll_db_cancel(ctx);
+        ctx->last_progress_s = clock_mono_s(); /* a second of training, however long these took */
     }
 }
 

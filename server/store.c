@@ -1924,6 +1924,10 @@ out:
 store_rc store_job_progress(store *s, const char *job_id, int epoch, int batch, int batches)
 {
     sqlite3_stmt *st = NULL;
+    /* Advisory, written every second between batches: it does not wait for a lock
+     * another connection holds (waiting out the busy timeout each time held
+     * training to one batch per 5 s for as long as the lock lasted). */
+    sqlite3_busy_timeout(s->db, 0);
     store_rc rc = prep(s, ST_JOB_PROGRESS, &st);
     if (rc != STORE_OK) goto out;
     BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
@@ -1936,6 +1940,7 @@ store_rc store_job_progress(store *s, const char *job_id, int epoch, int batch, 
     if (sqlite3_changes(s->db) == 0) rc = not_running(s, job_id);
 out:
     done(st);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     return rc;
 }
 

@@ -312,7 +312,8 @@ typedef struct store_epoch {
  * best epoch and last metrics. Only for a running job: otherwise STORE_CONFLICT
  * (STORE_NOT_FOUND if absent). */
 store_rc store_epoch_commit(store *s, const char *job_id, const store_epoch *e);
-/* Cheap progress update of a running job (the caller may throttle it). A job that is
+/* Cheap progress update of a running job (the caller may throttle it). Advisory: it
+ * does not wait for another connection's lock (STORE_BUSY at once). A job that is
  * no longer running is left alone and STORE_CONFLICT returned. */
 store_rc store_job_progress(store *s, const char *job_id, int epoch, int batch, int batches);
 
