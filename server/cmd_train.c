@@ -162,10 +162,7 @@ int cmd_train(int argc, char **argv)
     }
     /* The job's math is split over `threads` parts of our own (par.h), each product
      * a single-threaded OpenBLAS call. */
-    if (!threads) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = cores > 0 ? (int)cores : 1;
-    }
+    if (!threads) threads = par_cores();
     nn_blas_set_threads(1);
     par = par_start(threads);
     nn_parallel runner = par_runner(par);

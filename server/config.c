@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "config.h"
+#include "par.h"
 #include "nn.h"
 
 typedef enum opt_kind { OPT_STR, OPT_INT, OPT_I64, OPT_SIZE, OPT_LISTEN, OPT_LEVEL, OPT_DAYS } opt_kind;
@@ -97,8 +98,7 @@ void config_defaults(srv_config *cfg)
     snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
     cfg->listen_port = 8080;
     snprintf(cfg->db_path, sizeof cfg->db_path, "./var/fitd.db");
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->workers = cores > 0 ? (int)cores : 1;
+    cfg->workers = par_cores();
     cfg->http_threads = 4;
     cfg->connection_limit = 1024;
     cfg->connection_timeout_s = 30;

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 /* About 100-300 us of spinning before a helper sleeps: longer than the serial
  * stretches between a step's dispatches, far shorter than an epoch's commit. */
@@ -96,6 +97,12 @@ static void par_run(void *ctx, void (*task)(void *arg, int i), void *arg)
     }
     task(arg, 0);
     for (int spins = 0; atomic_load(&p->pending) > 0; spins++) relax(spins);
+}
+
+int par_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }
 
 par_pool *par_start(int n)

@@ -104,12 +104,6 @@ static void tell_news(pool *p)
     if (fn) fn(ctx);
 }
 
-static int online_cores(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 /* ---------------------------------------------------------------- dataset cache */
 
 /* Whether to try a store call again: it met a lock that another connection (a
@@ -753,7 +747,7 @@ static void *worker_main(void *arg)
 pool *pool_start(const pool_options *opt, char *err, size_t err_len)
 {
     pool *p = NULL;
-    int cores = online_cores();
+    int cores = par_cores();
     int n = opt && opt->workers > 0 ? opt->workers : cores;
     char tmp[8];
     if (!err) {

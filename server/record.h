@@ -32,10 +32,6 @@ record_key_kind record_key(const char *name, const char *const *metrics, int n_m
  * to fit), for messages that list what a job records. */
 void record_keys_list(char *dst, size_t len, const char *const *metrics, int n_metrics);
 
-/* Learning curves read back from stored records: record_curve_row, called once per
- * epoch (a store_metrics_fn), appends x = epoch and y[k] = the record's keys[k]
- * (NAN when absent or null), and adds every numeric key it sees to `seen` when
- * that is non-NULL. It returns non-zero, with failed set, when out of memory. */
 /* v as JSON: a real, or null for NaN and Inf, which JSON cannot hold (json_real
  * refuses them, which callers took for out of memory). */
 json_t *record_json_number(double v);
@@ -43,6 +39,10 @@ json_t *record_json_number(double v);
 /* A record's numeric member, or NAN (absent, null or not a number). */
 double record_num(const json_t *rec, const char *key);
 
+/* Learning curves read back from stored records: record_curve_row, called once per
+ * epoch (a store_metrics_fn), appends x = epoch and y[k] = the record's keys[k]
+ * (NAN when absent or null), and adds every numeric key it sees to `seen` when
+ * that is non-NULL. It returns non-zero, with failed set, when out of memory. */
 typedef struct record_curve {
     const char *keys[2];
     int n_keys;
