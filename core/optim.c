@@ -540,16 +540,12 @@ typedef struct step_job {
     nn_optim *o;
     float *params;
     const float *grads;
-    size_t n_params;
-    int parts;
     step_coef k;
 } step_job;
 
-static void step_task(void *arg, int i)
+static void step_task(void *arg, size_t lo, size_t hi)
 {
     step_job *j = arg;
-    size_t lo, hi;
-    nn_par_range(j->n_params, j->parts, i, 16, &lo, &hi);
     step_range(j->o, j->params, j->grads, lo, hi, &j->k);
 }
 
@@ -569,8 +565,8 @@ void nn_optim_step(nn_optim *o, float *params, float *grads, const nn_parallel *
         k.c1 = (float)(1.0 - s->beta_1);
         k.c2 = (float)(1.0 - s->beta_2);
     }
-    step_job j = {o, params, grads, o->n_params, nn_par_parts(par, o->n_params), k};
-    nn_par_run(par, j.parts, step_task, &j);
+    step_job j = {o, params, grads, k};
+    nn_par_for(par, o->n_params, o->n_params, 16, step_task, &j);
     o->iterations++;
 }
 
