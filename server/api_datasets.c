@@ -54,7 +54,7 @@ typedef struct upload {
     size_t name_len;
     /* the first error met while streaming (reply status 0 = none) */
     unsigned err_status;
-    char err_field[64];
+    char err_field[600]; /* a pointer: an escaped part name, /label, ... */
     nn_error err;
 } upload;
 
@@ -176,7 +176,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         u->name_from_form = 1;
         return MHD_YES;
     } else {
-        char ptr[64] = "";
+        char ptr[sizeof u->err_field] = "";
         size_t n = 0;
         spec_path_push(ptr, sizeof ptr, &n, key);
         fail(u, 400, ptr, NN_ERR_INVALID,

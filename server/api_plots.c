@@ -71,9 +71,10 @@ static void handle_metrics_svg(http_req *req)
     int n_names = job_metric_names(&j, &spec, names);
     /* A val_ twin is drawn with its training series, so it is not a series itself. */
     record_key_kind kind = strlen(metric) > 100 ? RECORD_KEY_UNKNOWN : record_key(metric, names, n_names);
-    if (kind == RECORD_KEY_UNKNOWN || kind == RECORD_KEY_VAL) reply_bad_metric(req, metric, names, n_names);
+    int bad = kind == RECORD_KEY_UNKNOWN || kind == RECORD_KEY_VAL;
+    if (bad) reply_bad_metric(req, metric, names, n_names); /* names borrow from spec */
     json_decref(spec);
-    if (kind == RECORD_KEY_UNKNOWN || kind == RECORD_KEY_VAL) goto out;
+    if (bad) goto out;
     snprintf(val_key, sizeof val_key, "val_%s", metric);
     c.keys[0] = metric;
     c.keys[1] = val_key;

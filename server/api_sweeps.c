@@ -432,12 +432,8 @@ static void handle_delete(http_req *req)
     if (!st) return;
     if (load_sweep(req, st, &w)) return; /* 404 unless it exists and is ours */
     store_rc rc = store_sweep_delete(st, w.id);
-    if (rc == STORE_CONFLICT)
-        http_reply_problem(req, 409, "sweep %s has trials queued or running; cancel it first", w.id);
-    else if (rc != STORE_OK)
-        api_reply_store_error(req, st, rc, "sweep");
-    else
-        http_reply_empty(req, 204);
+    if (rc != STORE_OK) api_reply_store_error(req, st, rc, "sweep"); /* 409 with the store's reason */
+    else http_reply_empty(req, 204);
     store_sweep_free(&w);
 }
 

@@ -111,9 +111,9 @@ static void tell_news(pool *p)
  * failure of the job, and giving up would fail it or, for its final write, leave
  * it running with no worker; so it is retried while the pool runs. After a stop
  * the job is left as it is: the next start's recovery requeues it. */
-static int retry_busy(pool *p, store_rc rc, const char *what, const char *id)
+static int retry_busy(pool *p, const char *what, const char *id)
 {
-    if (rc != STORE_BUSY || atomic_load(&p->stopping)) return 0;
+    if (atomic_load(&p->stopping)) return 0;
     LOG(LOG_WARN, "database busy: retrying", "\"what\":\"%s\",\"id\":\"%s\"", what, id);
     for (int ms = 0; ms < POOL_BUSY_RETRY_MS && !atomic_load(&p->stopping); ms += 50) {
         struct timespec nap = {0, 50 * 1000000L};
@@ -156,7 +156,7 @@ static const nn_dataset *cache_acquire(pool *p, store *st, const char *id, char 
 
     store_rc rc;
     while ((rc = store_dataset_load(st, id, NULL, &e->ds)) == STORE_BUSY &&
-           retry_busy(p, rc, "dataset load", id)) {
+           retry_busy(p, "dataset load", id)) {
     }
     if (rc != STORE_OK)
         snprintf(err, err_len, "dataset %s could not be loaded: %s (%s)", id, store_errmsg(st),
@@ -264,7 +264,7 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
     };
     store_rc src;
     while ((src = store_epoch_commit(ctx->st, ctx->job_id, &e)) == STORE_BUSY &&
-           retry_busy(ctx->p, src, "epoch commit", ctx->job_id)) {
+           retry_busy(ctx->p, "epoch commit", ctx->job_id)) {
     }
     if (src == STORE_CONFLICT) {
         /* No longer running (cancelled in the database by another process). */
@@ -481,7 +481,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
 
     /* Resume after a crash or a graceful stop. */
     while ((src = store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL)) == STORE_BUSY &&
-           retry_busy(p, src, "checkpoint load", job->id)) {
+           retry_busy(p, "checkpoint load", job->id)) {
     }
     if (src == STORE_OK) {
         if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) {
@@ -536,7 +536,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
          * waits POOL_FULL_PAUSE_S before claiming again). Never failed for this. */
         char q[600];
         while ((src = store_job_requeue(st, job->id)) == STORE_BUSY &&
-               retry_busy(p, src, "requeue", job->id)) {
+               retry_busy(p, "requeue", job->id)) {
         }
         LOG(LOG_WARN, "disk full: job paused and requeued", "\"job_id\":\"%s\",\"rc\":\"%s\",\"error\":%s",
             job->id, store_rc_name(src), log_quote(q, sizeof q, ctx.commit_err));
@@ -585,13 +585,13 @@ finish:
     }
     while ((src = store_job_finish(st, job->id, final, msg[0] ? msg : NULL, weights, weights_len,
                                    test_json)) == STORE_BUSY &&
-           retry_busy(p, src, "finish", job->id)) {
+           retry_busy(p, "finish", job->id)) {
     }
     if (src == STORE_FULL) {
         /* No room for the weights (or the outcome): pause as for an epoch; the rerun
          * restores the last checkpoint and finishes again once space returns. */
         store_rc rq;
-        while ((rq = store_job_requeue(st, job->id)) == STORE_BUSY && retry_busy(p, rq, "requeue", job->id)) {
+        while ((rq = store_job_requeue(st, job->id)) == STORE_BUSY && retry_busy(p, "requeue", job->id)) {
         }
         LOG(LOG_WARN, "disk full: job finish deferred, job requeued",
             "\"job_id\":\"%s\",\"rc\":\"%s\"", job->id, store_rc_name(rq));

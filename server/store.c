@@ -88,7 +88,6 @@ enum {
     ST_SWEEP_FLAG_CANCEL,
     ST_SWEEP_CANCEL_QUEUED,
     ST_SWEEP_CANCEL_RUNNING,
-    ST_SWEEP_CKPT_DELETE,
     ST_SWEEP_TRIALS,
     ST_SWEEP_OF_JOB,
     ST_SWEEP_RUNG,
@@ -236,7 +235,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* All of a sweep's trials, or none while one is unfinished; then the sweep, once
      * no trial refers to it. */
     [ST_SWEEP_DELETE_JOBS] = "DELETE FROM jobs WHERE sweep_id = ?1 AND NOT EXISTS (SELECT 1 "
-                             "FROM jobs WHERE sweep_id = ?1 AND status NOT IN " FINISHED_SET ")",
+                             "FROM jobs WHERE sweep_id = ?1 AND (status NOT IN " FINISHED_SET
+                             " OR NOT " NOT_A_SOURCE("jobs.id") "))",
     [ST_SWEEP_DELETE] = "DELETE FROM sweeps WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs "
                         "WHERE sweep_id = ?1)",
     [ST_SWEEPS_PRUNE] = "DELETE FROM sweeps WHERE NOT EXISTS (SELECT 1 FROM jobs "
@@ -247,8 +247,6 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SWEEP_CANCEL_QUEUED] = "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, "
                                "error = 'the sweep was cancelled', finished_at = " NOW ", "
                                "updated_at = " NOW " WHERE sweep_id = ?1 AND status = 'queued'",
-    [ST_SWEEP_CKPT_DELETE] = "DELETE FROM job_checkpoints WHERE job_id IN (SELECT id FROM jobs "
-                             "WHERE sweep_id = ?1 AND status = 'cancelled')",
     [ST_SWEEP_CANCEL_RUNNING] = "UPDATE jobs SET cancel_requested = 1, updated_at = " NOW " "
                                 "WHERE sweep_id = ?1 AND status = 'running' RETURNING id",
     /* ?2 is the JSON path of the objective metric, ?3 1 for "max": the best epoch
@@ -1838,14 +1836,12 @@ store_rc store_job_cancel(store *s, const char *id, store_job_status *status_out
         if (changed && i == 0 && (rc = run_id(s, ST_CKPT_DELETE, id, "drop checkpoint")) != STORE_OK)
             goto out;
     }
-    if (!changed) { /* neither queued nor running */
+    if (!changed) { /* neither queued nor running: finished (in one transaction), or absent */
         store_job_status now = STORE_JOB_QUEUED;
         if ((rc = job_state(s, id, &now, NULL)) != STORE_OK) goto out;
         if (status_out) *status_out = now;
-        if (store_job_status_finished(now)) {
-            rc = set_err(s, STORE_CONFLICT, "job %s already %s", id, store_job_status_name(now));
-            goto out;
-        }
+        rc = set_err(s, STORE_CONFLICT, "job %s already %s", id, store_job_status_name(now));
+        goto out;
     }
     if ((rc = tx_commit(s)) != STORE_OK) goto out;
     in_tx = 0;
@@ -2233,7 +2229,10 @@ store_rc store_sweep_delete(store *s, const char *id)
     rc = store_sweep_get(s, id, &w);
     if (rc != STORE_OK) return rc;
     store_sweep_free(&w);
-    return set_err(s, STORE_CONFLICT, "sweep %s has trials queued or running", id);
+    return set_err(s, STORE_CONFLICT,
+                   "sweep %s has trials queued or running, or one a waiting job starts from "
+                   "(init.from_job); cancel it first",
+                   id);
 }
 
 store_rc store_sweep_insert(store *s, const store_sweep_new *in, store_sweep *out)
@@ -2343,7 +2342,7 @@ store_rc store_sweep_cancel(store *s, const char *id, store_idbuf **running, siz
     if ((rc = run_id(s, ST_SWEEP_CANCEL_QUEUED, id, "cancel sweep")) != STORE_OK) goto out;
     n_queued = sqlite3_changes(s->db);
     /* Checkpoints that queued trials held (a shutdown or crash stopped them) go too. */
-    if ((rc = run_id(s, ST_SWEEP_CKPT_DELETE, id, "cancel sweep")) != STORE_OK) goto out;
+    if ((rc = run_plain(s, ST_CKPT_DELETE_FINISHED, "cancel sweep")) != STORE_OK) goto out;
     if ((rc = prep(s, ST_SWEEP_CANCEL_RUNNING, &st)) != STORE_OK) goto out;
     BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
     while ((code = step(s, st)) == SQLITE_ROW) {
