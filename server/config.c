@@ -61,6 +61,9 @@ static const opt_def opts[] = {
      86400, "30", "seconds before an idle connection is closed"},
     {"shutdown-timeout", "FITD_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 1, 3600,
      "10", "seconds from SIGTERM/SIGINT to exit (jobs checkpoint and requeue)"},
+    {"crash-limit", "FITD_CRASH_LIMIT", OPT_INT, OFF(crash_limit), 0, 0, 1000000, "3",
+     "deaths of fitd (crash, kill, out of memory) under a running job since its last epoch "
+     "before the next start fails the job instead of requeuing it (0: no limit)"},
     {"max-body-json", "FITD_MAX_BODY_JSON", OPT_SIZE, OFF(max_body_json), 0, 1024,
      INT64_C(1) << 32, "1MiB", "largest JSON request body (job specs, predict, datasets as JSON)"},
     {"max-body-dataset", "FITD_MAX_BODY_DATASET", OPT_SIZE, OFF(max_body_dataset), 0, 1024,
@@ -103,6 +106,7 @@ void config_defaults(srv_config *cfg)
     cfg->connection_limit = 1024;
     cfg->connection_timeout_s = 30;
     cfg->shutdown_timeout_s = 10;
+    cfg->crash_limit = 3;
     cfg->max_body_json = (size_t)1 << 20;
     cfg->max_body_dataset = (size_t)512 << 20;
     cfg->max_queued = 10000;

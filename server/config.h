@@ -33,6 +33,7 @@ typedef struct srv_config {
     int connection_limit;     /* --max-connections [1024] */
     int connection_timeout_s; /* --connection-timeout [30] */
     int shutdown_timeout_s;   /* --shutdown-timeout [10]: SIGTERM to exit, at most */
+    int crash_limit;          /* --crash-limit [3]: deaths under a job before it fails */
     size_t max_body_json;     /* --max-body-json bytes [1 MiB]: job specs, predict, JSON */
     size_t max_body_dataset;  /* --max-body-dataset bytes [512 MiB]: dataset uploads */
     int max_queued;           /* --max-queued [10000]: queued jobs before POST /v1/jobs gets 429 */

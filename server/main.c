@@ -207,13 +207,16 @@ static int serve(int argc, char **argv)
             log_quote(q, sizeof q, store_errmsg(st)));
         goto out;
     }
-    int n_requeued = 0;
-    if (store_recover_running(st, &n_requeued) != STORE_OK) {
+    int n_requeued = 0, n_failed = 0;
+    if (store_recover_running(st, cfg.crash_limit, &n_requeued, &n_failed) != STORE_OK) {
         LOG(LOG_ERROR, "recovery failed", "\"error\":%s",
             log_quote(q, sizeof q, store_errmsg(st)));
         goto out;
     }
     if (n_requeued) LOG(LOG_INFO, "requeued jobs left running", "\"count\":%d", n_requeued);
+    if (n_failed)
+        LOG(LOG_WARN, "failed jobs that fitd died under --crash-limit times", "\"count\":%d",
+            n_failed);
 
     counters = metrics_new(); /* GET /metrics; fed by http and the pool */
     if (!counters) {

@@ -78,6 +78,8 @@ enum {
     ST_JOB_REQUEUE,
     ST_JOB_SUSPEND,
     ST_RECOVER_CANCELLED,
+    ST_RECOVER_COUNT_CRASHES,
+    ST_RECOVER_FAIL_CRASHED,
     ST_RECOVER_QUEUED,
     ST_METRICS,
     ST_JOB_DELETE,
@@ -175,6 +177,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* The whole claim is this one statement: the sub-select and the update run
      * under the same write lock, so two claimers can never get the same row. */
     [ST_JOB_CLAIM] = "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
+                     "claimed_epochs = epochs_done, "
                      "started_at = COALESCE(started_at, " NOW "), updated_at = " NOW " "
                      "WHERE status = 'queued' AND seq = (SELECT q.seq FROM jobs q "
                      "WHERE q.status = 'queued' AND (q.sweep_id IS NULL OR NOT EXISTS "
@@ -220,6 +223,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RECOVER_CANCELLED] = "UPDATE jobs SET status = 'cancelled', finished_at = " NOW ", "
                              "updated_at = " NOW " "
                              "WHERE status IN ('running', 'queued') AND cancel_requested <> 0",
+    /* Deaths since the job's last committed epoch: a job that kills the process
+     * (out of memory, a crash) dies at the same place on every retry. */
+    [ST_RECOVER_COUNT_CRASHES] = "UPDATE jobs SET crashes = CASE WHEN epochs_done > claimed_epochs "
+                                 "THEN 1 ELSE crashes + 1 END WHERE status = 'running'",
+    [ST_RECOVER_FAIL_CRASHED] =
+        "UPDATE jobs SET status = 'failed', error = printf('fitd stopped %d times (killed or "
+        "crashed) while this job was running epoch %d, before that epoch completed; not retried "
+        "(fitd serve --crash-limit %d)', crashes, epochs_done + 1, ?1), finished_at = " NOW ", "
+        "updated_at = " NOW " WHERE status = 'running' AND ?1 > 0 AND crashes >= ?1",
     [ST_RECOVER_QUEUED] = "UPDATE jobs SET status = 'queued', epoch = epochs_done, batch = 0, "
                           "updated_at = " NOW " WHERE status = 'running'",
     [ST_METRICS] = "SELECT epoch, record FROM job_metrics WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch",
@@ -2031,21 +2043,30 @@ out:
     return rc;
 }
 
-store_rc store_recover_running(store *s, int *n_requeued)
+store_rc store_recover_running(store *s, int crash_limit, int *n_requeued, int *n_failed)
 {
-    int in_tx = 0, n = 0;
+    sqlite3_stmt *st = NULL;
+    int in_tx = 0, requeued = 0, failed = 0;
     store_rc rc;
     if (n_requeued) *n_requeued = 0;
+    if (n_failed) *n_failed = 0;
     if ((rc = tx_begin(s, 1)) != STORE_OK) goto out;
     in_tx = 1;
     if ((rc = run_plain(s, ST_RECOVER_CANCELLED, "recover jobs")) != STORE_OK) goto out;
+    if ((rc = run_plain(s, ST_RECOVER_COUNT_CRASHES, "recover jobs")) != STORE_OK) goto out;
+    if ((rc = prep(s, ST_RECOVER_FAIL_CRASHED, &st)) != STORE_OK) goto out;
+    BIND(sqlite3_bind_int(st, 1, crash_limit));
+    if ((rc = run_done(s, st, "recover jobs")) != STORE_OK) goto out;
+    failed = sqlite3_changes(s->db);
     if ((rc = run_plain(s, ST_RECOVER_QUEUED, "recover jobs")) != STORE_OK) goto out;
-    n = sqlite3_changes(s->db);
+    requeued = sqlite3_changes(s->db);
     if ((rc = run_plain(s, ST_CKPT_DELETE_FINISHED, "recover jobs")) != STORE_OK) goto out;
     if ((rc = tx_commit(s)) != STORE_OK) goto out;
     in_tx = 0;
-    if (n_requeued) *n_requeued = n;
+    if (n_requeued) *n_requeued = requeued;
+    if (n_failed) *n_failed = failed;
 out:
+    done(st);
     if (in_tx) tx_rollback(s);
     return rc;
 }

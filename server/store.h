@@ -105,8 +105,11 @@ store_rc store_schema_version(store *s, int *version);
 /* At start-up: jobs left `running` by a dead process go back to `queued` (they
  * resume from their last checkpoint); a running or queued job whose cancel had
  * been requested (a shutdown requeued it first) becomes `cancelled` instead, its
- * checkpoint dropped. *n_requeued (may be NULL) counts the requeued jobs. */
-store_rc store_recover_running(store *s, int *n_requeued);
+ * checkpoint dropped. A job under which the process has now died crash_limit
+ * (> 0) times since the job last committed an epoch becomes `failed`, its error
+ * saying so, instead of taking every restart down again. *n_requeued and
+ * *n_failed (may be NULL) count those jobs. */
+store_rc store_recover_running(store *s, int crash_limit, int *n_requeued, int *n_failed);
 
 /* A cheap read that proves the database answers (for /healthz). */
 store_rc store_ping(store *s);

@@ -108,7 +108,7 @@ N_SPECS=3
 start_fitd() { # start_fitd DB LOG
   rm -f "$work/port"
   "$FITD_BIN" serve --listen 127.0.0.1:0 --db "$1" --port-file "$work/port" \
-    --workers "$WORKERS" --log-level warn >>"$2" 2>&1 &
+    --workers "$WORKERS" --crash-limit 0 --log-level warn >>"$2" 2>&1 &
   pid=$!
 }
 wait_healthy() {

@@ -431,6 +431,56 @@ static void test_resume_after_kill9(void **state)
     expect_same_run(ref, id, EPOCHS);
 }
 
+/* A job that fitd keeps dying under (here kill -9, as the out-of-memory killer
+ * would) in the same epoch: after the default --crash-limit of 3 such deaths the
+ * next start fails it, saying why, instead of starting it again, and serves on. */
+static void test_crash_limit(void **state)
+{
+    (void)state;
+    char id[64], spec[1024];
+    fitd_start(NULL);
+    upload_digits();
+    /* Batch 1 through two 2048-unit layers: an epoch takes seconds. */
+    snprintf(spec, sizeof spec,
+             "{\"data\": {\"train\": \"%s\"}, \"model\": {\"input_shape\": [64], \"layers\": ["
+             " {\"type\": \"dense\", \"units\": 2048, \"activation\": \"relu\"},"
+             " {\"type\": \"dense\", \"units\": 2048, \"activation\": \"relu\"},"
+             " {\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}]},"
+             " \"compile\": {\"optimizer\": \"adam\", \"loss\": \"sparse_categorical_crossentropy\"},"
+             " \"fit\": {\"epochs\": 3, \"batch_size\": 1}}",
+             digits_id);
+    submit(spec, id, sizeof id);
+    for (int death = 1; death <= 3; death++) {
+        int e, b;
+        wait_mid_epoch(id, 1, 1, 1 << 30, &e, &b);
+        assert_int_equal(e, 1);
+        fitd_kill9();
+        store_job j = {0};
+        store_job_read(id, &j);
+        assert_int_equal(j.status, STORE_JOB_RUNNING);
+        assert_int_equal(j.epochs_done, 0);
+        assert_int_equal(j.attempts, death);
+        store_job_free(&j);
+        fitd_start(NULL);
+    }
+    /* Failed by the start-up recovery, before any worker could claim it. */
+    json_t *o = job_get(id);
+    assert_string_equal(job_status(o), "failed");
+    assert_int_equal(json_integer_value(json_object_get(o, "attempts")), 3);
+    const char *err = json_string_value(json_object_get(o, "error"));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "fitd stopped 3 times"));
+    assert_non_null(strstr(err, "running epoch 1"));
+    assert_non_null(strstr(err, "--crash-limit 3"));
+    json_decref(o);
+    /* The service goes on: a new job trains to the end. */
+    char *ok = resume_spec(1);
+    char id2[64];
+    submit(ok, id2, sizeof id2);
+    free(ok);
+    json_decref(wait_job(id2, "succeeded", 60));
+}
+
 /* SIGTERM to fitd (started with --shutdown-timeout timeout_s) while job `id` is
  * mid-epoch (epoch >= min_epoch) and two uploads are half sent: fitd answers every
  * request 503 with Retry-After (also the upload whose body completes: it is not
@@ -865,6 +915,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_resume_after_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numeric_fault, setup, teardown),

@@ -980,7 +980,7 @@ static void test_cancel_transitions(void **state)
     assert_int_equal(st, STORE_JOB_RUNNING);
     assert_int_equal(store_job_suspend(f->s, q3.id, "ckpt", 4, 0, 1, 3), STORE_OK);
     int requeued = -1;
-    assert_int_equal(store_recover_running(f->s, &requeued), STORE_OK);
+    assert_int_equal(store_recover_running(f->s, 3, &requeued, NULL), STORE_OK);
     assert_int_equal(requeued, 0);
     assert_int_equal(store_job_get(f->s, q3.id, &g), STORE_OK);
     assert_int_equal(g.status, STORE_JOB_CANCELLED);
@@ -1076,7 +1076,7 @@ static void test_recover_running(void **state)
     char err[512];
     store *s2 = store_open(f->path, err, sizeof err);
     assert_non_null(s2);
-    assert_int_equal(store_recover_running(s2, &n), STORE_OK);
+    assert_int_equal(store_recover_running(s2, 3, &n, NULL), STORE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(store_job_get(s2, j[0].id, &g), STORE_OK);
     assert_int_equal(g.status, STORE_JOB_QUEUED);
@@ -1090,7 +1090,7 @@ static void test_recover_running(void **state)
     assert_int_equal(store_job_get(s2, j[2].id, &g), STORE_OK);
     assert_int_equal(g.status, STORE_JOB_CANCELLED);
     store_job_free(&g);
-    assert_int_equal(store_recover_running(s2, &n), STORE_OK);
+    assert_int_equal(store_recover_running(s2, 3, &n, NULL), STORE_OK);
     assert_int_equal(n, 0);
 
     /* The recovered job is claimed first again (oldest first), second attempt. */
@@ -1102,6 +1102,80 @@ static void test_recover_running(void **state)
     store_job_free(&c);
     store_close(s2);
     for (int i = 0; i < 3; i++) store_job_free(&j[i]);
+}
+
+/* A job the process keeps dying under: each start's recovery counts the deaths
+ * since the job last committed an epoch, and at the limit fails it instead of
+ * requeuing it. A committed epoch starts the count again; limit 0 never fails. */
+static void test_recover_crash_limit(void **state)
+{
+    fx *f = *state;
+    store_dataset_meta d;
+    store_job a, b, c, g;
+    int requeued = -1, failed = -1;
+    small_dataset(f->s, &d);
+    insert_job(f->s, d.id, NULL, NULL, &a);
+    insert_job(f->s, d.id, NULL, NULL, &b);
+
+    /* Death 1 in epoch 1. */
+    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+    assert_string_equal(c.id, a.id);
+    store_job_free(&c);
+    assert_int_equal(store_recover_running(f->s, 2, &requeued, &failed), STORE_OK);
+    assert_int_equal(requeued, 1);
+    assert_int_equal(failed, 0);
+    /* It commits epoch 1, then dies in epoch 2: one death since that epoch. */
+    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+    store_job_free(&c);
+    store_epoch e = {.epoch = 1, .record_json = "{}", .checkpoint = "ck1", .checkpoint_len = 3,
+                     .batches = 5};
+    assert_int_equal(store_epoch_commit(f->s, a.id, &e), STORE_OK);
+    assert_int_equal(store_recover_running(f->s, 2, &requeued, &failed), STORE_OK);
+    assert_int_equal(requeued, 1);
+    assert_int_equal(failed, 0);
+    /* Dies in epoch 2 again: the second death there reaches the limit. */
+    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+    store_job_free(&c);
+    assert_int_equal(store_recover_running(f->s, 2, &requeued, &failed), STORE_OK);
+    assert_int_equal(requeued, 0);
+    assert_int_equal(failed, 1);
+    assert_int_equal(store_job_get(f->s, a.id, &g), STORE_OK);
+    assert_int_equal(g.status, STORE_JOB_FAILED);
+    assert_int_equal(g.attempts, 3);
+    assert_int_equal(g.epochs_done, 1);
+    assert_non_null(g.error);
+    assert_non_null(strstr(g.error, "stopped 2 times"));
+    assert_non_null(strstr(g.error, "running epoch 2"));
+    assert_non_null(strstr(g.error, "--crash-limit 2"));
+    assert_true(g.finished_at[0] != 0);
+    store_job_free(&g);
+    /* Its last good checkpoint stays readable, as for any failed job. */
+    void *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(store_job_checkpoint_load(f->s, a.id, &buf, &len, NULL), STORE_OK);
+    assert_int_equal(len, 3);
+    free(buf);
+
+    /* No limit: the other job is requeued however often the process dies. */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+        assert_string_equal(c.id, b.id);
+        store_job_free(&c);
+        assert_int_equal(store_recover_running(f->s, 0, &requeued, &failed), STORE_OK);
+        assert_int_equal(requeued, 1);
+        assert_int_equal(failed, 0);
+    }
+    /* Raising the limit later lets the next death count on from where it was. */
+    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+    store_job_free(&c);
+    assert_int_equal(store_recover_running(f->s, 7, &requeued, &failed), STORE_OK);
+    assert_int_equal(failed, 0);
+    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+    store_job_free(&c);
+    assert_int_equal(store_recover_running(f->s, 7, &requeued, &failed), STORE_OK);
+    assert_int_equal(failed, 1);
+    store_job_free(&a);
+    store_job_free(&b);
 }
 
 static void test_status_names(void **state)
@@ -1139,6 +1213,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_crash_limit, setup, teardown),
         cmocka_unit_test(test_status_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
