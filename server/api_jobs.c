@@ -782,7 +782,7 @@ void api_reply_list_error(http_req *req, store *st, store_rc rc, const char *wha
     }
     /* The only bad argument a list call can get is a cursor it did not issue. */
     json_t *e = json_array();
-    if (e) http_problem_add(e, "/cursor", "not a cursor from a previous page");
+    if (e) http_problem_add(e, "/cursor", "not a cursor from a previous page of this list");
     http_reply_problem_errors(req, 400, "invalid query parameter cursor", e);
 }
 

@@ -577,10 +577,12 @@ store_rc store_new_id(const char *prefix, char *buf, size_t len)
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static void cursor_encode(int64_t seq, char *out)
+/* A cursor is base64url("v1:<list>:<seq>"): bound to the list that made it, so a
+ * jobs cursor given to /v1/datasets is refused rather than read as a position. */
+static void cursor_encode(const char *list, int64_t seq, char *out)
 {
-    char raw[32];
-    int n = snprintf(raw, sizeof raw, "v1:%lld", (long long)seq);
+    char raw[48];
+    int n = snprintf(raw, sizeof raw, "v1:%s:%lld", list, (long long)seq);
     size_t o = 0;
     for (int i = 0; i < n; i += 3) {
         unsigned v = (unsigned char)raw[i] << 16;
@@ -594,17 +596,18 @@ static void cursor_encode(int64_t seq, char *out)
     out[o] = '\0';
 }
 
-/* *seq = INT64_MAX for no cursor; STORE_INVALID for a malformed one. */
-static store_rc cursor_decode(store *s, const char *cursor, int64_t *seq)
+/* *seq = INT64_MAX for no cursor; STORE_INVALID for a malformed one or one that
+ * another list made. */
+static store_rc cursor_decode(store *s, const char *list, const char *cursor, int64_t *seq)
 {
-    char raw[32];
-    size_t n = 0, len;
+    char raw[48];
+    size_t n = 0, len, head = strlen(list) + 4;
     unsigned acc = 0;
     int bits = 0;
     *seq = INT64_MAX;
     if (!cursor || !*cursor) return STORE_OK;
     len = strlen(cursor);
-    if (len > 40) goto bad;
+    if (len >= STORE_CURSOR_MAX) goto bad;
     for (size_t i = 0; i < len; i++) {
         const char *p = strchr(b64url, cursor[i]);
         if (!p || !cursor[i]) goto bad;
@@ -618,8 +621,10 @@ static store_rc cursor_decode(store *s, const char *cursor, int64_t *seq)
     }
     raw[n] = '\0';
     if (n < 4 || memcmp(raw, "v1:", 3) != 0) goto bad;
+    if (n <= head || strncmp(raw + 3, list, head - 4) != 0 || raw[head - 1] != ':')
+        return set_err(s, STORE_INVALID, "invalid cursor: it is not one of this list's (%s)", list);
     int64_t v = 0;
-    for (size_t i = 3; i < n; i++) {
+    for (size_t i = head; i < n; i++) {
         if (raw[i] < '0' || raw[i] > '9' || v > (INT64_MAX - 9) / 10) goto bad;
         v = v * 10 + (raw[i] - '0');
     }
@@ -718,7 +723,7 @@ static store_rc list_page(store *s, int id, const char *const *texts, int n_text
     *items = NULL;
     *n = 0;
     if (next_cursor) next_cursor[0] = '\0';
-    if ((rc = cursor_decode(s, q ? q->cursor : NULL, &after)) != STORE_OK) return rc;
+    if ((rc = cursor_decode(s, k->plural, q ? q->cursor : NULL, &after)) != STORE_OK) return rc;
     if (!(arr = calloc((size_t)limit, k->size))) return set_err(s, STORE_NOMEM, "out of memory");
     if ((rc = prep(s, id, &st)) != STORE_OK) goto out;
     for (int i = 0; i < n_texts; i++) BIND(bind_text_opt(st, i + 1, texts[i]));
@@ -737,7 +742,7 @@ static store_rc list_page(store *s, int id, const char *const *texts, int n_text
         rc = sql_fail(s, code, what);
         goto out;
     }
-    if (more && next_cursor) cursor_encode(last_seq, next_cursor);
+    if (more && next_cursor) cursor_encode(k->plural, last_seq, next_cursor);
     if (count) {
         *items = arr;
         arr = NULL;

@@ -511,6 +511,19 @@ static void test_list_get_delete(void **state)
     assert_string_equal(str(json_array_get(items, 1), "id"), ids[1]);
     const char *cursor = str(page, "next_cursor");
     char path[256];
+    /* A cursor belongs to its list: elsewhere it is a 400, not a position. */
+    const char *others[] = {"jobs", "sweeps", "weights"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "/v1/%s?cursor=%s", others[i], cursor);
+        it_resp o;
+        assert_int_equal(it_get(&srv, path, &o), 0);
+        json_t *doc = assert_problem(&o, 400);
+        json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
+        assert_string_equal(str(e0, "pointer"), "/cursor");
+        assert_non_null(strstr(str(e0, "message"), "of this list"));
+        json_decref(doc);
+        it_resp_free(&o);
+    }
     snprintf(path, sizeof path, "/v1/datasets?limit=2&cursor=%s", cursor);
     it_resp_free(&r);
     json_decref(page);

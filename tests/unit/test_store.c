@@ -429,6 +429,15 @@ static void test_dataset_list_pagination(void **state)
     assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_INVALID);
     q.cursor = "djE6eA"; /* "v1:x" */
     assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_INVALID);
+    q.cursor = "djE6ZGF0YXNldHM6"; /* "v1:datasets:" */
+    assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_INVALID);
+    q.cursor = "djE6am9iczoz"; /* "v1:jobs:3": another list's */
+    assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_INVALID);
+    assert_non_null(strstr(store_errmsg(f->s), "not one of this list's"));
+    q.cursor = "djE6ZGF0YXNldHM6Mw"; /* "v1:datasets:3" */
+    assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_OK);
+    assert_int_equal(n, 2);
+    store_dataset_list_free(items);
 }
 
 static void test_dataset_disk_full_leaves_nothing(void **state)
