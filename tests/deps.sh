@@ -6,7 +6,7 @@ pkgs=""
 for group in "$@"; do
   case "$group" in
     build) pkgs="$pkgs gcc make pkg-config libc6-dev libopenblas-dev zlib1g-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev nettle-dev" ;;
-    test)  pkgs="$pkgs libcmocka-dev libcurl4-openssl-dev clang libclang-rt-14-dev sqlite3 openssl curl libxml2-utils prometheus dataset-fashion-mnist" ;;
+    test)  pkgs="$pkgs libcmocka-dev libcurl4-openssl-dev clang libclang-rt-14-dev sqlite3 openssl curl libxml2-utils prometheus dataset-fashion-mnist python3-yaml python3-jsonschema" ;;
     bench) pkgs="$pkgs python3-torch wrk" ;;
     # npm only when no npm runs: NodeSource's nodejs bundles it and conflicts with Debian's.
     e2e)   pkgs="$pkgs chromium nodejs"; command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm" ;;

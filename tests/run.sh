@@ -7,11 +7,15 @@
 # "METHOD ROUTE STATUS" per request to $FITD_ACCESS_LOG (tests/support.c it_stop),
 # and `test_openapi --coverage` compares those with the (method, path, status)
 # triples api-docs/openapi.yaml documents, less tests/openapi-untested.txt.
+# And every response the tests received (tests/support.c record_response, to
+# $FITD_RESPONSE_LOG) must match the document's schema for it
+# (tests/openapi_responses.py).
 BUILD=${1:-build}
 # Integration tests start this binary (the sanitized one under make asan).
 export FITD_BIN="${FITD_BIN:-$BUILD/fitd}"
 export FITD_ACCESS_LOG="$BUILD/tests/access-statuses.txt"
-mkdir -p "$BUILD/tests" && : >"$FITD_ACCESS_LOG" || exit 1
+export FITD_RESPONSE_LOG="$BUILD/tests/responses.jsonl"
+mkdir -p "$BUILD/tests" && : >"$FITD_ACCESS_LOG" && : >"$FITD_RESPONSE_LOG" || exit 1
 passed=0 failed=0 bad=""
 # run NAME COMMAND...: run one test binary, log to $BUILD/tests/NAME.log, count.
 run() {
@@ -40,5 +44,7 @@ else
   echo "FAIL openapi-coverage: $BUILD/tests/test_openapi is missing"; bad="$bad openapi-coverage"
   failed=$((failed + 1))
 fi
+# Debian's python3 with python3-yaml and python3-jsonschema (tests/deps.sh test).
+run openapi-responses /usr/bin/python3 tests/openapi_responses.py "$FITD_RESPONSE_LOG"
 echo "$passed passed, $failed failed"
 [ -z "$bad" ] || { echo "failing:$bad"; exit 1; }

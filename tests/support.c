@@ -73,6 +73,7 @@ char *read_file(const char *path, size_t *len)
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <strings.h>
@@ -368,6 +369,36 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *user)
     return want;
 }
 
+/* When FITD_RESPONSE_LOG names a file, append one JSON line per response:
+ * {"method", "path" (without the query), "status", "type" (Content-Type), "body"
+ * (the parsed JSON body of a JSON response of at most 1 MiB, else null)}, for
+ * tests/openapi_responses.py to check against api-docs/openapi.yaml after every
+ * integration test ran. One write per line, under a lock: tests send requests
+ * from several threads. */
+static void record_response(const char *method, const char *path, const it_resp *r)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    const char *out_path = getenv("FITD_RESPONSE_LOG");
+    if (!out_path || !*out_path || r->status <= 0) return;
+    json_t *body = NULL;
+    if (strstr(r->content_type, "json") && r->len <= ((size_t)1 << 20))
+        body = json_loadb(r->body, r->len, JSON_DECODE_ANY, NULL);
+    size_t plen = strcspn(path, "?");
+    json_t *o = json_pack("{s:s, s:s%, s:I, s:s, s:o*}", "method", method, "path", path, plen,
+                          "status", (json_int_t)r->status, "type", r->content_type, "body", body);
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!line) return;
+    pthread_mutex_lock(&mu);
+    FILE *f = fopen(out_path, "a");
+    if (f) {
+        fprintf(f, "%s\n", line);
+        if (fclose(f) != 0) fprintf(stderr, "cannot write FITD_RESPONSE_LOG %s\n", out_path);
+    }
+    pthread_mutex_unlock(&mu);
+    free(line);
+}
+
 static int do_request(const it_server *s, const char *method, const char *path,
                       const char *const *headers, const void *body, size_t len, it_fill *fill,
                       it_resp *out)
@@ -425,6 +456,7 @@ static int do_request(const it_server *s, const char *method, const char *path,
     if (rc != 0) fprintf(stderr, "%s %s: %s\n", method, path, curl_easy_strerror(cc));
     out->body = b.data ? b.data : calloc(1, 1);
     out->len = b.len;
+    if (rc == 0) record_response(method, path, out);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     return rc;
