@@ -180,12 +180,14 @@ void nn_dense_backward_par(float *dx, float *dw, float *db, const float *dz, con
                            const float *w, int B, int in, int out, int accumulate, float *ws,
                            const nn_parallel *par)
 {
-    int n = B > 0 && in > 0 ? nn_par_parts(par, (size_t)B * (size_t)in * (size_t)out / 16) : 1;
+    /* Split only real work: n > 1 means B, in and out are all positive. */
+    int n = B > 0 && in > 0 && out > 0
+                ? nn_par_parts(par, (size_t)B * (size_t)in * (size_t)out / 16)
+                : 1;
     if (n == 1) {
         nn_dense_backward_ws(dx, dw, db, dz, x, w, B, in, out, accumulate, ws);
         return;
     }
-    if (backward_empty(dx, B, in, out)) return;
     bwd_job j = {dx, dw, dz, x, w, narrow_wt(ws, dx, w, in, out), B, in, out, accumulate, n};
     nn_par_run(par, n, bwd_task, &j);
     backward_db(db, dz, B, out, accumulate);
