@@ -448,6 +448,11 @@ size_t nn_trainer_train_samples(const nn_trainer *t); /* per epoch, after valida
  * uninterrupted run. */
 nn_status nn_trainer_checkpoint(const nn_trainer *t, void **buf, size_t *len, nn_error *err);
 nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_error *err);
+/* Only the weights of a checkpoint, into a model built from the same spec (no
+ * trainer, no data): what a run had learnt at that point. *epoch and *batch (may
+ * be NULL) receive the epochs completed and the batches into the next one. */
+nn_status nn_model_restore_checkpoint(nn_model *m, const void *buf, size_t len, int *epoch,
+                                      int *batch, nn_error *err);
 
 /* Loss (with penalties) and metrics of the model on a dataset. */
 typedef struct nn_eval_result {

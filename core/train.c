@@ -524,44 +524,74 @@ nn_status nn_trainer_checkpoint(const nn_trainer *t, void **buf, size_t *len, nn
     return NN_OK;
 }
 
-nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_error *err)
+/* The header of checkpoint buf (len bytes) into *h and its length into *hlen,
+ * after checking the magic, version, checksum, parameter count (np) and total
+ * length. The optimizer state's length is only checked to fit, not against an
+ * optimizer: the caller compares it with its own when it restores one. */
+static nn_status ckpt_read(const unsigned char *p, size_t len, size_t np, ckpt_header *h,
+                           size_t *hlen, nn_error *err)
 {
-    const unsigned char *p = buf;
-    ckpt_header h;
-    size_t np = nn_model_param_count(t->m), pb = np * sizeof(float);
+    size_t pb = np * sizeof(float);
     /* Version 1 (epoch-boundary checkpoints, as a database from an older fitd
      * holds them) is version 2's header without the epoch-in-progress fields:
      * read it with those at zero, i.e. at the start of the next epoch. */
     const size_t v1_len = offsetof(ckpt_header, batch);
     if (len < v1_len + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
-    memset(&h, 0, sizeof h);
-    memcpy(&h, p, v1_len);
-    if (memcmp(h.magic, CKPT_MAGIC, 8) != 0 || (h.version != 1 && h.version != CKPT_VERSION))
+    memset(h, 0, sizeof *h);
+    memcpy(h, p, v1_len);
+    if (memcmp(h->magic, CKPT_MAGIC, 8) != 0 || (h->version != 1 && h->version != CKPT_VERSION))
         return nn_error_set(err, NN_ERR_PARSE, "not a fitd checkpoint (bad magic or version)");
-    const size_t hlen = h.version == 1 ? v1_len : sizeof h;
-    if (len < hlen + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
-    memcpy(&h, p, hlen);
+    *hlen = h->version == 1 ? v1_len : sizeof *h;
+    if (len < *hlen + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
+    memcpy(h, p, *hlen);
     uint64_t sum;
     memcpy(&sum, p + len - sizeof sum, sizeof sum);
     if (sum != fnv1a(p, len - sizeof sum)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint checksum mismatch");
-    if (h.n_params != np || h.n_train != t->train.n || h.batches != (uint64_t)t->batches ||
-        h.batch >= h.batches)
+    if (h->n_params != np)
+        return nn_error_set(err, NN_ERR_MISMATCH, "checkpoint has %llu parameters, this model %zu",
+                            (unsigned long long)h->n_params, np);
+    /* Checked before it enters a sum: a crafted value could wrap it to len. */
+    if (h->optim_bytes > len)
+        return nn_error_set(err, NN_ERR_PARSE, "checkpoint's optimizer state is longer than it");
+    size_t expect = *hlen + pb + (h->has_best_params ? pb : 0) + h->optim_bytes + sizeof(uint64_t);
+    if (len != expect) return nn_error_set(err, NN_ERR_PARSE, "checkpoint has %zu bytes, expected %zu", len, expect);
+    return NN_OK;
+}
+
+nn_status nn_model_restore_checkpoint(nn_model *m, const void *buf, size_t len, int *epoch,
+                                      int *batch, nn_error *err)
+{
+    ckpt_header h;
+    size_t hlen = 0, pb = nn_model_param_count(m) * sizeof(float);
+    nn_status rc = ckpt_read(buf, len, nn_model_param_count(m), &h, &hlen, err);
+    if (rc != NN_OK) return rc;
+    memcpy(nn_model_params(m), (const unsigned char *)buf + hlen, pb);
+    if (epoch) *epoch = (int)h.epoch;
+    if (batch) *batch = (int)h.batch;
+    return NN_OK;
+}
+
+nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_error *err)
+{
+    const unsigned char *p = buf;
+    ckpt_header h;
+    size_t hlen = 0, np = nn_model_param_count(t->m), pb = np * sizeof(float);
+    nn_status rc = ckpt_read(p, len, np, &h, &hlen, err);
+    if (rc != NN_OK) return rc;
+    if (h.n_train != t->train.n || h.batches != (uint64_t)t->batches || h.batch >= h.batches)
         return nn_error_set(err, NN_ERR_MISMATCH,
                             "checkpoint is for another run (%llu parameters, %llu samples; this run has %zu, %zu)",
                             (unsigned long long)h.n_params, (unsigned long long)h.n_train, np, t->train.n);
-    /* Checked before it enters a sum: a crafted value could wrap it to len. */
     if (h.optim_bytes != nn_optim_state_bytes(t->opt))
         return nn_error_set(err, NN_ERR_MISMATCH, "checkpoint's optimizer state has %llu bytes, this "
                             "optimizer's has %zu", (unsigned long long)h.optim_bytes,
                             nn_optim_state_bytes(t->opt));
-    size_t expect = hlen + pb + (h.has_best_params ? pb : 0) + h.optim_bytes + sizeof(uint64_t);
-    if (len != expect) return nn_error_set(err, NN_ERR_PARSE, "checkpoint has %zu bytes, expected %zu", len, expect);
     if (h.has_best_params && !t->best_params) {
         t->best_params = malloc(pb ? pb : 1);
         if (!t->best_params) return nn_error_set(err, NN_ERR_NOMEM, "out of memory restoring a checkpoint");
     }
     size_t off = hlen + pb + (h.has_best_params ? pb : 0);
-    nn_status rc = nn_optim_state_load(t->opt, p + off, (size_t)h.optim_bytes, err);
+    rc = nn_optim_state_load(t->opt, p + off, (size_t)h.optim_bytes, err);
     if (rc != NN_OK) return rc;
     memcpy(nn_model_params(t->m), p + hlen, pb);
     if (h.has_best_params) memcpy(t->best_params, p + hlen + pb, pb);

@@ -810,10 +810,10 @@ static int stored_spec_parse(const store_job *j, spec_job *out)
                                NULL);
 }
 
-/* Which weights a route serves. Both kinds live in the job's one weights row and
- * its status tells them apart: a succeeded job's are its final weights (/weights,
- * predict, "init"), a failed job's those of its last good checkpoint, saved by the
- * worker when the job failed (pool.c last_good_weights; /checkpoint). */
+/* Which weights a route serves: a succeeded job's final weights, stored when it
+ * finished (/weights, predict, "init"), or a failed job's last good ones, read
+ * from the checkpoint it keeps (/checkpoint): the state after the last epoch it
+ * committed (or the batch a graceful stop saved) before it failed. */
 typedef enum weights_kind { WEIGHTS_FINAL, WEIGHTS_LAST_GOOD } weights_kind;
 
 /* 0 when the job has weights of that kind; otherwise replies 409 saying where to
@@ -823,7 +823,7 @@ static int weights_available(http_req *req, const store_job *j, weights_kind kin
     const char *status = store_job_status_name(j->status);
     if (kind == WEIGHTS_FINAL) {
         if (j->status == STORE_JOB_SUCCEEDED && j->has_weights) return 0;
-        if (j->status == STORE_JOB_FAILED && j->has_weights)
+        if (j->status == STORE_JOB_FAILED && j->has_checkpoint)
             http_reply_problem(req, 409,
                                "job %s failed and has no final weights; those of its last good "
                                "checkpoint (epoch %d) are at /v1/jobs/%s/checkpoint",
@@ -832,7 +832,7 @@ static int weights_available(http_req *req, const store_job *j, weights_kind kin
             http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id, status);
         return -1;
     }
-    if (j->status == STORE_JOB_FAILED && j->has_weights) return 0;
+    if (j->status == STORE_JOB_FAILED && j->has_checkpoint) return 0;
     if (j->status == STORE_JOB_FAILED)
         http_reply_problem(req, 409, "job %s failed before it completed an epoch: it has no "
                                      "good checkpoint", j->id);
@@ -841,22 +841,24 @@ static int weights_available(http_req *req, const store_job *j, weights_kind kin
                            j->id, j->id);
     else
         http_reply_problem(req, 409, "job %s is %s: the weights of a last good checkpoint are "
-                                     "kept when a job fails", j->id, status);
+                                     "served when a job fails", j->id, status);
     return -1;
 }
 
-/* Build the job's model from its stored spec and load the stored weights of that
- * kind. Replies and returns NULL on failure. *spec_out receives the parsed spec
- * (free it). */
+/* Build the job's model from its stored spec and load the weights of that kind
+ * into it (*epoch and *batch: the checkpoint's, for WEIGHTS_LAST_GOOD). Replies
+ * and returns NULL on failure. *spec_out receives the parsed spec (free it). */
 static nn_model *load_trained_model(http_req *req, store *st, const store_job *j,
-                                    weights_kind kind, spec_job *spec_out, void **weights,
-                                    size_t *weights_len)
+                                    weights_kind kind, spec_job *spec_out, int *epoch, int *batch)
 {
     nn_error err = {0};
     nn_model *m = NULL;
+    void *blob = NULL;
+    size_t len = 0;
     if (weights_available(req, j, kind)) return NULL;
-    store_rc rc = store_job_weights_load(st, j->id, weights, weights_len);
-    if (rc == STORE_NOT_FOUND) {
+    store_rc rc = kind == WEIGHTS_FINAL ? store_job_weights_load(st, j->id, &blob, &len)
+                                        : store_job_checkpoint_load(st, j->id, &blob, &len, NULL);
+    if (rc == STORE_NOT_FOUND) { /* deleted or pruned since the job was read */
         http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id,
                            store_job_status_name(j->status));
         return NULL;
@@ -867,16 +869,22 @@ static nn_model *load_trained_model(http_req *req, store *st, const store_job *j
     }
     if (stored_spec_parse(j, spec_out) != SPEC_OK) {
         http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j->id);
+        free(blob);
         return NULL;
     }
     m = nn_model_new(&spec_out->model, spec_out->fit.seed, &err);
-    if (m && nn_model_load_safetensors(m, *weights, *weights_len, &err) == NN_OK) return m;
+    nn_status loaded = !m ? err.code
+                       : kind == WEIGHTS_FINAL
+                           ? nn_model_load_safetensors(m, blob, len, &err)
+                           : nn_model_restore_checkpoint(m, blob, len, epoch, batch, &err);
+    free(blob);
+    if (loaded == NN_OK) return m;
     nn_model_free(m);
     if (err.code == NN_ERR_NOMEM)
         http_reply_problem(req, 503, "out of memory");
     else
-        http_reply_problem(req, 500, "the stored weights of job %s cannot be read: %s", j->id,
-                           err.message);
+        http_reply_problem(req, 500, "the stored %s of job %s cannot be read: %s",
+                           kind == WEIGHTS_FINAL ? "weights" : "checkpoint", j->id, err.message);
     return NULL;
 }
 
@@ -922,7 +930,9 @@ static json_t *weights_json(const nn_model *m)
     return o;
 }
 
-/* GET /v1/jobs/{id}/weights and /checkpoint: safetensors (default) or JSON. */
+/* GET /v1/jobs/{id}/weights and /checkpoint: safetensors (default) or JSON. A
+ * succeeded job's safetensors are sent as stored; the rest is built from a model
+ * holding the weights. */
 static void reply_weights(http_req *req, weights_kind kind)
 {
     store_job j = {0};
@@ -930,22 +940,19 @@ static void reply_weights(http_req *req, weights_kind kind)
     void *w = NULL;
     size_t wlen = 0;
     nn_model *m = NULL;
+    nn_error err = {0};
     store *st = http_store(req);
     if (!st) return;
     const char *format = http_req_query(req, "format");
-    if (format && strcmp(format, "json") != 0 && strcmp(format, "safetensors") != 0) {
+    int json = format && strcmp(format, "json") == 0;
+    if (format && !json && strcmp(format, "safetensors") != 0) {
         json_t *e = json_array();
         http_problem_add(e, "/format", "format must be safetensors or json");
         http_reply_problem_errors(req, 400, "bad query parameter: format", e);
         return;
     }
     if (api_job_load(req, st, &j)) goto out;
-    if (kind == WEIGHTS_LAST_GOOD && j.status == STORE_JOB_FAILED && j.has_weights) {
-        char epoch[16]; /* epochs completed at that checkpoint */
-        snprintf(epoch, sizeof epoch, "%d", j.checkpoint_epoch);
-        http_reply_header(req, "Fitd-Checkpoint-Epoch", epoch);
-    }
-    if (!format || strcmp(format, "safetensors") == 0) {
+    if (kind == WEIGHTS_FINAL && !json) {
         if (weights_available(req, &j, kind)) goto out;
         store_rc rc = store_job_weights_load(st, j.id, &w, &wlen);
         if (rc == STORE_NOT_FOUND) {
@@ -956,22 +963,37 @@ static void reply_weights(http_req *req, weights_kind kind)
             reply_store_error(req, st, rc, "weights");
             goto out;
         }
-        char disp[96];
-        snprintf(disp, sizeof disp, "attachment; filename=\"%s%s.safetensors\"", j.id,
-                 kind == WEIGHTS_LAST_GOOD ? "-checkpoint" : "");
-        http_reply_header(req, "Content-Disposition", disp);
-        http_reply_bytes(req, 200, "application/octet-stream", w, wlen);
-        w = NULL;
+    } else {
+        int epoch = 0, batch = 0;
+        m = load_trained_model(req, st, &j, kind, &spec, &epoch, &batch);
+        if (!m) goto out;
+        if (kind == WEIGHTS_LAST_GOOD) {
+            char e[16], b[16]; /* epochs completed at that checkpoint, batches into the next */
+            snprintf(e, sizeof e, "%d", epoch);
+            snprintf(b, sizeof b, "%d", batch);
+            http_reply_header(req, "Fitd-Checkpoint-Epoch", e);
+            nn_kv meta[4] = {{"job_id", j.id}, {"spec", j.spec_json}, {"epoch", e}, {"batch", b}};
+            if (!json && nn_model_save_safetensors(m, meta, 4, &w, &wlen, &err) != NN_OK) {
+                http_reply_problem(req, 503, "out of memory");
+                goto out;
+            }
+        }
+    }
+    if (json) {
+        json_t *o = weights_json(m);
+        if (!o) {
+            http_reply_problem(req, 503, "out of memory");
+            goto out;
+        }
+        http_reply_json(req, 200, o);
         goto out;
     }
-    m = load_trained_model(req, st, &j, kind, &spec, &w, &wlen);
-    if (!m) goto out;
-    json_t *o = weights_json(m);
-    if (!o) {
-        http_reply_problem(req, 503, "out of memory");
-        goto out;
-    }
-    http_reply_json(req, 200, o);
+    char disp[96];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s%s.safetensors\"", j.id,
+             kind == WEIGHTS_LAST_GOOD ? "-checkpoint" : "");
+    http_reply_header(req, "Content-Disposition", disp);
+    http_reply_bytes(req, 200, "application/octet-stream", w, wlen);
+    w = NULL;
 out:
     nn_model_free(m);
     free(w);
@@ -1115,8 +1137,6 @@ static void handle_predict(http_req *req)
     store_job j = {0};
     spec_job spec = {0};
     json_t *root = NULL, *errors = NULL, *outputs = NULL, *classes = NULL;
-    void *w = NULL;
-    size_t wlen = 0;
     nn_model *m = NULL;
     float *x = NULL, *y = NULL;
     nn_error err = {0};
@@ -1130,10 +1150,8 @@ static void handle_predict(http_req *req)
                            store_job_status_name(j.status));
         goto out;
     }
-    m = load_trained_model(req, st, &j, WEIGHTS_FINAL, &spec, &w, &wlen);
+    m = load_trained_model(req, st, &j, WEIGHTS_FINAL, &spec, NULL, NULL);
     if (!m) goto out;
-    free(w);
-    w = NULL;
     int in = nn_model_input_dim(m), out_dim = nn_model_output_dim(m);
     errors = json_array();
     if (!errors) goto nomem;
@@ -1190,7 +1208,6 @@ out:
     json_decref(root);
     free(y);
     free(x);
-    free(w);
     nn_model_free(m);
     spec_job_free(&spec);
     store_job_free(&j);

@@ -372,42 +372,6 @@ static void requeue_stopped(store *st, const char *job_id, const nn_trainer *tra
             epoch, batch);
 }
 
-/* A failed job's last good weights: its last stored checkpoint (the state after its
- * last committed epoch, before the failure) restored into the trainer and saved as
- * safetensors with "epoch" and "batch" metadata. They are stored as the failed
- * job's weights, which GET /v1/jobs/{id}/checkpoint serves (a restore needs the
- * datasets, which only the worker has at hand). Returns NULL when the job stored
- * no checkpoint or it cannot be restored; malloc'ed, *len bytes. */
-static void *last_good_weights(store *st, const store_job *job, nn_trainer *trainer,
-                               const nn_model *model, size_t *len)
-{
-    void *ckpt = NULL, *out = NULL;
-    size_t ckpt_len = 0;
-    nn_error err = {0};
-    char epoch[16], batch[16];
-    *len = 0;
-    if (store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL) != STORE_OK) goto out;
-    if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) goto out;
-    snprintf(epoch, sizeof epoch, "%d", nn_trainer_epoch(trainer));
-    snprintf(batch, sizeof batch, "%d", nn_trainer_batch(trainer));
-    nn_kv meta[4] = {{"job_id", job->id},
-                     {"spec", job->spec_json ? job->spec_json : ""},
-                     {"epoch", epoch},
-                     {"batch", batch}};
-    if (nn_model_save_safetensors(model, meta, 4, &out, len, &err) != NN_OK) {
-        out = NULL;
-        *len = 0;
-    }
-out:
-    if (err.message[0]) {
-        char q[300];
-        LOG(LOG_WARN, "last good weights not kept", "\"job_id\":\"%s\",\"error\":%s", job->id,
-            log_quote(q, sizeof q, err.message));
-    }
-    free(ckpt);
-    return out;
-}
-
 /* Train one claimed job to its end (or to a stop) and record the outcome. */
 static void run_job(pool *p, worker *w, store *st, store_job *job)
 {
@@ -423,7 +387,6 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     char msg[512] = "";
     store_job_status final = STORE_JOB_FAILED;
     store_rc src;
-    int ckpt_bad = 0; /* the stored checkpoint failed to load: do not load it again */
     run_ctx ctx = {.p = p, .w = w, .st = st, .job_id = job->id};
 
     LOG(LOG_INFO, "job started", "\"job_id\":\"%s\",\"worker\":%d,\"attempt\":%d", job->id,
@@ -484,10 +447,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
            retry_busy(p, "checkpoint load", job->id)) {
     }
     if (src == STORE_OK) {
-        if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) {
-            ckpt_bad = 1;
-            goto core_error;
-        }
+        if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) goto core_error;
         atomic_store(&w->slot.epoch, nn_trainer_epoch(trainer) + 1);
         atomic_store(&w->slot.batch, nn_trainer_batch(trainer));
         LOG(LOG_INFO, "job resumed", "\"job_id\":\"%s\",\"epoch\":%d,\"batch\":%d", job->id,
@@ -495,7 +455,6 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     } else if (src != STORE_NOT_FOUND) {
         snprintf(msg, sizeof msg, "loading the checkpoint: %s (%s)", store_errmsg(st),
                  store_rc_name(src));
-        ckpt_bad = 1;
         goto finish;
     } else if (spec.init.kind != SPEC_INIT_NONE) { /* a first start: "init" (warmstart.h) */
         if (warmstart_apply(st, &spec, model, trainer, msg, sizeof msg) != 0) goto finish;
@@ -577,11 +536,11 @@ core_error:
     describe_failure(msg, sizeof msg, &err, err.code ? err.code : NN_ERR_INVALID, &w->slot);
 finish:
     if (final == STORE_JOB_FAILED) {
-        /* Never the diverged (or unevaluated) weights: those of the last good
-         * checkpoint, when there is one. */
+        /* Never the diverged (or unevaluated) weights: a failed job's last good ones
+         * are its checkpoint's (GET /v1/jobs/{id}/checkpoint reads them there). */
         free(weights);
-        weights = trainer && !ckpt_bad ? last_good_weights(st, job, trainer, model, &weights_len)
-                                       : NULL;
+        weights = NULL;
+        weights_len = 0;
     }
     while ((src = store_job_finish(st, job->id, final, msg[0] ? msg : NULL, weights, weights_len,
                                    test_json)) == STORE_BUSY &&

@@ -177,7 +177,6 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* The whole claim is this one statement: the sub-select and the update run
      * under the same write lock, so two claimers can never get the same row. */
     [ST_JOB_CLAIM] = "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
-                     "claimed_epochs = epochs_done, "
                      "started_at = COALESCE(started_at, " NOW "), updated_at = " NOW " "
                      "WHERE status = 'queued' AND seq = (SELECT q.seq FROM jobs q "
                      "WHERE q.status = 'queued' AND (q.sweep_id IS NULL OR NOT EXISTS "
@@ -193,7 +192,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_JOB_CANCEL_RUNNING] = "UPDATE jobs SET cancel_requested = 1, updated_at = " NOW " "
                               "WHERE id = ?1 AND status = 'running'",
     [ST_EPOCH_JOB] = "UPDATE jobs SET epoch = ?2, epochs_done = ?2, batch = ?3, batches = ?3, "
-                     "best_epoch = ?4, last_metrics = ?5, updated_at = " NOW " "
+                     "best_epoch = ?4, last_metrics = ?5, crashes = 0, updated_at = " NOW " "
                      "WHERE id = ?1 AND status = 'running'",
     [ST_EPOCH_METRIC] = "INSERT OR REPLACE INTO job_metrics (job_id, epoch, record, created_at) "
                         "VALUES (?1, ?2, ?3, " NOW ")",
@@ -223,15 +222,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RECOVER_CANCELLED] = "UPDATE jobs SET status = 'cancelled', finished_at = " NOW ", "
                              "updated_at = " NOW " "
                              "WHERE status IN ('running', 'queued') AND cancel_requested <> 0",
-    /* Deaths since the job's last committed epoch: a job that kills the process
-     * (out of memory, a crash) dies at the same place on every retry. */
-    [ST_RECOVER_COUNT_CRASHES] = "UPDATE jobs SET crashes = CASE WHEN epochs_done > claimed_epochs "
-                                 "THEN 1 ELSE crashes + 1 END WHERE status = 'running'",
+    /* Deaths since the job's last committed epoch (an epoch commit sets crashes to
+     * 0): a job that kills the process (out of memory, a crash) dies at the same
+     * place on every retry. */
+    [ST_RECOVER_COUNT_CRASHES] = "UPDATE jobs SET crashes = crashes + 1 WHERE status = 'running'",
     [ST_RECOVER_FAIL_CRASHED] =
-        "UPDATE jobs SET status = 'failed', error = printf('fitd stopped %d times (killed or "
-        "crashed) while this job was running epoch %d, before that epoch completed; not retried "
-        "(fitd serve --crash-limit %d)', crashes, epochs_done + 1, ?1), finished_at = " NOW ", "
-        "updated_at = " NOW " WHERE status = 'running' AND ?1 > 0 AND crashes >= ?1",
+        "UPDATE jobs SET status = 'failed', error = printf('fitd stopped %d time%s (killed or "
+        "crashed) while this job was %s; not retried (fitd serve --crash-limit %d)', crashes, "
+        "CASE WHEN crashes = 1 THEN '' ELSE 's' END, "
+        "CASE WHEN epochs_done < epochs THEN printf('running epoch %d, before that epoch "
+        "completed', epochs_done + 1) ELSE 'finishing after its last epoch' END, ?1), "
+        "finished_at = " NOW ", updated_at = " NOW " "
+        "WHERE status = 'running' AND ?1 > 0 AND crashes >= ?1",
     [ST_RECOVER_QUEUED] = "UPDATE jobs SET status = 'queued', epoch = epochs_done, batch = 0, "
                           "updated_at = " NOW " WHERE status = 'running'",
     [ST_METRICS] = "SELECT epoch, record FROM job_metrics WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch",
@@ -573,16 +575,17 @@ store_rc store_new_id(const char *prefix, char *buf, size_t len)
     return STORE_OK;
 }
 
-/* Cursors are base64url("v1:<seq>"): opaque to clients, checked on the way in. */
+/* Cursors are base64url("v2:<list>:<seq>"): opaque to clients, checked on the way
+ * in (version 1, without the list, is refused as malformed). */
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/* A cursor is base64url("v1:<list>:<seq>"): bound to the list that made it, so a
- * jobs cursor given to /v1/datasets is refused rather than read as a position. */
+/* Bound to the list that made it, so a jobs cursor given to /v1/datasets is
+ * refused rather than read as a position. */
 static void cursor_encode(const char *list, int64_t seq, char *out)
 {
     char raw[48];
-    int n = snprintf(raw, sizeof raw, "v1:%s:%lld", list, (long long)seq);
+    int n = snprintf(raw, sizeof raw, "v2:%s:%lld", list, (long long)seq);
     size_t o = 0;
     for (int i = 0; i < n; i += 3) {
         unsigned v = (unsigned char)raw[i] << 16;
@@ -620,7 +623,7 @@ static store_rc cursor_decode(store *s, const char *list, const char *cursor, in
         }
     }
     raw[n] = '\0';
-    if (n < 4 || memcmp(raw, "v1:", 3) != 0) goto bad;
+    if (n < 4 || memcmp(raw, "v2:", 3) != 0) goto bad;
     if (n <= head || strncmp(raw + 3, list, head - 4) != 0 || raw[head - 1] != ':')
         return set_err(s, STORE_INVALID, "invalid cursor: it is not one of this list's (%s)", list);
     int64_t v = 0;

@@ -229,8 +229,8 @@ typedef struct store_job {
     int cancel_requested;
     int has_checkpoint;      /* a checkpoint is stored (resume possible) */
     int checkpoint_epoch;    /* its epoch; 0 if none */
-    int has_weights;         /* final weights are stored (a failed job: those of its
-                                last good checkpoint, pool.c last_good_weights) */
+    int has_weights;         /* a succeeded job's final weights are stored (a failed
+                                job's last good ones are its checkpoint's) */
     char *last_metrics_json; /* malloc'ed; the last committed epoch record; NULL before */
     char *error;             /* malloc'ed; NULL unless failed (or a message on cancel) */
     char *test_metrics_json; /* malloc'ed; NULL unless evaluated on test data */

@@ -134,13 +134,16 @@ class Checker:
             self.fail(where, status, f"media type {mtype or '(none)'} not documented "
                       f"(documented: {', '.join(content)})", rec["path"])
             return None
+        if rec.get("body_error"):
+            self.fail(where, status, f"a {mtype} body that is not JSON", rec["path"])
+            return None
         schema = content[mtype].get("schema")
         if schema is None or not mtype.endswith("json"):
             self.checked += 1
             return None
         if rec.get("body") is None:
             if rec["method"] != "HEAD":
-                self.skipped += 1  # over 1 MiB, or not JSON at all (the test reports that)
+                self.skipped += 1  # over 1 MiB
             return None
         return schema
 
@@ -168,6 +171,8 @@ DRIFTED = [
      "type": "application/json", "body": {"status": 1}}),
     ("an undocumented media type", {"method": "GET", "path": "/v1/jobs/job_x/metrics",
      "status": 200, "type": "text/plain", "body": None}),
+    ("a JSON type on a body that is not JSON", {"method": "GET", "path": "/healthz",
+     "status": 200, "type": "application/json", "body_error": True}),
     ("a problem without its status", {"method": "GET", "path": "/no/such/route", "status": 404,
      "type": "application/problem+json", "body": {"type": "about:blank", "title": "x"}}),
 ]
@@ -194,6 +199,9 @@ def main(argv):
     print(f"openapi_responses: {checker.checked} responses checked against the document, "
           f"{checker.skipped} not checkable, {len(checker.failures)} failures "
           f"(and the {len(DRIFTED)} drifted samples each failed)")
+    if checker.checked == 0:
+        print("FAIL no response was checked: is FITD_RESPONSE_LOG reaching the tests?")
+        return 1
     return 1 if checker.failures else 0
 
 

@@ -370,31 +370,39 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *user)
 }
 
 /* When FITD_RESPONSE_LOG names a file, append one JSON line per response:
- * {"method", "path" (without the query), "status", "type" (Content-Type), "body"
- * (the parsed JSON body of a JSON response of at most 1 MiB, else null)}, for
- * tests/openapi_responses.py to check against api-docs/openapi.yaml after every
- * integration test ran. One write per line, under a lock: tests send requests
- * from several threads. */
+ * {"method", "path" (without the query), "status", "type" (Content-Type), and for
+ * a JSON type "body" (the parsed body, when at most 1 MiB) or "body_error": true
+ * (a body that is not JSON at all)}, for tests/openapi_responses.py to check
+ * against api-docs/openapi.yaml after every integration test ran. One write per
+ * line, under a lock: tests send requests from several threads. */
 static void record_response(const char *method, const char *path, const it_resp *r)
 {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     const char *out_path = getenv("FITD_RESPONSE_LOG");
     if (!out_path || !*out_path || r->status <= 0) return;
     json_t *body = NULL;
-    if (strstr(r->content_type, "json") && r->len <= ((size_t)1 << 20))
+    int body_error = 0;
+    int has_body = strcmp(method, "HEAD") != 0 && r->status != 204 && r->status != 304;
+    if (has_body && strstr(r->content_type, "json") && r->len <= ((size_t)1 << 20)) {
         body = json_loadb(r->body, r->len, JSON_DECODE_ANY, NULL);
+        body_error = !body;
+    }
     size_t plen = strcspn(path, "?");
-    json_t *o = json_pack("{s:s, s:s%, s:I, s:s, s:o*}", "method", method, "path", path, plen,
-                          "status", (json_int_t)r->status, "type", r->content_type, "body", body);
+    json_t *o = json_pack("{s:s, s:s%, s:I, s:s, s:o*, s:b}", "method", method, "path", path,
+                          plen, "status", (json_int_t)r->status, "type", r->content_type, "body",
+                          body, "body_error", body_error);
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!line) return;
+    if (!line) { /* a path that is not UTF-8, or out of memory: said, not hidden */
+        fprintf(stderr, "FITD_RESPONSE_LOG: cannot record the response to %s %.200s\n", method,
+                path);
+        return;
+    }
     pthread_mutex_lock(&mu);
     FILE *f = fopen(out_path, "a");
-    if (f) {
-        fprintf(f, "%s\n", line);
-        if (fclose(f) != 0) fprintf(stderr, "cannot write FITD_RESPONSE_LOG %s\n", out_path);
-    }
+    int ok = f && fprintf(f, "%s\n", line) >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok) fprintf(stderr, "FITD_RESPONSE_LOG: cannot append to %s\n", out_path);
     pthread_mutex_unlock(&mu);
     free(line);
 }

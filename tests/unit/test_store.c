@@ -429,12 +429,14 @@ static void test_dataset_list_pagination(void **state)
     assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_INVALID);
     q.cursor = "djE6eA"; /* "v1:x" */
     assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_INVALID);
-    q.cursor = "djE6ZGF0YXNldHM6"; /* "v1:datasets:" */
+    q.cursor = "djI6ZGF0YXNldHM6"; /* "v2:datasets:" */
     assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_INVALID);
-    q.cursor = "djE6am9iczoz"; /* "v1:jobs:3": another list's */
+    q.cursor = "djE6ZGF0YXNldHM6Mw"; /* "v1:datasets:3": not this version */
+    assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_INVALID);
+    q.cursor = "djI6am9iczoz"; /* "v2:jobs:3": another list's */
     assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_INVALID);
     assert_non_null(strstr(store_errmsg(f->s), "not one of this list's"));
-    q.cursor = "djE6ZGF0YXNldHM6Mw"; /* "v1:datasets:3" */
+    q.cursor = "djI6ZGF0YXNldHM6Mw"; /* "v2:datasets:3" */
     assert_int_equal(store_dataset_list(f->s, &q, &items, &n, next), STORE_OK);
     assert_int_equal(n, 2);
     store_dataset_list_free(items);
@@ -1115,7 +1117,8 @@ static void test_recover_running(void **state)
 
 /* A job the process keeps dying under: each start's recovery counts the deaths
  * since the job last committed an epoch, and at the limit fails it instead of
- * requeuing it. A committed epoch starts the count again; limit 0 never fails. */
+ * requeuing it. A committed epoch starts the count again (also across a graceful
+ * requeue); limit 0 never fails. */
 static void test_recover_crash_limit(void **state)
 {
     fx *f = *state;
@@ -1183,6 +1186,42 @@ static void test_recover_crash_limit(void **state)
     store_job_free(&c);
     assert_int_equal(store_recover_running(f->s, 7, &requeued, &failed), STORE_OK);
     assert_int_equal(failed, 1);
+
+    /* Two deaths in epoch 1, then epoch 1 commits and a graceful stop requeues the
+     * job: one more death (in epoch 2) is the first since that epoch. */
+    store_job q;
+    insert_job(f->s, d.id, NULL, NULL, &q);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+        store_job_free(&c);
+        assert_int_equal(store_recover_running(f->s, 3, &requeued, &failed), STORE_OK);
+        assert_int_equal(failed, 0);
+    }
+    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+    assert_string_equal(c.id, q.id);
+    store_job_free(&c);
+    assert_int_equal(store_epoch_commit(f->s, q.id, &e), STORE_OK);
+    assert_int_equal(store_job_requeue(f->s, q.id), STORE_OK);
+    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+    store_job_free(&c);
+    assert_int_equal(store_recover_running(f->s, 3, &requeued, &failed), STORE_OK);
+    assert_int_equal(failed, 0);
+    /* It commits its last epoch (5) and dies saving its weights: said so. */
+    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
+    store_job_free(&c);
+    for (int ep = 2; ep <= 5; ep++) {
+        store_epoch last = {.epoch = ep, .record_json = "{}", .checkpoint = "ck",
+                            .checkpoint_len = 2, .batches = 5};
+        assert_int_equal(store_epoch_commit(f->s, q.id, &last), STORE_OK);
+    }
+    assert_int_equal(store_recover_running(f->s, 1, &requeued, &failed), STORE_OK);
+    assert_int_equal(failed, 1);
+    assert_int_equal(store_job_get(f->s, q.id, &g), STORE_OK);
+    assert_int_equal(g.status, STORE_JOB_FAILED);
+    assert_non_null(strstr(g.error, "stopped 1 time (killed"));
+    assert_non_null(strstr(g.error, "finishing after its last epoch"));
+    store_job_free(&g);
+    store_job_free(&q);
     store_job_free(&a);
     store_job_free(&b);
 }

@@ -280,8 +280,51 @@ static void test_restore_crafted_sizes(void **state)
     size_t short_len = CKPT_V2_HEADER + sizeof(uint64_t); /* header + pb + pb + wrap + sum */
     reseal(p, short_len);
     assert_int_not_equal(nn_trainer_restore(t, p, short_len, &err), NN_OK);
-    assert_non_null(strstr(err.message, "checkpoint's optimizer state has"));
+    assert_non_null(strstr(err.message, "checkpoint's optimizer state"));
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(nn_model_restore_checkpoint(m, p, short_len, NULL, NULL, &err), NN_OK);
+    assert_non_null(strstr(err.message, "checkpoint's optimizer state"));
     free(ck);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_dataset_free(&ds);
+}
+
+/* A checkpoint's weights alone, into a fresh model of the same spec (another
+ * seed): exactly the trained model's, with the epoch and batch it was taken at;
+ * a model of another size is refused. */
+static void test_model_restore_checkpoint(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    run r;
+    classic_digits(&r);
+    r.fit.epochs = 2;
+    nn_error err = {0};
+    nn_model *m = nn_model_new(&r.model, 1, &err);
+    nn_trainer *t = nn_trainer_new(m, &r.compile, &r.fit, &ds, NULL, &err);
+    assert_non_null(t);
+    assert_int_equal(nn_trainer_run(t, NULL, &err), NN_OK);
+    void *ck = NULL;
+    size_t len = 0;
+    assert_int_equal(nn_trainer_checkpoint(t, &ck, &len, &err), NN_OK);
+    nn_model *fresh = nn_model_new(&r.model, 99, &err);
+    size_t np = nn_model_param_count(m);
+    assert_memory_not_equal(nn_model_params(fresh), nn_model_params(m), np * sizeof(float));
+    int epoch = -1, batch = -1;
+    assert_int_equal(nn_model_restore_checkpoint(fresh, ck, len, &epoch, &batch, &err), NN_OK);
+    assert_memory_equal(nn_model_params(fresh), nn_model_params(m), np * sizeof(float));
+    assert_int_equal(epoch, 2);
+    assert_int_equal(batch, 0);
+    /* Another width: refused, nothing copied. */
+    r.layers[0].units = 65;
+    nn_model *other = nn_model_new(&r.model, 1, &err);
+    assert_non_null(other);
+    assert_int_equal(nn_model_restore_checkpoint(other, ck, len, NULL, NULL, &err), NN_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "parameters"));
+    free(ck);
+    nn_model_free(other);
+    nn_model_free(fresh);
     nn_trainer_free(t);
     nn_model_free(m);
     nn_dataset_free(&ds);
@@ -804,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_resume_rmsprop),
         cmocka_unit_test(test_resume_v1_checkpoint),
         cmocka_unit_test(test_restore_crafted_sizes),
+        cmocka_unit_test(test_model_restore_checkpoint),
         cmocka_unit_test(test_resume_mid_epoch),
         cmocka_unit_test(test_resume_epoch_start),
         cmocka_unit_test(test_resume_seeded_dropout),
