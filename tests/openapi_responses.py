@@ -5,10 +5,13 @@ api-docs/openapi.yaml's response schemas.
     /usr/bin/python3 tests/openapi_responses.py RESPONSES.jsonl
 
 RESPONSES.jsonl holds one {"method", "path", "status", "type", "body"} line per
-response (tests/support.c record_response, under FITD_RESPONSE_LOG). For each:
+response (tests/support.c it_record_response, under FITD_RESPONSE_LOG; an event
+stream's line has "events" instead of a body). For each:
 
   - the operation is found by method and path template (literal segments win);
   - a documented status must document the response's media type;
+  - an event stream's events must be named in the media type's x-fitd-events,
+    each event's data valid against the schema it gives;
   - a JSON body must validate against that media type's schema (JSON Schema
     2020-12, as OpenAPI 3.1 uses), where every object schema with `properties`
     and no `additionalProperties` is taken as closed: a field the server sends and
@@ -137,6 +140,9 @@ class Checker:
         if rec.get("body_error"):
             self.fail(where, status, f"a {mtype} body that is not JSON", rec["path"])
             return None
+        if "events" in rec:
+            self.check_events(rec, where, status, content[mtype].get("x-fitd-events", {}))
+            return None
         schema = content[mtype].get("schema")
         if schema is None or not mtype.endswith("json"):
             self.checked += 1
@@ -147,6 +153,27 @@ class Checker:
             return None
         return schema
 
+    def check_events(self, rec, where, status, schemas):
+        """An event stream: each event's name must be documented (x-fitd-events)
+        and its data valid against that event's schema."""
+        self.checked += 1
+        for ev in rec["events"]:
+            name = ev["event"]
+            if name not in schemas:
+                self.fail(where, status, f"event {name!r} not documented", rec["path"])
+            elif ev.get("data_error"):
+                self.fail(where, status, f"event {name!r} with data that is not JSON", rec["path"])
+            else:
+                self.validate(deref(self.doc, schemas[name]), ev.get("data"), where, status,
+                              f"{rec['path']} event {name}")
+
+    def validate(self, schema, body, where, status, example):
+        for err in self.validator(schema).iter_errors(body):
+            at = "/" + "/".join(str(p) for p in err.absolute_path)
+            self.fail(where, status, f"{err.validator} failed at schema "
+                      f"{'/'.join(str(p) for p in err.schema_path)}",
+                      f"{example}, at {at}: {err.message[:200]}")
+
     def check(self, rec):
         method, path, status = rec["method"], rec["path"], str(rec["status"])
         mtype = rec.get("type", "").split(";")[0].strip().lower()
@@ -156,11 +183,7 @@ class Checker:
         if schema is None:
             return
         self.checked += 1
-        for err in self.validator(schema).iter_errors(rec["body"]):
-            at = "/" + "/".join(str(p) for p in err.absolute_path)
-            self.fail(where, status, f"{err.validator} failed at schema "
-                      f"{'/'.join(str(p) for p in err.schema_path)}",
-                      f"{path}, at {at}: {err.message[:200]}")
+        self.validate(schema, rec["body"], where, status, path)
 
 
 # Responses that drifted from the document: the checker must fail each one.
@@ -173,6 +196,11 @@ DRIFTED = [
      "status": 200, "type": "text/plain", "body": None}),
     ("a JSON type on a body that is not JSON", {"method": "GET", "path": "/healthz",
      "status": 200, "type": "application/json", "body_error": True}),
+    ("an undocumented event", {"method": "GET", "path": "/v1/jobs/job_x/events", "status": 200,
+     "type": "text/event-stream", "events": [{"event": "surprise", "data": {}}]}),
+    ("an event whose data is off", {"method": "GET", "path": "/v1/jobs/job_x/events",
+     "status": 200, "type": "text/event-stream",
+     "events": [{"event": "state", "data": {"status": "exploded", "error": None}}]}),
     ("a problem without its status", {"method": "GET", "path": "/no/such/route", "status": 404,
      "type": "application/problem+json", "body": {"type": "about:blank", "title": "x"}}),
 ]

@@ -7,7 +7,7 @@
 # "METHOD ROUTE STATUS" per request to $FITD_ACCESS_LOG (tests/support.c it_stop),
 # and `test_openapi --coverage` compares those with the (method, path, status)
 # triples api-docs/openapi.yaml documents, less tests/openapi-untested.txt.
-# And every response the tests received (tests/support.c record_response, to
+# And every response the tests received (tests/support.c it_record_response, to
 # $FITD_RESPONSE_LOG) must match the document's schema for it
 # (tests/openapi_responses.py).
 BUILD=${1:-build}

@@ -369,28 +369,28 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *user)
     return want;
 }
 
-/* When FITD_RESPONSE_LOG names a file, append one JSON line per response:
- * {"method", "path" (without the query), "status", "type" (Content-Type), and for
- * a JSON type "body" (the parsed body, when at most 1 MiB) or "body_error": true
- * (a body that is not JSON at all)}, for tests/openapi_responses.py to check
- * against api-docs/openapi.yaml after every integration test ran. One write per
- * line, under a lock: tests send requests from several threads. */
-static void record_response(const char *method, const char *path, const it_resp *r)
+void it_record_response(const char *method, const char *path, long status,
+                        const char *content_type, const void *body, size_t len, json_t *extra)
 {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     const char *out_path = getenv("FITD_RESPONSE_LOG");
-    if (!out_path || !*out_path || r->status <= 0) return;
-    json_t *body = NULL;
+    if (!out_path || !*out_path || status <= 0) {
+        json_decref(extra);
+        return;
+    }
+    json_t *parsed = NULL;
     int body_error = 0;
-    int has_body = strcmp(method, "HEAD") != 0 && r->status != 204 && r->status != 304;
-    if (has_body && strstr(r->content_type, "json") && r->len <= ((size_t)1 << 20)) {
-        body = json_loadb(r->body, r->len, JSON_DECODE_ANY, NULL);
-        body_error = !body;
+    int has_body = strcmp(method, "HEAD") != 0 && status != 204 && status != 304;
+    if (has_body && strstr(content_type, "json") && len <= ((size_t)1 << 20)) {
+        parsed = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+        body_error = !parsed;
     }
     size_t plen = strcspn(path, "?");
     json_t *o = json_pack("{s:s, s:s%, s:I, s:s, s:o*, s:b}", "method", method, "path", path,
-                          plen, "status", (json_int_t)r->status, "type", r->content_type, "body",
-                          body, "body_error", body_error);
+                          plen, "status", (json_int_t)status, "type", content_type, "body",
+                          parsed, "body_error", body_error);
+    if (o && extra) json_object_update(o, extra);
+    json_decref(extra);
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!line) { /* a path that is not UTF-8, or out of memory: said, not hidden */
@@ -464,7 +464,9 @@ static int do_request(const it_server *s, const char *method, const char *path,
     if (rc != 0) fprintf(stderr, "%s %s: %s\n", method, path, curl_easy_strerror(cc));
     out->body = b.data ? b.data : calloc(1, 1);
     out->len = b.len;
-    if (rc == 0) record_response(method, path, out);
+    if (rc == 0)
+        it_record_response(method, path, out->status, out->content_type, out->body, out->len,
+                           NULL);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     return rc;

@@ -109,6 +109,16 @@ int it_request_chunked(const it_server *s, const char *method, const char *path,
                        const char *const *headers, const void *fill, size_t fill_len,
                        size_t total, it_resp *out, size_t *sent);
 
+/* When FITD_RESPONSE_LOG names a file, append one JSON line for this response:
+ * {"method", "path" (without the query), "status", "type" (Content-Type), and for
+ * a JSON type "body" (the parsed body, when at most 1 MiB) or "body_error": true
+ * (a body that is not JSON)}, plus the members of `extra` (stolen, may be NULL;
+ * an event stream's "events"). tests/openapi_responses.py checks the lines against
+ * api-docs/openapi.yaml after every integration test ran. it_request records each
+ * of its responses; a test with its own client calls this. Thread-safe. */
+void it_record_response(const char *method, const char *path, long status,
+                        const char *content_type, const void *body, size_t len, json_t *extra);
+
 /* Shorthands: it_get / it_delete / it_post_json (Content-Type: application/json). */
 int it_get(const it_server *s, const char *path, it_resp *out);
 int it_delete(const it_server *s, const char *path, it_resp *out);

@@ -209,8 +209,9 @@ static int on_xfer(void *user, curl_off_t a, curl_off_t b, curl_off_t c, curl_of
 static void sse_run(const it_server *server, const char *job_id, const char *last_id,
                     sse_stream *s)
 {
-    char url[256], hdr[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/jobs/%s/events", server->port, job_id);
+    char path[160], url[256], hdr[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", job_id);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", server->port, path);
     CURL *c = curl_easy_init();
     assert_non_null(c);
     struct curl_slist *hl = NULL;
@@ -237,6 +238,15 @@ static void sse_run(const it_server *server, const char *job_id, const char *las
     s->rc = curl_easy_perform(c);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
+    /* For the API-document check: the events, each data parsed as JSON. */
+    json_t *events = s->status == 200 ? json_array() : NULL;
+    for (int i = 0; events && i < s->n; i++) {
+        json_t *data = json_loads(s->ev[i].data, JSON_DECODE_ANY, NULL);
+        json_array_append_new(events, json_pack("{s:s, s:o*, s:b}", "event", s->ev[i].name,
+                                                "data", data, "data_error", !data));
+    }
+    it_record_response("GET", path, s->status, s->content_type,
+                       s->raw, s->raw_len, events ? json_pack("{s:o}", "events", events) : NULL);
 }
 
 /* ---------------------------------------------------------------- helpers */
