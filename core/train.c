@@ -7,6 +7,7 @@
  * in a fixed order, so the same spec, data, seed and BLAS thread count give
  * bit-identical weights — and a checkpoint captures that stream's state.
  */
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -550,6 +551,8 @@ static nn_status ckpt_read(const unsigned char *p, size_t len, size_t np, ckpt_h
     if (h->n_params != np)
         return nn_error_set(err, NN_ERR_MISMATCH, "checkpoint has %llu parameters, this model %zu",
                             (unsigned long long)h->n_params, np);
+    if (h->batch >= h->batches || h->epoch > INT_MAX)
+        return nn_error_set(err, NN_ERR_PARSE, "checkpoint's epoch or batch is out of range");
     /* Checked before it enters a sum: a crafted value could wrap it to len. */
     if (h->optim_bytes > len)
         return nn_error_set(err, NN_ERR_PARSE, "checkpoint's optimizer state is longer than it");
@@ -578,7 +581,7 @@ nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_erro
     size_t hlen = 0, np = nn_model_param_count(t->m), pb = np * sizeof(float);
     nn_status rc = ckpt_read(p, len, np, &h, &hlen, err);
     if (rc != NN_OK) return rc;
-    if (h.n_train != t->train.n || h.batches != (uint64_t)t->batches || h.batch >= h.batches)
+    if (h.n_train != t->train.n || h.batches != (uint64_t)t->batches)
         return nn_error_set(err, NN_ERR_MISMATCH,
                             "checkpoint is for another run (%llu parameters, %llu samples; this run has %zu, %zu)",
                             (unsigned long long)h.n_params, (unsigned long long)h.n_train, np, t->train.n);

@@ -864,7 +864,7 @@ static nn_model *load_trained_model(http_req *req, store *st, const store_job *j
         return NULL;
     }
     if (rc != STORE_OK) {
-        reply_store_error(req, st, rc, "weights");
+        reply_store_error(req, st, rc, kind == WEIGHTS_FINAL ? "weights" : "checkpoint");
         return NULL;
     }
     if (stored_spec_parse(j, spec_out) != SPEC_OK) {
@@ -882,9 +882,12 @@ static nn_model *load_trained_model(http_req *req, store *st, const store_job *j
     nn_model_free(m);
     if (err.code == NN_ERR_NOMEM)
         http_reply_problem(req, 503, "out of memory");
+    else if (kind == WEIGHTS_LAST_GOOD) /* a job can fail because of it: its own state */
+        http_reply_problem(req, 409, "job %s failed and its checkpoint cannot be used: %s", j->id,
+                           err.message);
     else
-        http_reply_problem(req, 500, "the stored %s of job %s cannot be read: %s",
-                           kind == WEIGHTS_FINAL ? "weights" : "checkpoint", j->id, err.message);
+        http_reply_problem(req, 500, "the stored weights of job %s cannot be read: %s", j->id,
+                           err.message);
     return NULL;
 }
 
@@ -941,6 +944,7 @@ static void reply_weights(http_req *req, weights_kind kind)
     size_t wlen = 0;
     nn_model *m = NULL;
     nn_error err = {0};
+    char ck_epoch[16] = "", ck_batch[16] = ""; /* epochs done at the checkpoint, batches after */
     store *st = http_store(req);
     if (!st) return;
     const char *format = http_req_query(req, "format");
@@ -967,24 +971,24 @@ static void reply_weights(http_req *req, weights_kind kind)
         int epoch = 0, batch = 0;
         m = load_trained_model(req, st, &j, kind, &spec, &epoch, &batch);
         if (!m) goto out;
-        if (kind == WEIGHTS_LAST_GOOD) {
-            char e[16], b[16]; /* epochs completed at that checkpoint, batches into the next */
-            snprintf(e, sizeof e, "%d", epoch);
-            snprintf(b, sizeof b, "%d", batch);
-            http_reply_header(req, "Fitd-Checkpoint-Epoch", e);
-            nn_kv meta[4] = {{"job_id", j.id}, {"spec", j.spec_json}, {"epoch", e}, {"batch", b}};
-            if (!json && nn_model_save_safetensors(m, meta, 4, &w, &wlen, &err) != NN_OK) {
-                http_reply_problem(req, 503, "out of memory");
-                goto out;
-            }
-        }
-    }
-    if (json) {
-        json_t *o = weights_json(m);
-        if (!o) {
+        snprintf(ck_epoch, sizeof ck_epoch, "%d", epoch);
+        snprintf(ck_batch, sizeof ck_batch, "%d", batch);
+        nn_kv meta[4] = {{"job_id", j.id}, {"spec", j.spec_json}, {"epoch", ck_epoch},
+                         {"batch", ck_batch}};
+        if (kind == WEIGHTS_LAST_GOOD && !json &&
+            nn_model_save_safetensors(m, meta, 4, &w, &wlen, &err) != NN_OK) {
             http_reply_problem(req, 503, "out of memory");
             goto out;
         }
+    }
+    json_t *o = json ? weights_json(m) : NULL;
+    if (json && !o) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    /* Set only now: a header goes out with any reply the request makes. */
+    if (kind == WEIGHTS_LAST_GOOD) http_reply_header(req, "Fitd-Checkpoint-Epoch", ck_epoch);
+    if (json) {
         http_reply_json(req, 200, o);
         goto out;
     }

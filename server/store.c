@@ -230,8 +230,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE jobs SET status = 'failed', error = printf('fitd stopped %d time%s (killed or "
         "crashed) while this job was %s; not retried (fitd serve --crash-limit %d)', crashes, "
         "CASE WHEN crashes = 1 THEN '' ELSE 's' END, "
-        "CASE WHEN epochs_done < epochs THEN printf('running epoch %d, before that epoch "
-        "completed', epochs_done + 1) ELSE 'finishing after its last epoch' END, ?1), "
+        "CASE WHEN epochs_done >= epochs THEN 'finishing after its last epoch' "
+        "WHEN epochs_done = 0 THEN 'running, before its first epoch completed' "
+        "ELSE printf('running, after epoch %d and before another completed', epochs_done) END, "
+        "?1), "
         "finished_at = " NOW ", updated_at = " NOW " "
         "WHERE status = 'running' AND ?1 > 0 AND crashes >= ?1",
     [ST_RECOVER_QUEUED] = "UPDATE jobs SET status = 'queued', epoch = epochs_done, batch = 0, "
@@ -576,7 +578,7 @@ store_rc store_new_id(const char *prefix, char *buf, size_t len)
 }
 
 /* Cursors are base64url("v2:<list>:<seq>"): opaque to clients, checked on the way
- * in (version 1, without the list, is refused as malformed). */
+ * in (another version is refused as malformed). */
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

@@ -137,9 +137,6 @@ class Checker:
             self.fail(where, status, f"media type {mtype or '(none)'} not documented "
                       f"(documented: {', '.join(content)})", rec["path"])
             return None
-        if rec.get("body_error"):
-            self.fail(where, status, f"a {mtype} body that is not JSON", rec["path"])
-            return None
         if "events" in rec:
             self.check_events(rec, where, status, content[mtype].get("x-fitd-events", {}))
             return None
@@ -179,6 +176,10 @@ class Checker:
         mtype = rec.get("type", "").split(";")[0].strip().lower()
         template, _ = find_op(self.ops, method, path)
         where = f"{method} {template or path}"
+        if rec.get("body_error"):  # a JSON type, documented or not, on a body that is not JSON
+            self.checked += 1
+            self.fail(where, status, f"a {mtype} body that is not JSON", path)
+            return
         schema = self.schema_for(rec, where, status, mtype)
         if schema is None:
             return

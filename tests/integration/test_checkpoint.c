@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "nn.h"
 #include "spec.h"
@@ -204,6 +205,28 @@ static void test_diverged_job_checkpoint(void **state)
     nn_model_free(served);
     it_restored_free(&rs);
     it_resp_free(&f);
+
+    /* A damaged checkpoint (its last byte cut): 409 saying so, without the epoch
+     * header. */
+    sqlite3 *db = NULL;
+    char sql[256];
+    assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    snprintf(sql, sizeof sql,
+             "UPDATE job_checkpoints SET data = substr(data, 1, length(data) - 1) "
+             "WHERE job_id = '%s'", id);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    snprintf(path, sizeof path, "/v1/jobs/%s/checkpoint", id);
+    assert_int_equal(it_get(&srv, path, &r), 0);
+    json_t *damaged = assert_problem(&r, 409);
+    assert_non_null(strstr(json_string_value(json_object_get(damaged, "detail")),
+                           "checkpoint cannot be used"));
+    json_decref(damaged);
+    assert_string_equal(it_header(&r, "Fitd-Checkpoint-Epoch", epoch_header, sizeof epoch_header),
+                        "");
+    it_resp_free(&r);
 
     /* A bad format, an unknown job. */
     snprintf(path, sizeof path, "/v1/jobs/%s/checkpoint?format=npz", id);

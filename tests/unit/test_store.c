@@ -1157,7 +1157,7 @@ static void test_recover_crash_limit(void **state)
     assert_int_equal(g.epochs_done, 1);
     assert_non_null(g.error);
     assert_non_null(strstr(g.error, "stopped 2 times"));
-    assert_non_null(strstr(g.error, "running epoch 2"));
+    assert_non_null(strstr(g.error, "after epoch 1 and before another completed"));
     assert_non_null(strstr(g.error, "--crash-limit 2"));
     assert_true(g.finished_at[0] != 0);
     store_job_free(&g);

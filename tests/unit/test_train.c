@@ -230,6 +230,7 @@ static void test_determinism(void **state)
 #define CKPT_V2_HEADER (CKPT_V1_HEADER + 8 + 32 + 8 + 8 + 8 * NN_MAX_METRICS + 8)
 #define CKPT_HAS_BEST 36     /* u32 has_best_params */
 #define CKPT_OPTIM_BYTES 104 /* u64 optim_bytes */
+#define CKPT_BATCH 112       /* u64 batch (version 2) */
 
 /* The trailing FNV-1a checksum of a checkpoint of len bytes, rewritten. */
 static void reseal(unsigned char *p, size_t len)
@@ -322,6 +323,14 @@ static void test_model_restore_checkpoint(void **state)
     assert_non_null(other);
     assert_int_equal(nn_model_restore_checkpoint(other, ck, len, NULL, NULL, &err), NN_ERR_MISMATCH);
     assert_non_null(strstr(err.message, "parameters"));
+    /* A resealed batch past the epoch's batches: refused by both restores. */
+    uint64_t huge = UINT64_C(1) << 40;
+    memcpy((unsigned char *)ck + CKPT_BATCH, &huge, sizeof huge);
+    reseal(ck, len);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(nn_model_restore_checkpoint(fresh, ck, len, NULL, NULL, &err), NN_ERR_PARSE);
+    assert_non_null(strstr(err.message, "out of range"));
+    assert_int_equal(nn_trainer_restore(t, ck, len, &err), NN_ERR_PARSE);
     free(ck);
     nn_model_free(other);
     nn_model_free(fresh);
