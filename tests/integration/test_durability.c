@@ -1,10 +1,11 @@
 /*
  * test_durability.c — what happens when things go wrong, against the real fitd
- * binary: exact resume after kill -9, graceful shutdown (503 while draining, a
- * mid-epoch checkpoint, exit within --shutdown-timeout, exact continuation), a
- * diverging job (failed with epoch and batch; metrics and last good checkpoint
- * kept), and start-up refusal of a database that is not SQLite, damaged, or from a
- * newer fitd. "Exact" means: the resumed job's per-epoch records equal an
+ * binary: exact resume after kill -9, a job failed after --crash-limit deaths,
+ * graceful shutdown (503 while draining, a mid-epoch checkpoint, exit within
+ * --shutdown-timeout, exact continuation), the shutdown watchdog ending a batch
+ * that outlasts --shutdown-timeout, a diverging job (failed with epoch and batch;
+ * metrics and last good checkpoint kept), and start-up refusal of a database that
+ * is not SQLite, damaged, or from a newer fitd. "Exact" means: the resumed job's per-epoch records equal an
  * uninterrupted run's (all but `seconds`), one per epoch, and the SHA-256 of its
  * weights' tensor bytes equals the uninterrupted run's.
  */
@@ -504,6 +505,85 @@ static void test_crash_limit(void **state)
     json_decref(wait_job(id2, "succeeded", 60));
 }
 
+/* SIGTERM while one batch runs far past --shutdown-timeout (a batch of 8192
+ * samples through two 4096-unit layers takes seconds): the watchdog ends the
+ * process at the timeout with exit 1, saying so in the log, where a drain would
+ * have waited for the batch and exited 0. The job is left running, and the next
+ * start queues it again. */
+static void test_shutdown_watchdog(void **state)
+{
+    (void)state;
+    static const char *const args[] = {"--shutdown-timeout", "1", NULL};
+    fitd_start(args);
+    /* 8192 rows of 64 features and a label, as CSV (beyond a JSON body's limit). */
+    size_t cap = 8192 * (64 * 8 + 4) + 1024, len = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    len += (size_t)snprintf(csv, cap, "f");
+    for (int c = 1; c < 64; c++) len += (size_t)snprintf(csv + len, cap - len, ",f%d", c);
+    len += (size_t)snprintf(csv + len, cap - len, ",label\n");
+    uint32_t lcg = 1;
+    for (int row = 0; row < 8192; row++) {
+        for (int c = 0; c < 64; c++) {
+            lcg = lcg * 1664525u + 1013904223u;
+            len += (size_t)snprintf(csv + len, cap - len, "%.4f,", (double)(lcg >> 8) / 16777216.0);
+        }
+        len += (size_t)snprintf(csv + len, cap - len, "%d\n", row % 10);
+    }
+    assert_true(len < cap);
+    static const char *const csv_type[] = {"Content-Type: text/csv", NULL};
+    it_resp r;
+    assert_int_equal(it_request(&srv, "POST", "/v1/datasets?name=wide&label=label", csv_type, csv,
+                                len, &r),
+                     0);
+    free(csv);
+    expect_status(&r, 201);
+    json_t *d = it_json(&r);
+    char ds[64], spec[1024], id[64];
+    snprintf(ds, sizeof ds, "%s", json_string_value(json_object_get(d, "id")));
+    json_decref(d);
+    it_resp_free(&r);
+    snprintf(spec, sizeof spec,
+             "{\"data\": {\"train\": \"%s\"}, \"model\": {\"input_shape\": [64], \"layers\": ["
+             " {\"type\": \"dense\", \"units\": 4096, \"activation\": \"relu\"},"
+             " {\"type\": \"dense\", \"units\": 4096, \"activation\": \"relu\"},"
+             " {\"type\": \"dense\", \"units\": 10, \"activation\": \"softmax\"}]},"
+             " \"compile\": {\"optimizer\": {\"name\": \"sgd\", \"learning_rate\": 0.0001},"
+             "   \"loss\": \"sparse_categorical_crossentropy\"},"
+             " \"fit\": {\"epochs\": 3, \"batch_size\": 8192}}",
+             ds);
+    submit(spec, id, sizeof id);
+    /* Epoch 2's only batch has just begun once the live progress shows epoch 2
+     * (before epoch 1's end, the job could still stop before its first batch). */
+    for (double t0 = it_now_s();; sleep_ms(10)) {
+        json_t *o = job_get(id);
+        int e = progress_of(o, "epoch");
+        json_decref(o);
+        if (e == 2) break;
+        if (e > 2 || it_now_s() - t0 > 120 * it_slow()) fail_msg("job %s: epoch %d", id, e);
+    }
+    kill(srv.pid, SIGTERM);
+    int status = 0;
+    assert_int_equal(waitpid(srv.pid, &status, 0), srv.pid);
+    srv.pid = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    char *log = read_file(srv.log_path, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "shutdown timeout: exiting with work unfinished"));
+    free(log);
+    store_job j = {0};
+    store_job_read(id, &j);
+    assert_int_equal(j.status, STORE_JOB_RUNNING);
+    store_job_free(&j);
+    /* The next start queues it again (and a worker takes it up). */
+    fitd_start(NULL);
+    json_t *o = job_get(id);
+    assert_true(!strcmp(job_status(o), "queued") || !strcmp(job_status(o), "running"));
+    json_decref(o);
+    fitd_kill9();
+}
+
 /* SIGTERM to fitd (started with --shutdown-timeout timeout_s) while job `id` is
  * mid-epoch (epoch >= min_epoch) and two uploads are half sent: fitd answers every
  * request 503 with Retry-After (also the upload whose body completes: it is not
@@ -941,6 +1021,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_signal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_watchdog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numeric_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_not_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_damaged, setup, teardown),
