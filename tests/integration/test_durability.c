@@ -553,8 +553,9 @@ static void test_shutdown_watchdog(void **state)
              " \"fit\": {\"epochs\": 3, \"batch_size\": 8192}}",
              ds);
     submit(spec, id, sizeof id);
-    /* Epoch 2's only batch has just begun once the live progress shows epoch 2
-     * (before epoch 1's end, the job could still stop before its first batch). */
+    /* Half a second after the live progress shows epoch 2, its only batch runs
+     * (before that, the job could stop between epochs or before its first batch;
+     * the batch takes seconds, the watchdog's deadline is 1 s after the signal). */
     for (double t0 = it_now_s();; sleep_ms(10)) {
         json_t *o = job_get(id);
         int e = progress_of(o, "epoch");
@@ -562,11 +563,13 @@ static void test_shutdown_watchdog(void **state)
         if (e == 2) break;
         if (e > 2 || it_now_s() - t0 > 120 * it_slow()) fail_msg("job %s: epoch %d", id, e);
     }
+    sleep_ms(500);
     kill(srv.pid, SIGTERM);
     int status = 0;
     assert_int_equal(waitpid(srv.pid, &status, 0), srv.pid);
     srv.pid = 0;
     assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 1) it_dump_log(&srv);
     assert_int_equal(WEXITSTATUS(status), 1);
     char *log = read_file(srv.log_path, NULL);
     assert_non_null(log);
