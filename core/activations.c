@@ -248,7 +248,7 @@ static void act_rows(void *arg, size_t r0, size_t r1)
 void nn_act_backward_par(float *dx, const float *dy, const float *x, const float *y, int B, int C,
                          nn_activation act, const nn_parallel *par)
 {
-    if (B <= 0 || C <= 0) return;
+    if (B <= 0 || C <= 0 || (act == NN_ACT_LINEAR && dx == dy)) return; /* nothing to do */
     act_job j = {dx, dy, x, y, C, act};
     nn_par_for(par, (size_t)B, 4 * (size_t)B * (size_t)C, 1, act_rows, &j);
 }

@@ -91,8 +91,8 @@ static void apply(float *restrict y, float *restrict mask, const float *restrict
 }
 
 typedef struct drop_job {
-    float *y, *mask_out; /* forward: y, mask; backward: y = dx */
-    const float *x, *dy, *mask;
+    float *y, *mask;
+    const float *x;
     size_t n;
     uint64_t seed;
     uint32_t thr;
@@ -113,9 +113,9 @@ static void drop_chunks(void *arg, size_t c0, size_t c1)
         if (j->y == j->x) {
             float tmp[BLOCK];
             memcpy(tmp, j->x + i, k * sizeof *tmp);
-            apply(j->y + i, j->mask_out + i, tmp, u, k, j->thr, j->keep);
+            apply(j->y + i, j->mask + i, tmp, u, k, j->thr, j->keep);
         } else {
-            apply(j->y + i, j->mask_out + i, j->x + i, u, k, j->thr, j->keep);
+            apply(j->y + i, j->mask + i, j->x + i, u, k, j->thr, j->keep);
         }
     }
 }
@@ -132,22 +132,27 @@ void nn_dropout_forward(float *y, float *mask, const float *x, size_t n, float r
             for (size_t i = 0; i < n; i++) mask[i] = 1.0f;
         return;
     }
-    drop_job j = {y, mask, x, NULL, NULL, n, nn_rng_next(r),
+    drop_job j = {y, mask, x, n, nn_rng_next(r),
                   (uint32_t)((double)rate * 4294967296.0), /* rate < 1: thr < 2^32 */
                   1.0f / (1.0f - rate)};
     nn_par_for(par, (n + CHUNK * BLOCK - 1) / (CHUNK * BLOCK), 4 * n, 1, drop_chunks, &j);
 }
 
+typedef struct drop_back_job {
+    float *dx;
+    const float *dy, *mask;
+} drop_back_job;
+
 static void drop_back_range(void *arg, size_t lo, size_t hi)
 {
-    const drop_job *j = arg;
-    for (size_t i = lo; i < hi; i++) j->y[i] = j->dy[i] * j->mask[i];
+    const drop_back_job *j = arg;
+    for (size_t i = lo; i < hi; i++) j->dx[i] = j->dy[i] * j->mask[i];
 }
 
 /* dx = dy * mask; dx == dy allowed. */
 void nn_dropout_backward(float *dx, const float *dy, const float *mask, size_t n,
                          const nn_parallel *par)
 {
-    drop_job j = {.y = dx, .dy = dy, .mask = mask, .n = n};
+    drop_back_job j = {dx, dy, mask};
     nn_par_for(par, n, 4 * n, 16, drop_back_range, &j);
 }

@@ -91,7 +91,7 @@ static nn_status check_spec(const nn_model_spec *spec, nn_error *err)
             last_dense = i;
         } else if (l->kind == NN_LAYER_DROPOUT) {
             /* The mask is drawn in float32, where a rate within 3e-8 of 1 is 1. */
-            if (!(l->rate >= 0 && l->rate < 1 && (float)l->rate < 1.0f))
+            if (!(l->rate >= 0 && (float)l->rate < 1.0f))
                 return nn_error_set(err, NN_ERR_INVALID, "layer %d: dropout rate must be in [0, 1)", i);
         } else {
             return nn_error_set(err, NN_ERR_INVALID, "layer %d: unknown layer kind", i);

@@ -528,7 +528,7 @@ nn_status nn_trainer_checkpoint(const nn_trainer *t, void **buf, size_t *len, nn
 /* The header of checkpoint buf (len bytes) into *h and its length into *hlen,
  * after checking the magic, version, checksum, parameter count (np) and total
  * length. The optimizer state's length is only checked to fit, not against an
- * optimizer: the caller compares it with its own when it restores one. */
+ * optimizer: nn_optim_state_load checks it against its own when one is restored. */
 static nn_status ckpt_read(const unsigned char *p, size_t len, size_t np, ckpt_header *h,
                            size_t *hlen, nn_error *err)
 {
@@ -551,7 +551,7 @@ static nn_status ckpt_read(const unsigned char *p, size_t len, size_t np, ckpt_h
     if (h->n_params != np)
         return nn_error_set(err, NN_ERR_MISMATCH, "checkpoint has %llu parameters, this model %zu",
                             (unsigned long long)h->n_params, np);
-    if (h->batch >= h->batches || h->epoch > INT_MAX)
+    if (h->batch >= h->batches || h->batches > INT_MAX || h->epoch > INT_MAX)
         return nn_error_set(err, NN_ERR_PARSE, "checkpoint's epoch or batch is out of range");
     /* Checked before it enters a sum: a crafted value could wrap it to len. */
     if (h->optim_bytes > len)
@@ -565,10 +565,10 @@ nn_status nn_model_restore_checkpoint(nn_model *m, const void *buf, size_t len, 
                                       int *batch, nn_error *err)
 {
     ckpt_header h;
-    size_t hlen = 0, pb = nn_model_param_count(m) * sizeof(float);
-    nn_status rc = ckpt_read(buf, len, nn_model_param_count(m), &h, &hlen, err);
+    size_t hlen = 0, np = nn_model_param_count(m);
+    nn_status rc = ckpt_read(buf, len, np, &h, &hlen, err);
     if (rc != NN_OK) return rc;
-    memcpy(nn_model_params(m), (const unsigned char *)buf + hlen, pb);
+    memcpy(nn_model_params(m), (const unsigned char *)buf + hlen, np * sizeof(float));
     if (epoch) *epoch = (int)h.epoch;
     if (batch) *batch = (int)h.batch;
     return NN_OK;
@@ -585,10 +585,6 @@ nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_erro
         return nn_error_set(err, NN_ERR_MISMATCH,
                             "checkpoint is for another run (%llu parameters, %llu samples; this run has %zu, %zu)",
                             (unsigned long long)h.n_params, (unsigned long long)h.n_train, np, t->train.n);
-    if (h.optim_bytes != nn_optim_state_bytes(t->opt))
-        return nn_error_set(err, NN_ERR_MISMATCH, "checkpoint's optimizer state has %llu bytes, this "
-                            "optimizer's has %zu", (unsigned long long)h.optim_bytes,
-                            nn_optim_state_bytes(t->opt));
     if (h.has_best_params && !t->best_params) {
         t->best_params = malloc(pb ? pb : 1);
         if (!t->best_params) return nn_error_set(err, NN_ERR_NOMEM, "out of memory restoring a checkpoint");

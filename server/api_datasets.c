@@ -159,23 +159,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         fail(u, 422, ptr, NN_ERR_INVALID, "the multipart part '%s' appears more than once", key);
         return MHD_NO;
     }
-    if (strcmp(key, "x") == 0) {
-        pp = &u->idx_x;
-        u->seen_x = 1;
-    } else if (strcmp(key, "y") == 0) {
-        pp = &u->idx_y;
-        u->seen_y = 1;
-    } else if (strcmp(key, "name") == 0) {
-        if (u->name_len + size >= sizeof u->name) {
-            fail(u, 422, "/name", NN_ERR_INVALID, "the name is longer than %d characters", STORE_NAME_MAX - 1);
-            return MHD_NO;
-        }
-        memcpy(u->name + u->name_len, data, size);
-        u->name_len += size;
-        u->name[u->name_len] = 0;
-        u->name_from_form = 1;
-        return MHD_YES;
-    } else {
+    if (!seen) {
         char ptr[sizeof u->err_field] = "";
         size_t n = 0;
         spec_path_push(ptr, sizeof ptr, &n, key);
@@ -183,6 +167,18 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
              "unknown multipart part '%.100s': expected x, y and optionally name", key);
         return MHD_NO;
     }
+    *seen = 1;
+    if (seen == &u->name_from_form) {
+        if (u->name_len + size >= sizeof u->name) {
+            fail(u, 422, "/name", NN_ERR_INVALID, "the name is longer than %d characters", STORE_NAME_MAX - 1);
+            return MHD_NO;
+        }
+        memcpy(u->name + u->name_len, data, size);
+        u->name_len += size;
+        u->name[u->name_len] = 0;
+        return MHD_YES;
+    }
+    pp = seen == &u->seen_x ? &u->idx_x : &u->idx_y;
     if (!*pp) {
         *pp = nn_idx_parser_new(&u->limits, &u->err);
         if (!*pp) {

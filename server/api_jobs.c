@@ -43,7 +43,8 @@ static const char *const json_types[] = {"application/json", NULL};
 static void reply_store_error(http_req *req, store *st, store_rc rc, const char *what)
 {
     if (rc == STORE_NOT_FOUND) http_reply_problem(req, 404, "%s not found", what);
-    else if (rc == STORE_CONFLICT) http_reply_problem(req, 409, "%s: %s", what, store_errmsg(st));
+    else if (rc == STORE_CONFLICT) /* the store's reason names the resource and why */
+        http_reply_problem(req, 409, "%s", store_errmsg(st));
     else http_reply_store_error(req, st, (int)rc);
 }
 
@@ -591,11 +592,7 @@ static void handle_delete(http_req *req)
         http_reply_problem(req, 404, "job %s not found", id ? id : "");
         return;
     }
-    if (rc == STORE_CONFLICT) { /* unfinished, or a queued or running job starts from it */
-        http_reply_problem(req, 409, "%s", store_errmsg(st));
-        return;
-    }
-    if (rc != STORE_OK) {
+    if (rc != STORE_OK) { /* 409: unfinished, or a queued or running job starts from it */
         reply_store_error(req, st, rc, "job");
         return;
     }
@@ -727,11 +724,12 @@ static void handle_metrics(http_req *req)
         http_reply_problem(req, 404, "job %s not found", id ? id : "");
         goto out;
     }
-    if (rc != STORE_OK || c.failed || b.failed) {
-        if (rc == STORE_OK || c.failed || b.failed)
-            http_reply_problem(req, 503, "out of memory");
-        else
-            reply_store_error(req, st, rc, "job");
+    if (c.failed || b.failed) {
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(req, st, rc, "job");
         goto out;
     }
     if (csv) {
@@ -845,6 +843,26 @@ static int weights_available(http_req *req, const store_job *j, weights_kind kin
     return -1;
 }
 
+/* The stored bytes of that kind: the final weights' safetensors, or the
+ * checkpoint. Replies and returns -1 when there are none or the store fails. */
+static int load_weights_blob(http_req *req, store *st, const store_job *j, weights_kind kind,
+                             void **blob, size_t *len)
+{
+    if (weights_available(req, j, kind)) return -1;
+    store_rc rc = kind == WEIGHTS_FINAL ? store_job_weights_load(st, j->id, blob, len)
+                                        : store_job_checkpoint_load(st, j->id, blob, len, NULL);
+    if (rc == STORE_NOT_FOUND) { /* deleted or pruned since the job was read */
+        http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id,
+                           store_job_status_name(j->status));
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        reply_store_error(req, st, rc, kind == WEIGHTS_FINAL ? "weights" : "checkpoint");
+        return -1;
+    }
+    return 0;
+}
+
 /* Build the job's model from its stored spec and load the weights of that kind
  * into it (*epoch and *batch: the checkpoint's, for WEIGHTS_LAST_GOOD). Replies
  * and returns NULL on failure. *spec_out receives the parsed spec (free it). */
@@ -855,18 +873,7 @@ static nn_model *load_trained_model(http_req *req, store *st, const store_job *j
     nn_model *m = NULL;
     void *blob = NULL;
     size_t len = 0;
-    if (weights_available(req, j, kind)) return NULL;
-    store_rc rc = kind == WEIGHTS_FINAL ? store_job_weights_load(st, j->id, &blob, &len)
-                                        : store_job_checkpoint_load(st, j->id, &blob, &len, NULL);
-    if (rc == STORE_NOT_FOUND) { /* deleted or pruned since the job was read */
-        http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id,
-                           store_job_status_name(j->status));
-        return NULL;
-    }
-    if (rc != STORE_OK) {
-        reply_store_error(req, st, rc, kind == WEIGHTS_FINAL ? "weights" : "checkpoint");
-        return NULL;
-    }
+    if (load_weights_blob(req, st, j, kind, &blob, &len)) return NULL;
     if (stored_spec_parse(j, spec_out) != SPEC_OK) {
         http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j->id);
         free(blob);
@@ -944,7 +951,7 @@ static void reply_weights(http_req *req, weights_kind kind)
     size_t wlen = 0;
     nn_model *m = NULL;
     nn_error err = {0};
-    char ck_epoch[16] = "", ck_batch[16] = ""; /* epochs done at the checkpoint, batches after */
+    char ck_epoch[16] = ""; /* epochs completed at the checkpoint */
     store *st = http_store(req);
     if (!st) return;
     const char *format = http_req_query(req, "format");
@@ -956,29 +963,23 @@ static void reply_weights(http_req *req, weights_kind kind)
         return;
     }
     if (api_job_load(req, st, &j)) goto out;
-    if (kind == WEIGHTS_FINAL && !json) {
-        if (weights_available(req, &j, kind)) goto out;
-        store_rc rc = store_job_weights_load(st, j.id, &w, &wlen);
-        if (rc == STORE_NOT_FOUND) {
-            http_reply_problem(req, 409, "job %s has no weights", j.id);
-            goto out;
-        }
-        if (rc != STORE_OK) {
-            reply_store_error(req, st, rc, "weights");
-            goto out;
-        }
+    if (kind == WEIGHTS_FINAL && !json) { /* sent as stored */
+        if (load_weights_blob(req, st, &j, kind, &w, &wlen)) goto out;
     } else {
         int epoch = 0, batch = 0;
         m = load_trained_model(req, st, &j, kind, &spec, &epoch, &batch);
         if (!m) goto out;
         snprintf(ck_epoch, sizeof ck_epoch, "%d", epoch);
-        snprintf(ck_batch, sizeof ck_batch, "%d", batch);
-        nn_kv meta[4] = {{"job_id", j.id}, {"spec", j.spec_json}, {"epoch", ck_epoch},
-                         {"batch", ck_batch}};
-        if (kind == WEIGHTS_LAST_GOOD && !json &&
-            nn_model_save_safetensors(m, meta, 4, &w, &wlen, &err) != NN_OK) {
-            http_reply_problem(req, 503, "out of memory");
-            goto out;
+        if (kind == WEIGHTS_LAST_GOOD && !json) {
+            char ck_batch[16]; /* batches into the next epoch */
+            snprintf(ck_batch, sizeof ck_batch, "%d", batch);
+            nn_kv meta[4] = {{"job_id", j.id}, {"spec", j.spec_json}, {"epoch", ck_epoch},
+                             {"batch", ck_batch}};
+            if (nn_model_save_safetensors(m, meta, 4, &w, &wlen, &err) != NN_OK) {
+                http_reply_problem(req, err.code == NN_ERR_NOMEM ? 503 : 500, "%s",
+                                   err.code == NN_ERR_NOMEM ? "out of memory" : err.message);
+                goto out;
+            }
         }
     }
     json_t *o = json ? weights_json(m) : NULL;

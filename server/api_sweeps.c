@@ -432,7 +432,7 @@ static void handle_delete(http_req *req)
     if (!st) return;
     if (load_sweep(req, st, &w)) return; /* 404 unless it exists and is ours */
     store_rc rc = store_sweep_delete(st, w.id);
-    if (rc != STORE_OK) api_reply_store_error(req, st, rc, "sweep"); /* 409 with the store's reason */
+    if (rc != STORE_OK) api_reply_store_error(req, st, rc, "sweep"); /* 409: the store's reason */
     else http_reply_empty(req, 204);
     store_sweep_free(&w);
 }
@@ -847,7 +847,8 @@ static int chart_load(http_req *req, store *st, const store_sweep *w, const char
         trial_label(s->params[i], 0, s->labels[i], sizeof s->labels[i]);
         s->curves[i].keys[0] = metric;
         s->curves[i].n_keys = 1;
-        s->curves[i].seen = s->keys;
+        /* The keys recorded only tell whether another metric exists (or list them). */
+        s->curves[i].seen = strcmp(metric, w->metric) ? s->keys : NULL;
         rc = store_job_metrics(st, t->job_id, 0, record_curve_row, &s->curves[i]);
         if (s->curves[i].failed) goto nomem;
         if (rc != STORE_OK && rc != STORE_NOT_FOUND) { /* a deleted trial has no records */

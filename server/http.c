@@ -563,7 +563,7 @@ static void utf8_repair(char *s)
 }
 
 /* Drop a multi-byte UTF-8 character that a bounded copy cut short at the end of
- * s (then utf8_repair does not turn its first bytes into '?'). */
+ * s (so that utf8_repair does not turn its first bytes into '?'). */
 static void utf8_trim_tail(char *s)
 {
     size_t n = strlen(s), k = 0;
@@ -572,6 +572,13 @@ static void utf8_trim_tail(char *s)
     unsigned char lead = (unsigned char)s[n - 1 - k];
     size_t want = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
     if (k < want || (lead < 0xC0 && k > 0)) s[n - 1 - k + (lead < 0xC0)] = '\0';
+}
+
+/* A text cut to fit a buffer, made valid UTF-8 for JSON: both of the above. */
+static void utf8_clean(char *s)
+{
+    utf8_trim_tail(s);
+    utf8_repair(s);
 }
 
 int http_reply_problem_errors(http_req *req, unsigned status, const char *detail,
@@ -586,8 +593,7 @@ int http_reply_problem_errors(http_req *req, unsigned status, const char *detail
     char text[1024];
     if (detail) {
         snprintf(text, sizeof text, "%s", detail);
-        utf8_trim_tail(text);
-        utf8_repair(text);
+        utf8_clean(text);
     }
     if (doc && detail) json_object_set_new(doc, "detail", json_string(text));
     if (doc && errors) json_object_set(doc, "errors", errors);
@@ -650,10 +656,8 @@ int http_problem_add(json_t *errors, const char *pointer, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     snprintf(ptr, sizeof ptr, "%s", pointer);
-    utf8_trim_tail(msg);
-    utf8_trim_tail(ptr);
-    utf8_repair(msg);
-    utf8_repair(ptr);
+    utf8_clean(msg);
+    utf8_clean(ptr);
     json_t *e = json_pack("{s:s, s:s}", "pointer", ptr, "message", msg);
     if (!e) return -1;
     return json_array_append_new(errors, e) == 0 ? 0 : -1;

@@ -171,10 +171,12 @@ static void batch_write_out(void)
     pthread_mutex_lock(&batch_mu);
     char *out = batch;
     size_t n = batch_len;
-    batch = out == bufs[0] ? bufs[1] : bufs[0];
-    batch_len = 0;
+    if (n) { /* swap: lines queue in the other buffer while this one is written */
+        batch = out == bufs[0] ? bufs[1] : bufs[0];
+        batch_len = 0;
+    }
     pthread_mutex_unlock(&batch_mu);
-    write_all(out, n);
+    if (n) write_all(out, n);
 }
 
 /* Caller holds batch_mu; returns holding it again, with the queue written out. */
@@ -241,16 +243,18 @@ void log_batch_stop(void)
 
 static void emit(const char *line, size_t len, int batched)
 {
-    pthread_mutex_lock(&batch_mu);
-    if (batched && batch_on) {
-        while (batch_len + len > LOG_BATCH_BYTES) batch_flush_relocking();
-        if (batch_len == 0) pthread_cond_signal(&batch_cv); /* start the flusher's clock */
-        memcpy(batch + batch_len, line, len);
-        batch_len += len;
+    if (batched) {
+        pthread_mutex_lock(&batch_mu);
+        if (batch_on) {
+            while (batch_len + len > LOG_BATCH_BYTES) batch_flush_relocking();
+            if (batch_len == 0) pthread_cond_signal(&batch_cv); /* start the flusher's clock */
+            memcpy(batch + batch_len, line, len);
+            batch_len += len;
+            pthread_mutex_unlock(&batch_mu);
+            return;
+        }
         pthread_mutex_unlock(&batch_mu);
-        return;
     }
-    pthread_mutex_unlock(&batch_mu);
     pthread_mutex_lock(&write_mu);
     batch_write_out();     /* the lines queued before this one go first */
     write_all(line, len); /* one write(2): lines never interleave */

@@ -13,10 +13,10 @@
 
 typedef struct par_pool par_pool;
 
-/* n >= 2 parts; NULL when a thread cannot start or memory is short (then run
- * serially: a NULL pool's runner has n = 1). */
 /* The cores online (at least 1): the default split of a job and worker count. */
 int par_cores(void);
+/* n >= 2 parts; NULL when a thread cannot start or memory is short (then run
+ * serially: a NULL pool's runner has n = 1). */
 par_pool *par_start(int n);
 /* Stop and join the helpers; NULL ok. No dispatch may be running. */
 void par_stop(par_pool *p);

@@ -122,6 +122,11 @@ static int retry_busy(pool *p, const char *what, const char *id)
     return !atomic_load(&p->stopping);
 }
 
+/* rc = call, made again while it meets a busy database and retry_busy allows. */
+#define RETRY_BUSY(p, what, id, rc, call) \
+    while (((rc) = (call)) == STORE_BUSY && retry_busy((p), (what), (id))) { \
+    }
+
 /* Get a shared, read-only dataset: load it from the store on first use, otherwise
  * take another reference. Returns NULL with a message in err on failure. Release
  * with cache_release. */
@@ -155,9 +160,7 @@ static const nn_dataset *cache_acquire(pool *p, store *st, const char *id, char 
     pthread_mutex_unlock(&p->cache_mu);
 
     store_rc rc;
-    while ((rc = store_dataset_load(st, id, NULL, &e->ds)) == STORE_BUSY &&
-           retry_busy(p, "dataset load", id)) {
-    }
+    RETRY_BUSY(p, "dataset load", id, rc, store_dataset_load(st, id, NULL, &e->ds));
     if (rc != STORE_OK)
         snprintf(err, err_len, "dataset %s could not be loaded: %s (%s)", id, store_errmsg(st),
                  store_rc_name(rc));
@@ -263,9 +266,8 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
         .batches = nn_trainer_batches_per_epoch(t),
     };
     store_rc src;
-    while ((src = store_epoch_commit(ctx->st, ctx->job_id, &e)) == STORE_BUSY &&
-           retry_busy(ctx->p, "epoch commit", ctx->job_id)) {
-    }
+    RETRY_BUSY(ctx->p, "epoch commit", ctx->job_id, src,
+               store_epoch_commit(ctx->st, ctx->job_id, &e));
     if (src == STORE_CONFLICT) {
         /* No longer running (cancelled in the database by another process). */
         ctx->db_cancel = 1;
@@ -443,9 +445,8 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     ctx.train_samples = (int64_t)nn_trainer_train_samples(trainer);
 
     /* Resume after a crash or a graceful stop. */
-    while ((src = store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL)) == STORE_BUSY &&
-           retry_busy(p, "checkpoint load", job->id)) {
-    }
+    RETRY_BUSY(p, "checkpoint load", job->id, src,
+               store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL));
     if (src == STORE_OK) {
         if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) goto core_error;
         atomic_store(&w->slot.epoch, nn_trainer_epoch(trainer) + 1);
@@ -494,9 +495,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
          * resume from its last stored checkpoint once space returns (the worker
          * waits POOL_FULL_PAUSE_S before claiming again). Never failed for this. */
         char q[600];
-        while ((src = store_job_requeue(st, job->id)) == STORE_BUSY &&
-               retry_busy(p, "requeue", job->id)) {
-        }
+        RETRY_BUSY(p, "requeue", job->id, src, store_job_requeue(st, job->id));
         LOG(LOG_WARN, "disk full: job paused and requeued", "\"job_id\":\"%s\",\"rc\":\"%s\",\"error\":%s",
             job->id, store_rc_name(src), log_quote(q, sizeof q, ctx.commit_err));
         w->full_pause = 1;
@@ -535,23 +534,17 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
 core_error:
     describe_failure(msg, sizeof msg, &err, err.code ? err.code : NN_ERR_INVALID, &w->slot);
 finish:
-    if (final == STORE_JOB_FAILED) {
-        /* Never the diverged (or unevaluated) weights: a failed job's last good ones
-         * are its checkpoint's (GET /v1/jobs/{id}/checkpoint reads them there). */
-        free(weights);
-        weights = NULL;
-        weights_len = 0;
-    }
-    while ((src = store_job_finish(st, job->id, final, msg[0] ? msg : NULL, weights, weights_len,
-                                   test_json)) == STORE_BUSY &&
-           retry_busy(p, "finish", job->id)) {
-    }
+    /* Only a success stores weights: never the diverged (or unevaluated) ones; a
+     * failed job's last good ones are its checkpoint's (GET /v1/jobs/{id}/checkpoint). */
+    int ok = final == STORE_JOB_SUCCEEDED;
+    RETRY_BUSY(p, "finish", job->id, src,
+               store_job_finish(st, job->id, final, msg[0] ? msg : NULL, ok ? weights : NULL,
+                                ok ? weights_len : 0, test_json));
     if (src == STORE_FULL) {
         /* No room for the weights (or the outcome): pause as for an epoch; the rerun
          * restores the last checkpoint and finishes again once space returns. */
         store_rc rq;
-        while ((rq = store_job_requeue(st, job->id)) == STORE_BUSY && retry_busy(p, "requeue", job->id)) {
-        }
+        RETRY_BUSY(p, "requeue", job->id, rq, store_job_requeue(st, job->id));
         LOG(LOG_WARN, "disk full: job finish deferred, job requeued",
             "\"job_id\":\"%s\",\"rc\":\"%s\"", job->id, store_rc_name(rq));
         w->full_pause = 1;

@@ -82,6 +82,13 @@ record_key_kind record_key(const char *name, const char *const *metrics, int n_m
     return RECORD_KEY_UNKNOWN;
 }
 
+int record_compiled_names(const nn_compile_spec *cs, const char *names[NN_MAX_METRICS])
+{
+    int n = 0;
+    for (; n < cs->n_metrics; n++) names[n] = cs->metric_names[n];
+    return n;
+}
+
 void record_keys_list(char *dst, size_t len, const char *const *metrics, int n_metrics)
 {
     size_t n = (size_t)snprintf(dst, len, "loss");

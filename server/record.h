@@ -28,6 +28,9 @@ typedef enum record_key_kind {
     RECORD_KEY_SINGLE
 } record_key_kind;
 record_key_kind record_key(const char *name, const char *const *metrics, int n_metrics);
+/* The compiled metric names of cs as the names array record_key and
+ * record_keys_list take; returns their count. */
+int record_compiled_names(const nn_compile_spec *cs, const char *names[NN_MAX_METRICS]);
 /* "loss, <metric>..., regularization_loss, learning_rate, seconds" into dst (cut
  * to fit), for messages that list what a job records. */
 void record_keys_list(char *dst, size_t len, const char *const *metrics, int n_metrics);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "keras.h"
+#include "record.h"
 #include "spec.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -1067,13 +1068,12 @@ static void parse_compile(pctx *c, const json_t *v, nn_compile_spec *cs, const j
 
 /* ---------------------------------------------------------------- fit, data */
 
+/* Loss, a compiled metric, or the val_ twin of either. */
 static int monitor_known(const char *mon, const nn_compile_spec *cs)
 {
-    const char *base = strncmp(mon, "val_", 4) == 0 ? mon + 4 : mon;
-    if (strcmp(base, "loss") == 0) return 1;
-    for (int i = 0; i < cs->n_metrics; i++)
-        if (strcmp(base, cs->metric_names[i]) == 0) return 1;
-    return 0;
+    const char *names[NN_MAX_METRICS];
+    record_key_kind kind = record_key(mon, names, record_compiled_names(cs, names));
+    return kind == RECORD_KEY_TRAIN || kind == RECORD_KEY_VAL;
 }
 
 static void parse_early_stopping(pctx *c, const json_t *v, nn_early_stopping *es,

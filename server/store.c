@@ -70,7 +70,7 @@ enum {
     ST_CKPT_PUT,
     ST_CKPT_GET,
     ST_CKPT_DELETE,
-    ST_CKPT_DELETE_FINISHED,
+    ST_CKPT_DELETE_CANCELLED,
     ST_JOB_PROGRESS,
     ST_JOB_FINISH,
     ST_WEIGHTS_PUT,
@@ -121,8 +121,11 @@ enum {
     "updated_at, sweep_id"
 
 #define FINISHED_SET "('succeeded', 'failed', 'cancelled')"
-#define NOT_A_SOURCE(id) "NOT EXISTS (SELECT 1 FROM jobs AS d WHERE d.status IN ('queued', 'running') " \
-                         "AND json_extract(d.spec, '$.init.from_job') = " id ")"
+/* Not the init.from_job of a queued or running job. The sub-select does not depend
+ * on the outer row, so SQLite builds the list once per statement, not per row. */
+#define NOT_A_SOURCE(id) "(" id " NOT IN (SELECT json_extract(d.spec, '$.init.from_job') " \
+                         "FROM jobs AS d WHERE d.status IN ('queued', 'running') " \
+                         "AND json_extract(d.spec, '$.init.from_job') IS NOT NULL))"
 
 /* Column order of read_sweep: the sweep and its trial counts per job status. */
 #define SWEEP_COUNT(st) \
@@ -203,8 +206,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CKPT_DELETE] = "DELETE FROM job_checkpoints WHERE job_id = ?1",
     /* A failed job keeps its last good checkpoint (readable after the failure), a
      * succeeded job its final state (resumable for more epochs: warmstart.h). */
-    [ST_CKPT_DELETE_FINISHED] = "DELETE FROM job_checkpoints WHERE job_id IN "
-                                "(SELECT id FROM jobs WHERE status = 'cancelled')",
+    [ST_CKPT_DELETE_CANCELLED] = "DELETE FROM job_checkpoints WHERE job_id IN "
+                                 "(SELECT id FROM jobs WHERE status = 'cancelled' "
+                                 "AND (?1 IS NULL OR sweep_id = ?1))", /* ?1: a sweep, or all */
     [ST_JOB_PROGRESS] = "UPDATE jobs SET epoch = ?2, batch = ?3, batches = ?4, updated_at = " NOW
                         " WHERE id = ?1 AND status = 'running'",
     [ST_JOB_FINISH] = "UPDATE jobs SET status = ?2, error = ?3, test_metrics = ?4, "
@@ -2070,7 +2074,7 @@ store_rc store_recover_running(store *s, int crash_limit, int *n_requeued, int *
     failed = sqlite3_changes(s->db);
     if ((rc = run_plain(s, ST_RECOVER_QUEUED, "recover jobs")) != STORE_OK) goto out;
     requeued = sqlite3_changes(s->db);
-    if ((rc = run_plain(s, ST_CKPT_DELETE_FINISHED, "recover jobs")) != STORE_OK) goto out;
+    if ((rc = run_id(s, ST_CKPT_DELETE_CANCELLED, NULL, "recover jobs")) != STORE_OK) goto out;
     if ((rc = tx_commit(s)) != STORE_OK) goto out;
     in_tx = 0;
     if (n_requeued) *n_requeued = requeued;
@@ -2373,7 +2377,7 @@ store_rc store_sweep_cancel(store *s, const char *id, store_idbuf **running, siz
     if ((rc = run_id(s, ST_SWEEP_CANCEL_QUEUED, id, "cancel sweep")) != STORE_OK) goto out;
     n_queued = sqlite3_changes(s->db);
     /* Checkpoints that queued trials held (a shutdown or crash stopped them) go too. */
-    if ((rc = run_plain(s, ST_CKPT_DELETE_FINISHED, "cancel sweep")) != STORE_OK) goto out;
+    if ((rc = run_id(s, ST_CKPT_DELETE_CANCELLED, id, "cancel sweep")) != STORE_OK) goto out;
     if ((rc = prep(s, ST_SWEEP_CANCEL_RUNNING, &st)) != STORE_OK) goto out;
     BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
     while ((code = step(s, st)) == SQLITE_ROW) {

@@ -8,6 +8,7 @@
 #include "svg.h"
 
 #include "buf.h"
+#include "nn.h"
 
 #define SVG_W_DEFAULT 720
 #define SVG_H_DEFAULT 420
@@ -31,26 +32,15 @@ static const char *const dashes[] = {"", "7 4", "2 3", "9 3 2 3"};
 
 /* ---------------------------------------------------------------- escaping */
 
-/* Length of the valid UTF-8 sequence XML 1.0 allows at s (1..4), or 0. */
+/* Length of the character XML 1.0 allows at s (1..4), or 0: valid UTF-8
+ * (nn_utf8_char_len) but neither a C0 control other than tab and line breaks nor
+ * U+FFFE / U+FFFF. s is NUL-terminated. */
 static int xml_char_len(const unsigned char *s)
 {
-    unsigned c = s[0];
-    if (c < 0x80) return (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') ? 1 : 0;
-    if (c >= 0xC2 && c <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
-        if (c == 0xED && s[1] >= 0xA0) return 0; /* surrogates */
-        if (c == 0xEF && s[1] == 0xBF && s[2] >= 0xBE) return 0; /* U+FFFE, U+FFFF */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
-        if (c == 0xF0 && s[1] < 0x90) return 0;  /* overlong */
-        if (c == 0xF4 && s[1] >= 0x90) return 0; /* beyond U+10FFFF */
-        return 4;
-    }
-    return 0;
+    size_t n = nn_utf8_char_len(s, strnlen((const char *)s, 4));
+    if (n == 1 && s[0] < 0x20 && s[0] != '\t' && s[0] != '\n' && s[0] != '\r') return 0;
+    if (n == 3 && s[0] == 0xEF && s[1] == 0xBF && s[2] >= 0xBE) return 0;
+    return (int)n;
 }
 
 typedef void (*put_fn)(void *user, const char *s, size_t n);

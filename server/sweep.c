@@ -184,6 +184,8 @@ static void parse_range(const json_t *v, const char *ptr, sweep_param *sp, json_
     sp->max = json_number_value(mx);
     sp->integer = json_is_integer(mn) && json_is_integer(mx);
     if (sp->max < sp->min) http_problem_add(errors, at, "max must be >= min");
+    else if (!isfinite(sp->max - sp->min)) /* draws scale the width: it must be finite too */
+        http_problem_add(errors, at, "max - min must be a finite number");
     snprintf(at, sizeof at, "%s/scale", ptr);
     if (scale && !json_is_null(scale)) {
         const char *s = json_string_value(scale);
@@ -558,9 +560,7 @@ const char *sweep_status(const int64_t counts[STORE_JOB_STATUS_COUNT], int cance
 int sweep_objective_valid(const char *metric, const struct spec_job *job, char *why, size_t len)
 {
     const char *names[NN_MAX_METRICS];
-    int n = 0;
-    for (int i = 0; i < job->compile.n_metrics && i < NN_MAX_METRICS; i++)
-        names[n++] = job->compile.metric_names[i];
+    int n = record_compiled_names(&job->compile, names);
     record_key_kind kind = record_key(metric, names, n);
     if (kind == RECORD_KEY_UNKNOWN) {
         char list[512];

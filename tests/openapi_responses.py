@@ -115,10 +115,10 @@ class Checker:
         entry = self.failures.setdefault((where, status, what), [0, example])
         entry[0] += 1
 
-    def schema_for(self, rec, where, status, mtype):
-        """The schema the record's body must match; None when there is nothing
-        (more) to check, after counting the record."""
-        template, op = find_op(self.ops, rec["method"], rec["path"])
+    def schema_for(self, rec, op, where, status, mtype):
+        """The schema the record's body must match under operation op (None: no
+        route matched); None when there is nothing (more) to check, after
+        counting the record."""
         responses = op.get("responses", {}) if op else {}
         resp = deref(self.doc, responses.get(status)) if status in responses else None
         if resp is None:
@@ -174,13 +174,13 @@ class Checker:
     def check(self, rec):
         method, path, status = rec["method"], rec["path"], str(rec["status"])
         mtype = rec.get("type", "").split(";")[0].strip().lower()
-        template, _ = find_op(self.ops, method, path)
+        template, op = find_op(self.ops, method, path)
         where = f"{method} {template or path}"
         if rec.get("body_error"):  # a JSON type, documented or not, on a body that is not JSON
             self.checked += 1
             self.fail(where, status, f"a {mtype} body that is not JSON", path)
             return
-        schema = self.schema_for(rec, where, status, mtype)
+        schema = self.schema_for(rec, op, where, status, mtype)
         if schema is None:
             return
         self.checked += 1

@@ -764,19 +764,12 @@ void it_tokens_dir(char *dir, size_t dir_len, char *tokens, size_t tokens_len, c
     assert_int_equal(it_write_file(tokens, text, strlen(text), 0), 0);
 }
 
-int it_upload_digits(const it_server *s, char *id, size_t id_len)
+int it_upload_csv(const it_server *s, const char *path, const char *csv, size_t len, char *id,
+                  size_t id_len)
 {
-    size_t len = 0;
-    char *csv = read_file(fixture_path("digits.csv"), &len);
-    if (!csv) {
-        fprintf(stderr, "cannot read %s\n", fixture_path("digits.csv"));
-        return -1;
-    }
     const char *h[] = {"Content-Type: text/csv", NULL};
     it_resp r;
-    int rc = it_request(s, "POST", "/v1/datasets?name=digits&label=label", h, csv, len, &r);
-    free(csv);
-    if (rc != 0) {
+    if (it_request(s, "POST", path, h, csv, len, &r) != 0) {
         fprintf(stderr, "upload: no response\n");
         return -1;
     }
@@ -787,6 +780,19 @@ int it_upload_digits(const it_server *s, char *id, size_t id_len)
     json_decref(o);
     it_resp_free(&r);
     return got ? 0 : -1;
+}
+
+int it_upload_digits(const it_server *s, char *id, size_t id_len)
+{
+    size_t len = 0;
+    char *csv = read_file(fixture_path("digits.csv"), &len);
+    if (!csv) {
+        fprintf(stderr, "cannot read %s\n", fixture_path("digits.csv"));
+        return -1;
+    }
+    int rc = it_upload_csv(s, "/v1/datasets?name=digits&label=label", csv, len, id, id_len);
+    free(csv);
+    return rc;
 }
 
 void it_restore_checkpoint(const char *db, const char *job_id, const char *ds_id, it_restored *out)

@@ -531,18 +531,11 @@ static void test_shutdown_watchdog(void **state)
         len += (size_t)snprintf(csv + len, cap - len, "%d\n", row % 10);
     }
     assert_true(len < cap);
-    static const char *const csv_type[] = {"Content-Type: text/csv", NULL};
-    it_resp r;
-    assert_int_equal(it_request(&srv, "POST", "/v1/datasets?name=wide&label=label", csv_type, csv,
-                                len, &r),
+    char ds[64], spec[1024], id[64];
+    assert_int_equal(it_upload_csv(&srv, "/v1/datasets?name=wide&label=label", csv, len, ds,
+                                   sizeof ds),
                      0);
     free(csv);
-    expect_status(&r, 201);
-    json_t *d = it_json(&r);
-    char ds[64], spec[1024], id[64];
-    snprintf(ds, sizeof ds, "%s", json_string_value(json_object_get(d, "id")));
-    json_decref(d);
-    it_resp_free(&r);
     snprintf(spec, sizeof spec,
              "{\"data\": {\"train\": \"%s\"}, \"model\": {\"input_shape\": [64], \"layers\": ["
              " {\"type\": \"dense\", \"units\": 4096, \"activation\": \"relu\"},"

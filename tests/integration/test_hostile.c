@@ -89,15 +89,11 @@ static int setup(void **state)
     if (it_start(&srv, args) != 0) return -1;
     static const char csv[] = "a,b,c,d,y\n0,0,1,1,0\n1,0,0,1,1\n0,1,1,0,2\n1,1,0,0,0\n"
                               "0.5,0.5,1,0,1\n1,0.5,0,1,2\n";
-    const char *h[] = {"Content-Type: text/csv", NULL};
-    it_resp r;
-    if (it_request(&srv, "POST", "/v1/datasets?name=hostile-base&label=y", h, csv,
-                   sizeof csv - 1, &r) != 0 || r.status != 201)
+    if (it_upload_csv(&srv, "/v1/datasets?name=hostile-base&label=y", csv, sizeof csv - 1, ds_id,
+                      sizeof ds_id) != 0)
         return -1;
-    json_t *doc = it_json(&r);
-    snprintf(ds_id, sizeof ds_id, "%s", json_string_value(json_object_get(doc, "id")));
-    json_decref(doc);
-    it_resp_free(&r);
+    it_resp r;
+    json_t *doc;
     char spec[1024];
     snprintf(spec, sizeof spec,
              "{\"name\":\"predictor\",\"data\":{\"train\":\"%s\"},\"model\":{\"input_shape\":[4],"

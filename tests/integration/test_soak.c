@@ -126,16 +126,11 @@ static void test_soak_short(void **state)
         len += (size_t)sprintf(csv + len, "%.5f,%.5f,%.5f,%.5f,%.5f\n", a, b, c, d,
                                0.5 * a - 0.25 * b + c * d);
     }
-    const char *h[] = {"Content-Type: text/csv", NULL};
     it_resp r = {0};
-    assert_int_equal(it_request(&srv, "POST", "/v1/datasets?name=soak&label=y", h, csv, len, &r), 0);
-    free(csv);
-    assert_int_equal(r.status, 201);
-    json_t *o = it_json(&r);
     char ds[64], spec[1024], first[64];
-    snprintf(ds, sizeof ds, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    it_resp_free(&r);
+    assert_int_equal(it_upload_csv(&srv, "/v1/datasets?name=soak&label=y", csv, len, ds, sizeof ds),
+                     0);
+    free(csv);
     snprintf(spec, sizeof spec,
              "{\"data\": {\"train\": \"%s\"}, \"model\": {\"input_shape\": [4], \"layers\": ["
              "{\"type\": \"dense\", \"units\": 16, \"activation\": \"relu\"},"

@@ -244,6 +244,9 @@ static void test_bad_requests(void **state)
         {"\"method\": \"random\", \"n_trials\": 5, \"parameters\": {\"/model/layers/1/rate\": "
          "{\"min\": 0.5, \"max\": 0.1}}",
          "/parameters/~1model~1layers~11~1rate/max", ">= min"},
+        {"\"method\": \"random\", \"n_trials\": 5, \"parameters\": {\"/fit/seed\": "
+         "{\"min\": -1e308, \"max\": 1e308}}",
+         "/parameters/~1fit~1seed/max", "max - min must be a finite number"},
         {"\"method\": \"random\", \"n_trials\": 5, \"parameters\": {\"/model/layers/1/rate\": "
          "{\"min\": 0, \"max\": 0.5, \"step\": 1}}",
          "/parameters/~1model~1layers~11~1rate/step", "unknown field"},
