@@ -1521,7 +1521,7 @@ json_t *spec_job_to_json(const spec_job *job)
     json_t *root = json_object(), *data = NULL, *model = NULL, *shape = NULL, *layers = NULL,
            *compile = NULL, *metrics = NULL;
     if (!root) return NULL;
-    put(root, "name", json_string(job->name), &fail);
+    if (job->name[0]) put(root, "name", json_string(job->name), &fail); /* unnamed: as the job's null */
 
     data = json_object();
     if (!data) goto fail;

@@ -718,6 +718,8 @@ static void test_to_json_defaults(void **state)
     assert_int_equal(epochs, 1);
     assert_int_equal(batch, 32);
     assert_true(json_is_null(es));
+    /* An unnamed job renders no name (the job resource shows it as null, not ""). */
+    assert_null(json_object_get(j, "name"));
     (void)mon;
     json_decref(j);
     spec_job_free(&job);
