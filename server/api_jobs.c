@@ -899,45 +899,33 @@ static nn_model *load_trained_model(http_req *req, store *st, const store_job *j
 }
 
 /* {"<layer>/kernel": {"shape": [in, out], "data": [[...], ...]}, "<layer>/bias":
- * {"shape": [out], "data": [...]}, ...} */
-static json_t *weights_json(const nn_model *m)
+ * {"shape": [out], "data": [...]}, ...}, as text: a model of the parameter limit
+ * has tens of millions of numbers. */
+static void weights_json(buf *b, const nn_model *m)
 {
-    json_t *o = json_object();
     const float *params = nn_model_params_const(m);
-    int bad = !o;
-    for (int t = 0; !bad && t < nn_model_tensor_count(m); t++) {
+    BUF_LIT(b, "{");
+    for (int t = 0; t < nn_model_tensor_count(m) && !b->failed; t++) {
         const nn_tensor_info *ti = nn_model_tensor(m, t);
         const float *w = params + ti->offset;
-        json_t *shape = json_array(), *data = json_array();
-        bad = !shape || !data;
-        for (int d = 0; !bad && d < ti->ndim; d++)
-            bad |= json_array_append_new(shape, json_integer(ti->shape[d]));
+        if (t) BUF_LIT(b, ",");
+        buf_json_str(b, ti->name);
+        BUF_LIT(b, ":{\"shape\":[");
+        for (int d = 0; d < ti->ndim; d++) buf_printf(b, d ? ",%lld" : "%lld", (long long)ti->shape[d]);
+        BUF_LIT(b, "],\"data\":");
         if (ti->ndim == 2) {
-            for (int64_t r = 0; !bad && r < ti->shape[0]; r++) {
-                json_t *row = json_array();
-                bad = !row;
-                for (int64_t c = 0; !bad && c < ti->shape[1]; c++)
-                    bad |= json_array_append_new(row, record_json_number(w[r * ti->shape[1] + c]));
-                if (!bad) bad |= json_array_append_new(data, row);
-                else json_decref(row);
+            BUF_LIT(b, "[");
+            for (int64_t r = 0; r < ti->shape[0]; r++) {
+                if (r) BUF_LIT(b, ",");
+                buf_json_floats(b, w + r * ti->shape[1], (size_t)ti->shape[1]);
             }
+            BUF_LIT(b, "]");
         } else {
-            for (size_t i = 0; !bad && i < ti->count; i++)
-                bad |= json_array_append_new(data, record_json_number(w[i]));
+            buf_json_floats(b, w, ti->count);
         }
-        if (!bad) {
-            bad |= json_object_set_new(o, ti->name, json_pack("{s:o, s:o}", "shape", shape,
-                                                               "data", data));
-        } else {
-            json_decref(shape);
-            json_decref(data);
-        }
+        BUF_LIT(b, "}");
     }
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    BUF_LIT(b, "}");
 }
 
 /* GET /v1/jobs/{id}/weights and /checkpoint: safetensors (default) or JSON. A
@@ -982,15 +970,20 @@ static void reply_weights(http_req *req, weights_kind kind)
             }
         }
     }
-    json_t *o = json ? weights_json(m) : NULL;
-    if (json && !o) {
-        http_reply_problem(req, 503, "out of memory");
-        goto out;
+    buf text = {0};
+    if (json) {
+        weights_json(&text, m);
+        BUF_LIT(&text, "\n");
+        if (text.failed) {
+            buf_free(&text);
+            http_reply_problem(req, 503, "out of memory");
+            goto out;
+        }
     }
     /* Set only now: a header goes out with any reply the request makes. */
     if (kind == WEIGHTS_LAST_GOOD) http_reply_header(req, "Fitd-Checkpoint-Epoch", ck_epoch);
     if (json) {
-        http_reply_json(req, 200, o);
+        http_reply_bytes(req, 200, "application/json", text.data, text.len);
         goto out;
     }
     char disp[96];
@@ -1137,11 +1130,27 @@ static int is_classifier(const spec_job *spec, const nn_model *m, int *logits)
            (a == NN_ACT_SIGMOID && nn_model_output_dim(m) == 1);
 }
 
+/* The class a classifier's output row says: argmax, or the threshold (0.5, or 0
+ * for a logit) of a single output. */
+static int predicted_class(const float *y, int out_dim, int logits)
+{
+    if (out_dim == 1) return y[0] >= (logits ? 0.0f : 0.5f);
+    int best = 0;
+    for (int c = 1; c < out_dim; c++)
+        if (y[c] > y[best]) best = c;
+    return best;
+}
+
+/* Output values (rows x outputs) one prediction may return: the reply is built
+ * whole, ~13 bytes of text a value, and a 1 MiB body of one-feature rows for a
+ * wide output layer would otherwise ask for gigabytes. */
+#define PREDICT_MAX_VALUES (1L << 22)
+
 static void handle_predict(http_req *req)
 {
     store_job j = {0};
     spec_job spec = {0};
-    json_t *root = NULL, *errors = NULL, *outputs = NULL, *classes = NULL;
+    json_t *root = NULL, *errors = NULL;
     nn_model *m = NULL;
     float *x = NULL, *y = NULL;
     nn_error err = {0};
@@ -1167,6 +1176,16 @@ static void handle_predict(http_req *req)
         errors = NULL;
         goto out;
     }
+    if ((long long)rows * out_dim > PREDICT_MAX_VALUES) {
+        if (http_problem_add(errors, "/inputs",
+                             "%ld rows of %d outputs are %lld values; one request may ask for "
+                             "at most %ld: send fewer rows",
+                             rows, out_dim, (long long)rows * out_dim, PREDICT_MAX_VALUES))
+            goto nomem;
+        http_reply_problem_errors(req, 422, "the prediction would be too large", errors);
+        errors = NULL;
+        goto out;
+    }
     y = malloc((size_t)rows * (size_t)out_dim * sizeof *y);
     if (!y) goto nomem;
     if (nn_model_predict(m, x, (size_t)rows, y, &err) != NN_OK) {
@@ -1175,40 +1194,26 @@ static void handle_predict(http_req *req)
         goto out;
     }
     int logits = 0, classify = is_classifier(&spec, m, &logits);
-    outputs = json_array();
-    classes = classify ? json_array() : NULL;
-    if (!outputs || (classify && !classes)) goto nomem;
-    for (long r = 0; r < rows; r++) {
-        const float *yr = y + (size_t)r * (size_t)out_dim;
-        json_t *row = json_array();
-        if (!row || json_array_append_new(outputs, row)) goto nomem;
-        for (int c = 0; c < out_dim; c++)
-            if (json_array_append_new(row, record_json_number(yr[c]))) goto nomem;
-        if (classify) {
-            int best = 0;
-            if (out_dim == 1) {
-                best = yr[0] >= (logits ? 0.0f : 0.5f);
-            } else {
-                for (int c = 1; c < out_dim; c++)
-                    if (yr[c] > yr[best]) best = c;
-            }
-            if (json_array_append_new(classes, json_integer(best))) goto nomem;
-        }
+    buf b = {0};
+    BUF_LIT(&b, "{\"outputs\":[");
+    for (long r = 0; r < rows && !b.failed; r++) {
+        if (r) BUF_LIT(&b, ",");
+        buf_json_floats(&b, y + (size_t)r * (size_t)out_dim, (size_t)out_dim);
     }
-    json_t *o = json_pack("{s:o}", "outputs", outputs);
-    outputs = NULL;
-    if (!o) goto nomem;
-    if (classes) {
-        json_object_set_new(o, "classes", classes);
-        classes = NULL;
+    BUF_LIT(&b, "]");
+    if (classify) {
+        BUF_LIT(&b, ",\"classes\":[");
+        for (long r = 0; r < rows && !b.failed; r++)
+            buf_printf(&b, r ? ",%d" : "%d",
+                       predicted_class(y + (size_t)r * (size_t)out_dim, out_dim, logits));
+        BUF_LIT(&b, "]");
     }
-    http_reply_json(req, 200, o);
+    BUF_LIT(&b, "}");
+    reply_buf(req, 200, &b); /* replies 503 and frees when out of memory */
     goto out;
 nomem:
     http_reply_problem(req, 503, "out of memory");
 out:
-    json_decref(classes);
-    json_decref(outputs);
     json_decref(errors);
     json_decref(root);
     free(y);

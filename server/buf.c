@@ -3,6 +3,7 @@
  */
 #include "buf.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,44 @@ void buf_json_str(buf *b, const char *s)
     }
     buf_add(b, run, strlen(run));
     BUF_LIT(b, "\"");
+}
+
+void buf_json_real(buf *b, double v)
+{
+    if (!isfinite(v)) {
+        BUF_LIT(b, "null");
+        return;
+    }
+    char t[40];
+    int n = snprintf(t, sizeof t - 2, "%.9g", v);
+    if (n < 0 || (size_t)n >= sizeof t - 2) {
+        b->failed = 1;
+        return;
+    }
+    if (!strchr(t, '.') && !strchr(t, 'e')) {
+        memcpy(t + n, ".0", 3);
+        n += 2;
+    }
+    /* As Jansson: no '+' and no leading zeros in the exponent (1e-05 -> 1e-5). */
+    char *e = strchr(t, 'e');
+    if (e) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-') start++;
+        while (*end == '0') end++;
+        memmove(start, end, (size_t)(t + n - end) + 1);
+        n -= (int)(end - start);
+    }
+    buf_add(b, t, (size_t)n);
+}
+
+void buf_json_floats(buf *b, const float *v, size_t n)
+{
+    BUF_LIT(b, "[");
+    for (size_t i = 0; i < n && !b->failed; i++) {
+        if (i) BUF_LIT(b, ",");
+        buf_json_real(b, v[i]);
+    }
+    BUF_LIT(b, "]");
 }
 
 void buf_free(buf *b)

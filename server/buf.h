@@ -45,6 +45,15 @@ void buf_printf(buf *b, const char *fmt, ...);
  * null. */
 void buf_json_str(buf *b, const char *s);
 
+/* Append v as Jansson writes a real at JSON_REAL_PRECISION(9), the precision of
+ * every JSON reply (each float32 round-trips; ".0" keeps an integral value a
+ * real), or null when v is not finite. For replies of millions of numbers
+ * (weights, predictions): text costs ~13 bytes a number, a json_t tree ~80. */
+void buf_json_real(buf *b, double v);
+
+/* Append the n floats at v as a JSON array of buf_json_real numbers. */
+void buf_json_floats(buf *b, const float *v, size_t n);
+
 /* Free the content and reset b to empty. Accepts NULL. */
 void buf_free(buf *b);
 

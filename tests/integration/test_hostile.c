@@ -498,6 +498,63 @@ static void test_weights_name_not_utf8(void **state)
     it_resp_free(&r);
 }
 
+/* A prediction of more output values than one reply may hold (4194304) is a 422
+ * at /inputs before anything is computed: a 2 KB body of one-feature rows for an
+ * 8192-unit output layer (513 rows: 4202496 values) used to build a reply of
+ * gigabytes' worth of JSON values. A few rows still work. */
+static void test_predict_too_large(void **state)
+{
+    (void)state;
+    char ds[64], job[64], spec[1024], path[128];
+    static const char csv[] = "x,y\n0,0\n1,1\n";
+    assert_int_equal(it_upload_csv(&srv, "/v1/datasets?name=wide-out", csv, sizeof csv - 1, ds,
+                                   sizeof ds),
+                     0);
+    snprintf(spec, sizeof spec,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"input_shape\":[1],\"layers\":"
+             "[{\"type\":\"dense\",\"units\":8192,\"activation\":\"softmax\"}]},"
+             "\"compile\":{\"loss\":\"sparse_categorical_crossentropy\"},\"fit\":{\"epochs\":1}}",
+             ds);
+    it_resp r;
+    assert_int_equal(it_post_json(&srv, "/v1/jobs", spec, &r), 0);
+    assert_int_equal(r.status, 202);
+    json_t *doc = it_json(&r);
+    snprintf(job, sizeof job, "%s", json_string_value(json_object_get(doc, "id")));
+    json_decref(doc);
+    it_resp_free(&r);
+    json_decref(it_wait_job(&srv, job, "succeeded", 30 * it_slow(), 50));
+    snprintf(path, sizeof path, "/v1/jobs/%s/predict", job);
+    static const int tries[] = {2, 513};
+    for (size_t t = 0; t < 2; t++) {
+        int rows = tries[t];
+        size_t len = 0, cap = 0;
+        char *body = NULL;
+        append(&body, &len, &cap, "{\"inputs\":[[0]", 14);
+        append_rep(&body, &len, &cap, ",[1]", rows - 1);
+        append(&body, &len, &cap, "]}", 2);
+        assert_int_equal(it_post_json(&srv, path, body, &r), 0);
+        free(body);
+        if (rows == 2) {
+            assert_int_equal(r.status, 200);
+            doc = it_json(&r);
+            json_t *out = json_object_get(doc, "outputs");
+            assert_int_equal(json_array_size(out), 2);
+            assert_int_equal(json_array_size(json_array_get(out, 1)), 8192);
+            assert_int_equal(json_array_size(json_object_get(doc, "classes")), 2);
+            json_decref(doc);
+        } else {
+            json_t *p = assert_problem(&r, 422);
+            assert_true(has_pointer(p, "/inputs"));
+            json_t *e = json_array_get(json_object_get(p, "errors"), 0);
+            const char *msg = json_string_value(json_object_get(e, "message"));
+            assert_non_null(msg);
+            assert_non_null(strstr(msg, "4202496 values"));
+            json_decref(p);
+        }
+        it_resp_free(&r);
+    }
+}
+
 static void test_hostile_table(void **state)
 {
     failures = 0;
@@ -529,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_hostile_table),
         cmocka_unit_test(test_large_upload_early_error),
         cmocka_unit_test(test_weights_name_not_utf8),
+        cmocka_unit_test(test_predict_too_large),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,13 +3,18 @@
  * strings and formatted text across many growths, and buf_json_str compared
  * byte for byte with Jansson's compact output for tricky strings (quotes,
  * backslashes, every control character, DEL, multi-byte UTF-8), then parsed
- * back by Jansson to the original bytes.
+ * back by Jansson to the original bytes; buf_json_real compared byte for byte
+ * with Jansson's real at precision 9 over special and random values, and each
+ * float32 read back exactly.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +142,56 @@ static void test_bytes_with_nul(void **state)
     buf_free(&b);
 }
 
+/* buf_json_real(v) must equal Jansson's text for json_real(v) at precision 9
+ * and, for a float32 v, read back as v exactly. */
+static void check_real_like_jansson(double v)
+{
+    buf b = {0};
+    buf_json_real(&b, v);
+    assert_false(b.failed);
+    json_t *j = json_real(v);
+    assert_non_null(j);
+    char *want = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9));
+    json_decref(j);
+    assert_non_null(want);
+    if (strcmp(b.data, want) != 0) fail_msg("%.17g: buf %s, jansson %s", v, b.data, want);
+    free(want);
+    if ((double)(float)v == v) assert_true((float)strtod(b.data, NULL) == (float)v);
+    buf_free(&b);
+}
+
+static void test_json_real(void **state)
+{
+    (void)state;
+    static const double special[] = {0.0, -0.0, 1.0, -1.0, 0.5, 100.0, 1e5, 1e9, 123456789.0,
+                                     1234567890.0, 1e10, 1e-5, 1e-7, 1e100, -1e-100, 1e300,
+                                     FLT_MAX, -FLT_MAX, FLT_MIN, 1.4e-45, 0.1, 1.0 / 3.0,
+                                     0.12593659700000001, 3e38, 65504.0};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) check_real_like_jansson(special[i]);
+    /* Random float32 bit patterns (NaN and Inf skipped) and random doubles. */
+    uint64_t s = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < 200000; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        uint32_t bits = (uint32_t)(s >> 32);
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        if (isfinite(f)) check_real_like_jansson(f);
+        double d;
+        memcpy(&d, &s, sizeof d);
+        if (isfinite(d)) check_real_like_jansson(d);
+    }
+    buf b = {0};
+    buf_json_real(&b, NAN);
+    buf_json_real(&b, -INFINITY);
+    assert_string_equal(b.data, "nullnull");
+    buf_free(&b);
+    const float v[] = {1.0f, -0.25f, NAN, 3e-6f};
+    buf_json_floats(&b, v, 4);
+    buf_json_floats(&b, v, 0);
+    assert_string_equal(b.data, "[1.0,-0.25,null,3.00000011e-6][]");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_append_and_grow),
         cmocka_unit_test(test_printf_long),
         cmocka_unit_test(test_bytes_with_nul),
+        cmocka_unit_test(test_json_real),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
