@@ -11,6 +11,9 @@
  *   categorical_accuracy: [argmax pred == argmax y] (first index on ties).
  *   sparse_categorical_accuracy: [argmax pred == y] with y the label as a float.
  *   mae, mse: mean over the last axis.
+ * Targets are one column (labels) or as wide as the output; a column is
+ * broadcast against every output, as Keras does (mse with integer labels is the
+ * mean of (p_j - label)^2 over j: odd, but what Keras reports).
  * Sums are in double: an epoch can hold millions of samples.
  */
 #include <math.h>
@@ -25,33 +28,41 @@ static int argmax_row(const float *v, int C)
     return best;
 }
 
-double nn_metric_sum(nn_metric_kind m, const float *pred, const float *y, int B, int C,
+double nn_metric_sum(nn_metric_kind m, const float *pred, const float *y, int B, int C, int yw,
                      int from_logits)
 {
     (void)from_logits; /* see the binary_accuracy note above */
     if (B <= 0 || C <= 0) return 0.0;
+    if (yw != 1 && yw != C) return NAN;
+    /* One target column (class labels) against C outputs is broadcast along the
+     * row, as Keras' metrics broadcast (batch, 1) against (batch, C). */
+    int step = yw == 1 ? 0 : 1;
     double total = 0.0;
     for (int b = 0; b < B; b++) {
         const float *p = pred + (size_t)b * (size_t)C;
-        const float *t = m == NN_METRIC_SPARSE_CATEGORICAL_ACCURACY ? y + b
-                                                                     : y + (size_t)b * (size_t)C;
+        const float *t = y + (size_t)b * (size_t)yw;
         double row = 0.0;
         switch (m) {
         case NN_METRIC_BINARY_ACCURACY:
-            for (int j = 0; j < C; j++) row += (double)t[j] == (p[j] > 0.5f ? 1.0 : 0.0);
+            for (int j = 0; j < C; j++) row += (double)t[j * step] == (p[j] > 0.5f ? 1.0 : 0.0);
             row /= C;
             break;
-        case NN_METRIC_CATEGORICAL_ACCURACY: row = argmax_row(p, C) == argmax_row(t, C); break;
+        case NN_METRIC_CATEGORICAL_ACCURACY: row = argmax_row(p, C) == argmax_row(t, yw); break;
         case NN_METRIC_SPARSE_CATEGORICAL_ACCURACY:
-            row = (double)argmax_row(p, C) == (double)t[0];
+            if (yw == 1) {
+                row = (double)argmax_row(p, C) == (double)t[0];
+            } else { /* Keras compares a full-width target element-wise, no argmax */
+                for (int j = 0; j < C; j++) row += t[j] == p[j];
+                row /= C;
+            }
             break;
         case NN_METRIC_MAE:
-            for (int j = 0; j < C; j++) row += fabs((double)p[j] - (double)t[j]);
+            for (int j = 0; j < C; j++) row += fabs((double)p[j] - (double)t[j * step]);
             row /= C;
             break;
         case NN_METRIC_MSE:
             for (int j = 0; j < C; j++) {
-                double d = (double)p[j] - (double)t[j];
+                double d = (double)p[j] - (double)t[j * step];
                 row += d * d;
             }
             row /= C;

@@ -152,8 +152,9 @@ double nn_loss_forward(float *dpred, const float *pred, const float *y, int B, i
 /* ---------------------------------------------------------------- metrics.c */
 
 /* Sum over the B samples of the metric's per-sample value (the caller divides by
- * the sample count). Accuracy kinds must be resolved already. */
-double nn_metric_sum(nn_metric_kind m, const float *pred, const float *y, int B, int C,
+ * the sample count): pred is (B, C), y (B, yw) with yw 1 (labels, broadcast) or
+ * C; NaN for another yw. Accuracy kinds must be resolved already. */
+double nn_metric_sum(nn_metric_kind m, const float *pred, const float *y, int B, int C, int yw,
                      int from_logits);
 
 /* ---------------------------------------------------------------- init.c */

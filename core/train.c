@@ -88,10 +88,10 @@ nn_status nn_check_data(const nn_model *m, const nn_compile_spec *compile, const
 
 /* Metrics of one batch's outputs, summed over samples into sums[]. */
 static void add_metrics(const nn_compile_spec *c, const float *pred, const float *y, int B, int C,
-                        double *sums)
+                        int yw, double *sums)
 {
     for (int k = 0; k < c->n_metrics; k++)
-        sums[k] += nn_metric_sum(c->metrics[k], pred, y, B, C, c->loss.from_logits);
+        sums[k] += nn_metric_sum(c->metrics[k], pred, y, B, C, yw, c->loss.from_logits);
 }
 
 /* Loss (with penalties) and metrics over a dataset in batches, dropout off. */
@@ -110,7 +110,7 @@ static nn_status evaluate(nn_model *m, const nn_compile_spec *c, const nn_datase
         if (st != NN_OK) return nn_error_set(err, st, "out of memory in evaluation");
         loss += l * B;
         reg += r * B;
-        add_metrics(c, pred, y, B, C, sums);
+        add_metrics(c, pred, y, B, C, ds->y_width, sums);
     }
     out->loss = loss / (double)ds->n;
     out->regularization_loss = reg / (double)ds->n;
@@ -400,7 +400,7 @@ nn_status nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_error *err)
                                     isnan(loss) ? "NaN" : "infinite", e, b + 1);
             t->loss_sum += loss * B;
             t->reg_sum += reg * B;
-            add_metrics(c, t->pred, y, B, t->n_out, t->sums);
+            add_metrics(c, t->pred, y, B, t->n_out, (int)yw, t->sums);
             nn_optim_step(t->opt, nn_model_params(m), t->grads, nn_model_parallel(m));
             t->batch = b + 1;
             if (cb->on_batch) cb->on_batch(cb->user, e, b + 1, t->batches);

@@ -770,29 +770,46 @@ static void test_metrics(void **state)
     (void)state;
     /* binary: strictly greater than 0.5 is class 1 */
     float pb[4] = {0.7f, 0.5f, 0.2f, 0.51f}, yb[4] = {1.0f, 1.0f, 0.0f, 0.0f};
-    assert_float_equal(nn_metric_sum(NN_METRIC_BINARY_ACCURACY, pb, yb, 4, 1, 0), 2.0, 0.0);
+    assert_float_equal(nn_metric_sum(NN_METRIC_BINARY_ACCURACY, pb, yb, 4, 1, 1, 0), 2.0, 0.0);
     /* width 2: per-sample mean over the last axis */
-    assert_float_equal(nn_metric_sum(NN_METRIC_BINARY_ACCURACY, pb, yb, 2, 2, 0), 0.5 + 0.5, 0.0);
+    assert_float_equal(nn_metric_sum(NN_METRIC_BINARY_ACCURACY, pb, yb, 2, 2, 2, 0), 0.5 + 0.5, 0.0);
     /* from_logits does not move the threshold (Keras) */
     float zb[2] = {0.3f, -1.0f}, yz[2] = {1.0f, 0.0f};
-    assert_float_equal(nn_metric_sum(NN_METRIC_BINARY_ACCURACY, zb, yz, 2, 1, 1), 1.0, 0.0);
+    assert_float_equal(nn_metric_sum(NN_METRIC_BINARY_ACCURACY, zb, yz, 2, 1, 1, 1), 1.0, 0.0);
 
     float pc[6] = {0.1f, 0.7f, 0.2f, 0.5f, 0.4f, 0.1f};
     float yc[6] = {0, 1, 0, 0, 0, 1};
-    assert_float_equal(nn_metric_sum(NN_METRIC_CATEGORICAL_ACCURACY, pc, yc, 2, 3, 0), 1.0, 0.0);
+    assert_float_equal(nn_metric_sum(NN_METRIC_CATEGORICAL_ACCURACY, pc, yc, 2, 3, 3, 0), 1.0, 0.0);
     /* ties go to the first index, as in argmax */
     float pt[3] = {0.4f, 0.4f, 0.2f}, yt[3] = {1, 0, 0};
-    assert_float_equal(nn_metric_sum(NN_METRIC_CATEGORICAL_ACCURACY, pt, yt, 1, 3, 0), 1.0, 0.0);
+    assert_float_equal(nn_metric_sum(NN_METRIC_CATEGORICAL_ACCURACY, pt, yt, 1, 3, 3, 0), 1.0, 0.0);
     float ys[2] = {1.0f, 0.0f};
     const nn_metric_kind sparse = NN_METRIC_SPARSE_CATEGORICAL_ACCURACY;
-    assert_float_equal(nn_metric_sum(sparse, pc, ys, 2, 3, 0), 2.0, 0.0);
+    assert_float_equal(nn_metric_sum(sparse, pc, ys, 2, 3, 1, 0), 2.0, 0.0);
     ys[1] = 2.0f;
-    assert_float_equal(nn_metric_sum(sparse, pc, ys, 2, 3, 0), 1.0, 0.0);
+    assert_float_equal(nn_metric_sum(sparse, pc, ys, 2, 3, 1, 0), 1.0, 0.0);
 
     float pr[4] = {1.0f, 2.0f, 0.5f, -3.0f}, yr[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    assert_float_equal(nn_metric_sum(NN_METRIC_MAE, pr, yr, 2, 2, 0), 1.5 + 1.75, 1e-12);
-    assert_float_equal(nn_metric_sum(NN_METRIC_MSE, pr, yr, 2, 2, 0), 2.5 + 4.625, 1e-12);
-    assert_true(isnan(nn_metric_sum(NN_METRIC_ACCURACY, pr, yr, 2, 2, 0)));
+    assert_float_equal(nn_metric_sum(NN_METRIC_MAE, pr, yr, 2, 2, 2, 0), 1.5 + 1.75, 1e-12);
+    assert_float_equal(nn_metric_sum(NN_METRIC_MSE, pr, yr, 2, 2, 2, 0), 2.5 + 4.625, 1e-12);
+    assert_true(isnan(nn_metric_sum(NN_METRIC_ACCURACY, pr, yr, 2, 2, 2, 0)));
+
+    /* One label column against 3 outputs (a sparse crossentropy model's targets):
+     * broadcast along the row as Keras does, never read as 3 columns (which read
+     * past the labels). Labels 1 and 2 against pc's rows. */
+    float yl[2] = {1.0f, 2.0f};
+    double mse = ((0.9 * 0.9 + 0.3 * 0.3 + 0.8 * 0.8) + (1.5 * 1.5 + 1.6 * 1.6 + 1.9 * 1.9)) / 3;
+    double mae = ((0.9 + 0.3 + 0.8) + (1.5 + 1.6 + 1.9)) / 3;
+    assert_float_equal(nn_metric_sum(NN_METRIC_MSE, pc, yl, 2, 3, 1, 0), mse, 1e-6);
+    assert_float_equal(nn_metric_sum(NN_METRIC_MAE, pc, yl, 2, 3, 1, 0), mae, 1e-6);
+    /* y == (p > 0.5): label 1 matches row 0's 0.7 only; label 2 matches nothing */
+    assert_float_equal(nn_metric_sum(NN_METRIC_BINARY_ACCURACY, pc, yl, 2, 3, 1, 0), 1.0 / 3, 1e-12);
+    /* argmax of a one-column target is 0: row 1 (argmax 0) counts */
+    assert_float_equal(nn_metric_sum(NN_METRIC_CATEGORICAL_ACCURACY, pc, yl, 2, 3, 1, 0), 1.0, 0.0);
+    /* sparse accuracy on full-width targets: element-wise equality, as Keras */
+    float pe[3] = {0.0f, 1.0f, 0.5f}, ye[3] = {0.0f, 1.0f, 0.0f};
+    assert_float_equal(nn_metric_sum(sparse, pe, ye, 1, 3, 3, 0), 2.0 / 3, 1e-12);
+    assert_true(isnan(nn_metric_sum(NN_METRIC_MSE, pc, yl, 1, 3, 2, 0)));
 }
 
 /* ------------------------------------------------------------ init */

@@ -195,6 +195,54 @@ static void test_classic_model_learns_digits(void **state)
     nn_dataset_free(&va);
 }
 
+/* mse, mae and binary accuracy beside a sparse crossentropy: the label column is
+ * broadcast against the 10 outputs, as Keras does, in evaluation and training
+ * (they read the labels as 10 columns: past the end of the label buffer, and
+ * epoch records of 1e72). Checked against the predictions. */
+static void test_label_metrics_broadcast(void **state)
+{
+    (void)state;
+    nn_dataset ds = load_digits();
+    run r;
+    classic_digits(&r);
+    static const char *const names[] = {"mse", "mae", "binary_accuracy"};
+    r.compile.n_metrics = 3;
+    for (int k = 0; k < 3; k++) {
+        r.compile.metrics[k] = nn_metric_from_name(names[k]);
+        snprintf(r.compile.metric_names[k], sizeof r.compile.metric_names[k], "%s", names[k]);
+    }
+    r.fit.epochs = 1;
+    r.fit.validation_split = 0;
+    history h = {0};
+    nn_model *m = train(&r, &ds, NULL, &h);
+    assert_int_equal(h.n, 1);
+    assert_true(h.rec[0].metrics[0] >= 0 && h.rec[0].metrics[0] <= 81); /* (p - label)^2 <= 9^2 */
+
+    nn_error err = {0};
+    nn_eval_result ev;
+    assert_int_equal(nn_model_evaluate(m, &r.compile, &ds, 32, &ev, &err), NN_OK);
+    float *p = malloc(ds.n * 10 * sizeof *p);
+    assert_non_null(p);
+    assert_int_equal(nn_model_predict(m, ds.x, ds.n, p, &err), NN_OK);
+    double mse = 0, mae = 0, bin = 0;
+    for (size_t i = 0; i < ds.n; i++)
+        for (int j = 0; j < 10; j++) {
+            double d = (double)p[i * 10 + j] - ds.y[i];
+            mse += d * d / 10;
+            mae += fabs(d) / 10;
+            bin += ((double)ds.y[i] == (p[i * 10 + j] > 0.5f ? 1.0 : 0.0)) / 10.0;
+        }
+    const double want[3] = {mse / (double)ds.n, mae / (double)ds.n, bin / (double)ds.n};
+    for (int k = 0; k < 3; k++) {
+        print_message("%s: evaluate %.9f, from the predictions %.9f\n", names[k], ev.metrics[k], want[k]);
+        assert_true(fabs(ev.metrics[k] - want[k]) <= 1e-5 * fabs(want[k]) + 1e-9);
+    }
+    free(p);
+    nn_model_free(m);
+    history_free(&h);
+    nn_dataset_free(&ds);
+}
+
 /* Same spec, data, seed and thread count: bit-identical weights. */
 static void test_determinism(void **state)
 {
@@ -871,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_divergence_is_reported),
         cmocka_unit_test(test_data_checks),
         cmocka_unit_test(test_weights_round_trip),
+        cmocka_unit_test(test_label_metrics_broadcast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
