@@ -3,8 +3,10 @@
  *
  * Events (each `data:` is one JSON object):
  *   state     {"status": "running", "error": null} — the current state first, then
- *             every change; a running phase shorter than one poll is still
- *             reported between queued and the final state;
+ *             every change; the final state (succeeded, failed, cancelled) is
+ *             always the last event, after every epoch, even for a job that had
+ *             ended before the client came; a running phase shorter than one poll
+ *             is still reported between queued and the final state;
  *   epoch     the epoch's record, the same object GET /v1/jobs/{id}/metrics lists;
  *             on connect every epoch committed so far, so a late client sees the
  *             whole curve;
@@ -17,7 +19,8 @@
  * proxies from closing it.
  *
  * Event ids are resume cursors: "<E>.<S>" with E the number of epoch events sent
- * up to and including this one (epochs 1..E) and S the last state sent; progress
+ * up to and including this one (epochs 1..E) and S the last state sent ("none"
+ * before any: a finished job's replayed epochs); progress
  * events add ".<n>" (a per-connection counter, ignored on resume). A client that
  * reconnects with Last-Event-ID gets exactly what came after that event: the
  * epochs after E, the state only if it is no longer S. An id that does not parse
@@ -195,8 +198,10 @@ static int ev_poll(ev_stream *s, http_req *req)
         /* Ran and ended between two looks: it was running all the same. */
         if (finished && s->last_state == STORE_JOB_QUEUED && j.started_at[0])
             send_state(s, STORE_JOB_RUNNING, NULL);
-        /* The first event is the current state; a final one comes after the epochs. */
-        if (!finished || s->last_state < 0) send_state(s, cur, j.error);
+        /* A final state comes after the epochs, as the stream's last event (also
+         * for a job that had ended before the client came: a client may stop
+         * reading at it). */
+        if (!finished) send_state(s, cur, j.error);
     }
     /* A cursor past the committed epochs (made up, or from before a resume redid
      * them) would skip the epochs up to it: it counts for what exists. */
@@ -247,10 +252,10 @@ static void parse_cursor(ev_stream *s, const char *id)
     int epochs = 0, used = 0;
     if (sscanf(id, "%9d.%31[a-z]%n", &epochs, state, &used) != 2 || epochs < 0) return;
     if (id[used] != 0 && id[used] != '.') return;
-    store_job_status st = store_job_status_from_name(state);
+    int st = strcmp(state, "none") == 0 ? -1 : (int)store_job_status_from_name(state);
     if (st == STORE_JOB_STATUS_COUNT) return;
     s->epochs_sent = epochs;
-    s->last_state = (int)st;
+    s->last_state = st;
 }
 
 static void handle_events(http_req *req)

@@ -528,28 +528,41 @@ static void test_finished_replay(void **state)
 {
     assert_true(live.n > 0);
     /* A fresh client (and one whose Last-Event-ID means nothing) of a finished
-     * job: the final state first, every epoch, then the end. */
+     * job: every epoch, then the final state as the last event (a client may stop
+     * at it), then the end. */
     const char *ids[] = {NULL, "garbage"};
     for (int k = 0; k < 2; k++) {
         sse_stream s = {0};
         sse_run(&srv, live_id, ids[k], &s);
         assert_int_equal(s.rc, CURLE_OK);
         assert_int_equal(s.status, 200);
-        assert_int_equal(s.n, 1 + LIVE_EPOCHS);
-        assert_string_equal(s.ev[0].name, "state");
-        json_t *o = event_json(&s.ev[0]);
-        assert_string_equal(json_string_value(json_object_get(o, "status")), "succeeded");
-        json_decref(o);
+        assert_int_equal(s.n, LIVE_EPOCHS + 1);
         json_t *records = it_job_metrics(&srv, live_id);
-        for (int i = 1; i < s.n; i++) {
+        for (int i = 0; i < LIVE_EPOCHS; i++) {
             assert_string_equal(s.ev[i].name, "epoch");
-            o = event_json(&s.ev[i]);
-            assert_true(json_equal(o, json_array_get(records, (size_t)i - 1)));
+            json_t *o = event_json(&s.ev[i]);
+            assert_true(json_equal(o, json_array_get(records, (size_t)i)));
             json_decref(o);
+            char want[32];
+            snprintf(want, sizeof want, "%d.none", i + 1);
+            assert_string_equal(s.ev[i].id, want);
         }
         json_decref(records);
+        const sse_event *last = &s.ev[LIVE_EPOCHS];
+        assert_string_equal(last->name, "state");
+        json_t *o = event_json(last);
+        assert_string_equal(json_string_value(json_object_get(o, "status")), "succeeded");
+        json_decref(o);
         sse_free(&s);
     }
+    /* Resumed inside that replay: the epochs after it, then the state. */
+    sse_stream s = {0};
+    sse_run(&srv, live_id, "2.none", &s);
+    assert_int_equal(s.status, 200);
+    assert_int_equal(s.n, LIVE_EPOCHS - 2 + 1);
+    assert_string_equal(s.ev[0].id, "3.none");
+    assert_string_equal(s.ev[s.n - 1].name, "state");
+    sse_free(&s);
 }
 
 /* Disconnect mid-stream after two epochs, reconnect with the last id: the two
