@@ -193,9 +193,12 @@ nn_metric_kind nn_metric_from_name(const char *name)
     return (nn_metric_kind)lookup(aliases, N_OF(aliases), name, NN_METRIC_COUNT);
 }
 
-/* Keras (compile_utils.get_metric): "accuracy" is binary accuracy for one output unit or a binary
- * crossentropy loss, sparse categorical accuracy for the sparse loss (integer
- * labels), categorical accuracy otherwise. Other kinds are returned unchanged. */
+/* "accuracy" is binary accuracy for one output unit, sparse categorical accuracy
+ * for the sparse loss (integer labels), categorical accuracy otherwise, as Keras
+ * resolves it from the shapes; and binary accuracy for a binary crossentropy loss
+ * of several units (independent labels, Keras 2's rule from the loss), where the
+ * shape rule's categorical accuracy would score an argmax the loss never asked
+ * for. Other kinds are returned unchanged. */
 nn_metric_kind nn_metric_resolve(nn_metric_kind m, const nn_loss_spec *loss, int output_width)
 {
     if (m != NN_METRIC_ACCURACY) return m;

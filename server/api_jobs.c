@@ -1116,25 +1116,26 @@ static long parse_inputs(const json_t *root, int width, json_t *errors, float **
     return (long)rows;
 }
 
-/* Does the model classify? Then "classes" holds argmax (or the 0.5 threshold for
- * one sigmoid/binary output). *threshold_logit is set when outputs are logits. */
+/* Does the model pick one class per row? Then "classes" holds argmax (or the 0.5
+ * threshold for one sigmoid/binary output). Not for binary crossentropy over
+ * several units: independent labels, each its own output. *logits is set when
+ * outputs are logits. */
 static int is_classifier(const spec_job *spec, const nn_model *m, int *logits)
 {
     nn_loss_kind k = spec->compile.loss.kind;
     *logits = spec->compile.loss.from_logits;
-    if (k == NN_LOSS_SPARSE_CATEGORICAL_CE || k == NN_LOSS_CATEGORICAL_CE ||
-        k == NN_LOSS_BINARY_CE)
-        return 1;
+    if (k == NN_LOSS_BINARY_CE) return nn_model_output_dim(m) == 1;
+    if (k == NN_LOSS_SPARSE_CATEGORICAL_CE || k == NN_LOSS_CATEGORICAL_CE) return 1;
     nn_activation a = nn_model_output_activation(m);
     return (a == NN_ACT_SOFTMAX && nn_model_output_dim(m) > 1) ||
            (a == NN_ACT_SIGMOID && nn_model_output_dim(m) == 1);
 }
 
-/* The class a classifier's output row says: argmax, or the threshold (0.5, or 0
- * for a logit) of a single output. */
+/* The class a classifier's output row says: argmax, or above the threshold (0.5,
+ * or 0 for a logit) for a single output, as binary_accuracy counts it. */
 static int predicted_class(const float *y, int out_dim, int logits)
 {
-    if (out_dim == 1) return y[0] >= (logits ? 0.0f : 0.5f);
+    if (out_dim == 1) return y[0] > (logits ? 0.0f : 0.5f);
     int best = 0;
     for (int c = 1; c < out_dim; c++)
         if (y[c] > y[best]) best = c;

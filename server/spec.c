@@ -846,7 +846,7 @@ static void parse_schedule(pctx *c, const json_t *v, nn_optimizer_spec *o)
         path_pop(c, s);
         return;
     }
-    get_real(c, v, "initial_learning_rate", 1, &o->learning_rate, 0, 1, 1e6, 0);
+    get_real(c, v, "initial_learning_rate", 1, &o->learning_rate, 0, 0, 1e6, 0);
     int64_t steps = 0;
     if (get_int(c, v, "decay_steps", 1, &steps, 1, INT64_MAX) == 1) o->schedule.decay_steps = steps;
 }
@@ -895,7 +895,7 @@ static void parse_optimizer(pctx *c, const json_t *v, nn_optimizer_spec *o)
         parse_schedule(c, lr, o);
         path_pop(c, s);
     } else {
-        get_real(c, v, "learning_rate", 0, &o->learning_rate, 0, 1, 1e6, 0);
+        get_real(c, v, "learning_rate", 0, &o->learning_rate, 0, 0, 1e6, 0); /* 0: Keras allows it */
     }
     unsigned m = 1u << k;
     if (m & (O_SGD | O_RMS)) get_real(c, v, "momentum", 0, &o->momentum, 0, 0, 1, 0);
@@ -1020,11 +1020,8 @@ static void check_loss_output(pctx *c, const json_t *loss_v, const nn_loss_spec 
     size_t s1 = path_push(c, "loss");
     int w = shape->out_width;
     const char *ln = nn_loss_name(loss->kind);
-    if (loss->kind == NN_LOSS_BINARY_CE && w != 1) {
-        problem(c, "%s needs an output layer of 1 unit; the last dense layer has %d "
-                   "(for classes use sparse_categorical_crossentropy)", ln, w);
-    } else if ((loss->kind == NN_LOSS_CATEGORICAL_CE ||
-                loss->kind == NN_LOSS_SPARSE_CATEGORICAL_CE) && w < 2) {
+    if ((loss->kind == NN_LOSS_CATEGORICAL_CE || loss->kind == NN_LOSS_SPARSE_CATEGORICAL_CE) &&
+        w < 2) {
         problem(c, "%s needs an output layer of 2 or more units; for one unit use "
                    "binary_crossentropy", ln);
     } else if (loss->from_logits &&
@@ -1096,7 +1093,8 @@ static void parse_early_stopping(pctx *c, const json_t *v, nn_early_stopping *es
             snprintf(es->monitor, sizeof es->monitor, "%s", mon);
         }
     }
-    get_real(c, v, "min_delta", 0, &es->min_delta, 0, 0, INFINITY, 0);
+    /* Any sign: Keras compares with |min_delta| (so does the core). */
+    get_real(c, v, "min_delta", 0, &es->min_delta, -INFINITY, 0, INFINITY, 0);
     get_int32(c, v, "patience", 0, &es->patience, 0, c->lim.max_epochs);
     get_int32(c, v, "start_from_epoch", 0, &es->start_from_epoch, 0, c->lim.max_epochs);
     const char *mode = NULL;

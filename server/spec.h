@@ -69,8 +69,8 @@
  *   metrics: up to NN_MAX_METRICS distinct names; kept as written (history keys);
  *     "accuracy" stays unresolved (see nn_metric_resolve).
  *
- * Cross-field rules: binary_crossentropy needs an output width of 1; the
- * categorical crossentropies need 2 or more; softmax over one unit is rejected
+ * Cross-field rules: the categorical crossentropies need an output width of 2 or
+ * more (binary_crossentropy takes any: one unit per independent label, as Keras); softmax over one unit is rejected
  * (it always outputs 1); from_logits true with a softmax or sigmoid output layer
  * is rejected (Keras only warns, but the loss would squash twice: always a bug);
  * an early_stopping monitor must be "loss", "val_loss" or a compiled metric with

@@ -343,6 +343,63 @@ static int teardown(void **state)
 
 /* ---------------------------------------------------------------- tests */
 
+/* Independent labels, as Keras trains them: binary crossentropy over 3 sigmoid
+ * units on a JSON dataset with 3 targets per sample. "accuracy" is binary
+ * accuracy, the model learns the three rules, and predict gives each label's
+ * probability with no "classes" (no single class to pick). */
+static void test_multi_label(void **state)
+{
+    (void)state;
+    char body[8192], id[64], ds[64], path[160];
+    size_t n = 0;
+    n += (size_t)snprintf(body + n, sizeof body - n, "{\"name\":\"labels\",\"x\":[");
+    for (int i = 0; i < 64; i++) {
+        double a = ((i * 37) % 64) / 63.0, b = ((i * 11 + 5) % 64) / 63.0;
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s[%.4f,%.4f]", i ? "," : "", a, b);
+    }
+    n += (size_t)snprintf(body + n, sizeof body - n, "],\"y\":[");
+    for (int i = 0; i < 64; i++) {
+        double a = ((i * 37) % 64) / 63.0, b = ((i * 11 + 5) % 64) / 63.0;
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s[%d,%d,%d]", i ? "," : "", a > 0.5,
+                              b > 0.5, a + b > 1.0);
+    }
+    snprintf(body + n, sizeof body - n, "]}");
+    resp r = post_json("/v1/datasets", body);
+    expect_status(&r, 201);
+    json_t *o = body_json(&r);
+    resp_free(&r);
+    snprintf(ds, sizeof ds, "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    snprintf(body, sizeof body,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"input_shape\":[2],\"layers\":["
+             "{\"type\":\"dense\",\"units\":16,\"activation\":\"relu\"},"
+             "{\"type\":\"dense\",\"units\":3,\"activation\":\"sigmoid\"}]},"
+             "\"compile\":{\"optimizer\":{\"name\":\"adam\",\"learning_rate\":0.05},"
+             "\"loss\":\"binary_crossentropy\",\"metrics\":[\"accuracy\"]},"
+             "\"fit\":{\"epochs\":60,\"batch_size\":16,\"seed\":3}}",
+             ds);
+    submit(body, id, sizeof id, 202);
+    json_t *job = it_wait_job(&srv, id, "succeeded", 60, 25);
+    json_t *last = json_object_get(job, "metrics");
+    double acc = json_number_value(json_object_get(last, "accuracy"));
+    fprintf(stderr, "multi-label: binary accuracy %.4f after 60 epochs\n", acc);
+    assert_true(acc >= 0.9);
+    json_decref(job);
+
+    snprintf(path, sizeof path, "/v1/jobs/%s/predict", id);
+    r = post_json(path, "{\"inputs\":[[0.95,0.9],[0.05,0.1]]}");
+    expect_status(&r, 200);
+    o = body_json(&r);
+    resp_free(&r);
+    assert_null(json_object_get(o, "classes"));
+    json_t *out = json_object_get(o, "outputs");
+    for (int k = 0; k < 3; k++) {
+        assert_true(json_number_value(json_array_get(json_array_get(out, 0), (size_t)k)) > 0.5);
+        assert_true(json_number_value(json_array_get(json_array_get(out, 1), (size_t)k)) < 0.5);
+    }
+    json_decref(o);
+}
+
 /* The README quickstart: submit, poll, metrics (JSON and CSV), weights
  * (safetensors and JSON, identical), predict == a forward pass over those weights. */
 static void test_quickstart(void **state)
@@ -967,6 +1024,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_quickstart, setup_2, teardown),
         cmocka_unit_test_setup_teardown(test_bad_specs, setup_small_limits, teardown),
+        cmocka_unit_test_setup_teardown(test_multi_label, setup_1, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup_1, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_submissions, setup_2, teardown),
         cmocka_unit_test_setup_teardown(test_restart_with_queued_jobs, setup_1, teardown),
