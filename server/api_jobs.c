@@ -623,15 +623,15 @@ static int metrics_csv_row(void *user, int epoch, const char *text, size_t len)
     return c->failed;
 }
 
-/* CSV: a header row with every key seen (first-seen order), then one row per epoch;
- * a missing or null value is an empty field. */
-static int metrics_csv(const json_t *records, buf *b)
+/* CSV: a header row with every key seen in `keys` (records; first-seen order),
+ * then one row per record; a missing or null value is an empty field. */
+static int metrics_csv(const json_t *records, const json_t *keys, buf *b)
 {
     json_t *cols = json_array();
     size_t i, k;
     json_t *rec;
     if (!cols) return -1;
-    json_array_foreach(records, i, rec) {
+    json_array_foreach(keys, i, rec) {
         const char *key;
         json_t *v;
         json_object_foreach((json_t *)rec, key, v) {
@@ -697,6 +697,35 @@ static int accepts_csv(http_req *req)
     return csv > 0 && csv >= accept_q(accept, "application/json");
 }
 
+/* Parse the job's stored (resolved) spec; it passed the limits of its day, so no
+ * limit applies now. Returns SPEC_OK or another spec_job_parse result. */
+static int stored_spec_parse(const store_job *j, spec_job *out)
+{
+    spec_limits lim = spec_limits_unlimited();
+    if (!j->spec_json) return SPEC_INVALID;
+    return spec_job_parse_text(j->spec_json, strlen(j->spec_json), &lim, SPEC_DATA_OPTIONAL, out,
+                               NULL);
+}
+
+/* [a record with every key a job's epoch records will have, values null], for
+ * the CSV header of a job without epochs; NULL when the spec cannot be read. */
+static json_t *record_keys_of(const store_job *j)
+{
+    spec_job spec = {0};
+    if (stored_spec_parse(j, &spec) != SPEC_OK) {
+        spec_job_free(&spec);
+        return NULL;
+    }
+    nn_epoch_record rec = {.loss = NAN, .val_loss = NAN, .regularization_loss = NAN,
+                           .learning_rate = NAN, .seconds = NAN};
+    rec.n_metrics = record_compiled_names(&spec.compile, rec.metric_names);
+    for (int k = 0; k < rec.n_metrics; k++) rec.metrics[k] = rec.val_metrics[k] = NAN;
+    rec.has_val = spec.validation[0] || spec.fit.validation_split > 0;
+    json_t *o = record_epoch_json(&rec);
+    spec_job_free(&spec);
+    return o ? json_pack("[o]", o) : NULL;
+}
+
 static void handle_metrics(http_req *req)
 {
     buf b = {0};
@@ -705,15 +734,15 @@ static void handle_metrics(http_req *req)
     store *st = http_store(req);
     if (!st) return;
     store_job j = {0};
+    json_t *keys = NULL;
     if (api_job_load(req, st, &j)) return; /* 404 unless it exists and is ours */
-    store_job_free(&j);
     int csv = accepts_csv(req);
     store_rc rc;
     if (csv) {
         c.records = json_array();
         if (!c.records) {
             http_reply_problem(req, 503, "out of memory");
-            return;
+            goto out;
         }
         rc = store_job_metrics(st, id ? id : "", 0, metrics_csv_row, &c);
     } else {
@@ -733,7 +762,9 @@ static void handle_metrics(http_req *req)
         goto out;
     }
     if (csv) {
-        if (metrics_csv(c.records, &b) || !b.data) {
+        /* No epoch yet: the header still comes, with the keys the spec will record. */
+        keys = json_array_size(c.records) ? json_incref(c.records) : record_keys_of(&j);
+        if (!keys || metrics_csv(c.records, keys, &b) || !b.data) {
             http_reply_problem(req, 503, "out of memory");
             goto out;
         }
@@ -750,6 +781,8 @@ static void handle_metrics(http_req *req)
 out:
     free(b.data);
     json_decref(c.records);
+    json_decref(keys);
+    store_job_free(&j);
 }
 
 /* Shared with the other resources (api.h). */
@@ -797,16 +830,6 @@ void api_reply_list(http_req *req, json_t *items, const char *next)
 }
 
 /* ---------------------------------------------------------------- weights, predict */
-
-/* Parse the job's stored (resolved) spec; it passed the limits of its day, so no
- * limit applies now. Returns SPEC_OK or another spec_job_parse result. */
-static int stored_spec_parse(const store_job *j, spec_job *out)
-{
-    spec_limits lim = spec_limits_unlimited();
-    if (!j->spec_json) return SPEC_INVALID;
-    return spec_job_parse_text(j->spec_json, strlen(j->spec_json), &lim, SPEC_DATA_OPTIONAL, out,
-                               NULL);
-}
 
 /* Which weights a route serves: a succeeded job's final weights, stored when it
  * finished (/weights, predict, "init"), or a failed job's last good ones, read

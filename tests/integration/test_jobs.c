@@ -729,6 +729,14 @@ static void test_cancel(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "status")), "cancelled");
     json_decref(j);
     cancel_job(queued_id, 409); /* finished */
+    /* No epoch ran: the CSV still has its header, the keys the spec records. */
+    snprintf(path, sizeof path, "/v1/jobs/%s/metrics", queued_id);
+    const char *accept_csv[] = {"Accept: text/csv", NULL};
+    resp rc = http("GET", path, NULL, NULL, 0, accept_csv);
+    expect_status(&rc, 200);
+    assert_string_equal(rc.body, "epoch,loss,accuracy,val_loss,val_accuracy,regularization_loss,"
+                                 "learning_rate,seconds\n");
+    resp_free(&rc);
 
     /* Wait for at least one finished epoch of the long job. */
     for (int i = 0; i < 400 && metrics_count(long_id) < 1; i++) sleep_ms(25);
