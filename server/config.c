@@ -48,7 +48,7 @@ static const opt_def opts[] = {
     {"admin-tenant", "FITD_ADMIN_TENANT", OPT_STR, OFF(admin_tenant), SZ(admin_tenant), 0, 0,
      "(none)", "with --auth-tokens: the tenant whose tokens may call /v1/admin"},
     {"backup-dir", "FITD_BACKUP_DIR", OPT_STR, OFF(backup_dir), SZ(backup_dir), 0, 0,
-     "(none: no backup route)", "folder where POST /v1/admin/backup writes backups"},
+     "(none: backups answer 409)", "folder where POST /v1/admin/backup writes backups"},
     {"keep-finished-jobs", "FITD_KEEP_FINISHED_JOBS", OPT_DAYS, OFF(keep_finished_days), 0, 0,
      36500, "0 (keep forever)", "days to keep finished jobs; older ones are pruned hourly"},
     {"workers", "FITD_WORKERS", OPT_INT, OFF(workers), 0, 1, 1024, "number of cores",
