@@ -245,7 +245,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_METRICS] = "SELECT epoch, record FROM job_metrics WHERE job_id = ?1 AND epoch > ?2 ORDER BY epoch",
     /* A finished job that no queued or running job starts from (init.from_job in its
      * resolved spec, an exact path) — that job would fail when a worker claims it. */
-    [ST_JOB_DELETE] = ("DELETE FROM jobs WHERE id = ?1 AND status IN " FINISHED_SET " AND " NOT_A_SOURCE("?1")),
+    /* A sweep's trials go with their sweep (store_sweep_delete): its ranking and
+     * best trial would change without a trace. */
+    [ST_JOB_DELETE] = ("DELETE FROM jobs WHERE id = ?1 AND status IN " FINISHED_SET
+                       " AND sweep_id IS NULL AND " NOT_A_SOURCE("?1")),
     [ST_SWEEP_INSERT] = "INSERT INTO sweeps (id, tenant, name, request, objective_metric, "
                         "objective_mode, max_parallel, n_trials, halving_min_epochs, halving_eta, "
                         "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " NOW ")",
@@ -2182,13 +2185,18 @@ store_rc store_job_delete(store *s, const char *job_id)
 {
     store_rc rc = run_id(s, ST_JOB_DELETE, job_id, "delete job");
     if (rc != STORE_OK || sqlite3_changes(s->db) != 0) return rc;
-    store_job_status now = STORE_JOB_QUEUED;
-    if ((rc = job_state(s, job_id, &now, NULL)) != STORE_OK) return rc;
-    if (store_job_status_finished(now))
-        return set_err(s, STORE_CONFLICT, "job %s is the init.from_job of a queued or running job",
-                       job_id);
-    return set_err(s, STORE_CONFLICT, "job %s is %s: only finished jobs can be deleted; cancel it first",
-                   job_id, store_job_status_name(now));
+    store_job j = {0};
+    if ((rc = store_job_get(s, job_id, &j)) != STORE_OK) return rc;
+    if (!store_job_status_finished(j.status))
+        rc = set_err(s, STORE_CONFLICT, "job %s is %s: only finished jobs can be deleted; cancel it first",
+                     job_id, store_job_status_name(j.status));
+    else if (j.sweep_id[0])
+        rc = set_err(s, STORE_CONFLICT, "job %s is a trial of sweep %s: delete the sweep with its trials",
+                     job_id, j.sweep_id);
+    else
+        rc = set_err(s, STORE_CONFLICT, "job %s is the init.from_job of a queued or running job", job_id);
+    store_job_free(&j);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- sweeps */

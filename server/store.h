@@ -358,8 +358,9 @@ store_rc store_job_metrics(store *s, const char *job_id, int after, store_metric
                            void *user);
 
 /* Delete a finished job with its metrics, checkpoint and weights (foreign keys ON
- * DELETE CASCADE). STORE_CONFLICT if queued or running, or if a queued or running
- * job starts from it (init.from_job); STORE_NOT_FOUND if absent. */
+ * DELETE CASCADE). STORE_CONFLICT if queued or running, if a queued or running
+ * job starts from it (init.from_job), or if it is a sweep's trial (those go with
+ * their sweep, store_sweep_delete); STORE_NOT_FOUND if absent. */
 store_rc store_job_delete(store *s, const char *job_id);
 
 /* ---------------------------------------------------------------- uploaded weights */

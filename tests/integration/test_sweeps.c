@@ -535,6 +535,15 @@ static void test_cancel_and_list(void **state)
     r = get(job);
     expect_status(&r, 200);
     it_resp_free(&r);
+    /* A finished trial alone cannot go: the sweep's ranking would change untraced. */
+    r = req_as(&srv, "DELETE", job, NULL, NULL, NULL);
+    o = assert_problem(&r, 409);
+    assert_non_null(strstr(json_string_value(json_object_get(o, "detail")), "is a trial of sweep"));
+    json_decref(o);
+    it_resp_free(&r);
+    r = get(job);
+    expect_status(&r, 200);
+    it_resp_free(&r);
     r = req_as(&srv, "DELETE", path, NULL, NULL, NULL);
     expect_status(&r, 204);
     it_resp_free(&r);
