@@ -440,6 +440,11 @@ int nn_trainer_batches_per_epoch(const nn_trainer *t);
 int nn_trainer_batch(const nn_trainer *t);       /* batches done in the epoch in progress */
 size_t nn_trainer_train_samples(const nn_trainer *t); /* per epoch, after validation_split */
 
+/* Keras' validation_split (0 < split < 1) of n samples: the first
+ * floor(n * (1 - split)) train, the rest validate. Returns that count; 0 or n
+ * leaves a side empty, which nn_trainer_new refuses. */
+size_t nn_validation_split_at(size_t n, double split);
+
 /* The whole training state (weights, optimizer slots, RNG, epoch and the batch
  * boundary within it, early-stopping and schedule state, best weights) as a byte
  * buffer; *buf is malloc'ed, freed by the caller. Taken between epochs (in

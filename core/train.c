@@ -176,6 +176,11 @@ void nn_trainer_free(nn_trainer *t)
     free(t);
 }
 
+size_t nn_validation_split_at(size_t n, double split)
+{
+    return (size_t)floor((double)n * (1.0 - split));
+}
+
 nn_trainer *nn_trainer_new(nn_model *model, const nn_compile_spec *compile, const nn_fit_spec *fit,
                            const nn_dataset *train, const nn_dataset *val, nn_error *err)
 {
@@ -201,7 +206,7 @@ nn_trainer *nn_trainer_new(nn_model *model, const nn_compile_spec *compile, cons
             nn_error_set(err, NN_ERR_INVALID, "validation_split must be in [0, 1)");
             goto fail;
         }
-        size_t split_at = (size_t)floor((double)train->n * (1.0 - fit->validation_split));
+        size_t split_at = nn_validation_split_at(train->n, fit->validation_split);
         if (split_at == 0 || split_at == train->n) {
             nn_error_set(err, NN_ERR_INVALID,
                          "validation_split %g leaves an empty %s set for %zu samples", fit->validation_split,

@@ -190,6 +190,14 @@ static int check_dataset(http_req *req, store *st, const spec_job *job, const ch
         return -1;
     }
     *bytes = (double)meta.bytes;
+    if (strcmp(role, "train") == 0 && !job->validation[0] && job->fit.validation_split > 0) {
+        size_t n = (size_t)meta.n_samples, at = nn_validation_split_at(n, job->fit.validation_split);
+        if (at == 0 || at == n)
+            http_problem_add(errors, "/fit/validation_split",
+                             "validation_split %g of dataset %s's %zu samples leaves an empty %s "
+                             "set",
+                             job->fit.validation_split, id, n, at == 0 ? "training" : "validation");
+    }
     if (meta.x_width != job->model.input_dim)
         http_problem_add(errors, "/model/input_shape",
                          "input_shape [%d] does not match dataset %s (data.%s), which has %d "

@@ -183,6 +183,13 @@ static const hcase cases[] = {
      SPEC_HEAD MODEL_OK COMPILE_OK ",\"fit\":{\"batch_size\":1e18}}", 422, 422, "/fit/batch_size", NULL, 0, 0},
     {"spec: seed -1", "POST", "/v1/jobs", "application/json",
      SPEC_HEAD MODEL_OK COMPILE_OK ",\"fit\":{\"seed\":-1}}", 422, 422, "/fit/seed", NULL, 0, 0},
+    /* the dataset's 6 samples known at submission: an empty side is refused then, not at run time */
+    {"spec: validation_split 0.9999 (no training sample)", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK COMPILE_OK ",\"fit\":{\"validation_split\":0.9999}}", 422, 422, "/fit/validation_split", NULL, 0, 0},
+    {"spec: validation_split 1e-300 (no validation sample)", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK COMPILE_OK ",\"fit\":{\"validation_split\":1e-300}}", 422, 422, "/fit/validation_split", NULL, 0, 0},
+    {"spec: validation_split 0.5 of 6 samples", "POST", "/v1/jobs", "application/json",
+     SPEC_HEAD MODEL_OK COMPILE_OK ",\"fit\":{\"validation_split\":0.5,\"epochs\":1}}", 202, 202, NULL, NULL, 0, 1},
     {"spec: dropout rate -0.5", "POST", "/v1/jobs", "application/json",
      SPEC_HEAD "\"model\":{\"input_shape\":[4],\"layers\":[{\"type\":\"dropout\",\"rate\":-0.5},"
      "{\"type\":\"dense\",\"units\":3,\"activation\":\"softmax\"}]}," COMPILE_OK "}", 422, 422, "/model/layers/0/rate", NULL, 0, 0},
