@@ -32,29 +32,35 @@ void nn_dataset_free(nn_dataset *ds)
 
 /* y_integer: n > 0 and every target is a finite integer in [0, INT_MAX) (an empty
  * dataset proves nothing, so it is not integer). n_classes = max + 1 for a single
- * integer target column; otherwise 0. */
+ * integer target column; otherwise 0. y_min and y_max: the targets' range. */
 void nn_dataset_describe(nn_dataset *ds)
 {
     if (!ds) return;
     ds->y_integer = 0;
     ds->n_classes = 0;
+    ds->y_min = ds->y_max = NAN;
     if (!ds->y || ds->n == 0 || ds->y_width <= 0) return;
     size_t total = ds->n * (size_t)ds->y_width;
-    float max = 0.0f;
+    float lo = ds->y[0], hi = ds->y[0];
+    int integer = 1;
     for (size_t i = 0; i < total; i++) {
         float v = ds->y[i];
-        if (!isfinite(v) || v < 0.0f || v != floorf(v)) return;
-        if (v > max) max = v;
+        if (!isfinite(v)) return; /* parsers refuse these; a range of them means nothing */
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        if (v < 0.0f || v != floorf(v)) integer = 0;
     }
+    ds->y_min = lo;
+    ds->y_max = hi;
     /* Integral values past an int are no class labels (they would pass a check
      * against the output width): targets like any other. */
-    if (!((double)max < (double)INT_MAX)) return;
+    if (!integer || !((double)hi < (double)INT_MAX)) return;
     ds->y_integer = 1;
-    if (ds->y_width == 1) ds->n_classes = (int)max + 1;
+    if (ds->y_width == 1) ds->n_classes = (int)hi + 1;
 }
 
 /* Rows [from, from + count) clamped to the dataset; the view keeps the parent's
- * y_integer and n_classes so that train and validation splits agree on them. */
+ * y_integer, n_classes and range so that train and validation splits agree on them. */
 nn_dataset nn_dataset_view(const nn_dataset *ds, size_t from, size_t count)
 {
     nn_dataset v;

@@ -275,9 +275,10 @@ typedef struct nn_dataset {
     float *y;      /* [n, y_width] */
     int y_integer; /* every target is a non-negative integer */
     int n_classes; /* y_width == 1 and y_integer: max label + 1; else 0 */
+    float y_min, y_max; /* the targets' range; NaN when unknown or empty */
 } nn_dataset;
 void nn_dataset_free(nn_dataset *ds);
-/* Fill y_integer and n_classes from y. */
+/* Fill y_integer, n_classes, y_min and y_max from y. */
 void nn_dataset_describe(nn_dataset *ds);
 /* Rows [from, from + count) as a view sharing ds's memory (do not free it). */
 nn_dataset nn_dataset_view(const nn_dataset *ds, size_t from, size_t count);

@@ -227,7 +227,12 @@ static int check_dataset(http_req *req, store *st, const spec_job *job, const ch
                              "the output layer has %d units but dataset %s (data.%s) has %d "
                              "targets per sample",
                              units, id, role, meta.y_width);
-        else if (meta.y_integer && meta.n_classes > 2)
+        else if (meta.y_min < 0 || meta.y_max > 1) /* false when unknown (NaN) */
+            http_problem_add(errors, ptr,
+                             "binary_crossentropy needs targets in [0, 1]; dataset %s has "
+                             "targets from %g to %g",
+                             id, meta.y_min, meta.y_max);
+        else if (meta.y_integer && meta.n_classes > 2) /* a dataset stored before 0005 */
             http_problem_add(errors, ptr,
                              "binary_crossentropy needs 0/1 targets; dataset %s has labels up "
                              "to %d",

@@ -10,6 +10,7 @@
  * failure.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,7 +109,7 @@ enum {
 /* Column order shared by the dataset readers (read_dataset). */
 #define DS_COLS                                                                              \
     "seq, id, tenant, name, format, n_samples, input_shape, x_width, y_width, y_integer, " \
-    "n_classes, bytes, sha256, created_at"
+    "n_classes, bytes, sha256, created_at, y_min, y_max"
 
 /* Column order shared by every job reader (read_job), SELECT and RETURNING alike. */
 #define JOB_COLS                                                                               \
@@ -153,8 +154,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_MIG_INSERT] =
         "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, " NOW ")",
     [ST_DS_INSERT] = "INSERT INTO datasets (id, tenant, name, format, n_samples, input_shape, "
-                     "x_width, y_width, y_integer, n_classes, bytes, sha256, created_at) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, " NOW ") "
+                     "x_width, y_width, y_integer, n_classes, bytes, sha256, y_min, y_max, "
+                     "created_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, " NOW ") "
                      "RETURNING created_at",
     [ST_DS_CHUNK_INSERT] =
         "INSERT INTO dataset_chunks (dataset_id, part, chunk, data) VALUES (?1, ?2, ?3, ?4)",
@@ -1320,6 +1322,8 @@ store_rc store_dataset_insert(store *s, store_dataset_meta *meta, const nn_datas
     BIND(sqlite3_bind_int(st, 10, n_classes));
     BIND(sqlite3_bind_int64(st, 11, bytes));
     BIND(sqlite3_bind_text(st, 12, sha, -1, SQLITE_STATIC));
+    BIND(isnan(ds->y_min) ? sqlite3_bind_null(st, 13) : sqlite3_bind_double(st, 13, ds->y_min));
+    BIND(isnan(ds->y_max) ? sqlite3_bind_null(st, 14) : sqlite3_bind_double(st, 14, ds->y_max));
     int code = step(s, st);
     if (code != SQLITE_ROW) {
         rc = sql_fail(s, code, "insert dataset");
@@ -1342,6 +1346,8 @@ store_rc store_dataset_insert(store *s, store_dataset_meta *meta, const nn_datas
     meta->y_width = ds->y_width;
     meta->y_integer = y_integer;
     meta->n_classes = n_classes;
+    meta->y_min = ds->y_min;
+    meta->y_max = ds->y_max;
     meta->bytes = bytes;
 out:
     done(st);
@@ -1390,6 +1396,8 @@ static store_rc read_dataset(store *s, sqlite3_stmt *st, void *item, int64_t *se
     m->bytes = sqlite3_column_int64(st, 11);
     col_fixed(st, 12, m->sha256, sizeof m->sha256);
     col_fixed(st, 13, m->created_at, sizeof m->created_at);
+    m->y_min = sqlite3_column_type(st, 14) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 14);
+    m->y_max = sqlite3_column_type(st, 15) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 15);
     if (!parse_shape((const char *)sqlite3_column_text(st, 6), m))
         return set_err(s, STORE_CORRUPT, "dataset %s: stored input_shape is malformed", m->id);
     return STORE_OK;
@@ -1496,6 +1504,8 @@ store_rc store_dataset_load(store *s, const char *id, store_dataset_meta *out_me
     out->y = y;
     out->y_integer = meta.y_integer;
     out->n_classes = meta.n_classes;
+    out->y_min = (float)meta.y_min;
+    out->y_max = (float)meta.y_max;
     x = y = NULL;
     if (out_meta) *out_meta = meta;
 out:

@@ -148,6 +148,7 @@ typedef struct store_dataset_meta {
     int y_width;              /* targets per sample (the regression width) */
     int y_integer;            /* every target is a non-negative integer */
     int n_classes;            /* y_width == 1 and y_integer: max label + 1; else 0 */
+    double y_min, y_max;      /* the targets' range; NaN if unknown (stored before 0005) */
     int64_t bytes;            /* stored bytes of x and y (float32) */
     char sha256[STORE_SHA256_HEX]; /* hex SHA-256 of x then y, float32 little-endian */
     char created_at[STORE_TS_MAX];
@@ -156,7 +157,7 @@ typedef struct store_dataset_meta {
 /* Store a parsed dataset (x and y as float32 little-endian BLOBs, in chunks so any
  * size up to the core's limits fits) and its meta in ONE transaction: on any
  * failure nothing is left. `meta` is in/out: tenant, name, format, n_input_dims and
- * input_shape are read; id, n_samples, widths, y_integer, n_classes (copied from
+ * input_shape are read; id, n_samples, widths, y_integer, n_classes, range (copied from
  * `ds`, so call nn_dataset_describe first), bytes, sha256 and created_at are
  * written. STORE_INVALID for an empty dataset or a shape that does not match
  * x_width. `ds` is borrowed. */

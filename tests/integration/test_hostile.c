@@ -562,6 +562,46 @@ static void test_predict_too_large(void **state)
     }
 }
 
+/* Binary crossentropy's targets must lie in [0, 1]: a dataset whose targets leave
+ * that range is a 422 at /data/train when the job is submitted (the range is kept
+ * at upload), where it used to be accepted and fail at its first batch. Soft
+ * targets inside the range are fine. */
+static void test_bce_target_range(void **state)
+{
+    (void)state;
+    static const char *const ys[] = {"[-1,1,0]", "[0.5,1.5,0]", "[0,0.25,1]"};
+    for (int k = 0; k < 3; k++) {
+        char body[256], ds[64], spec[1024];
+        snprintf(body, sizeof body, "{\"name\":\"bce-%d\",\"x\":[[1,2],[1,3],[0,1]],\"y\":%s}", k,
+                 ys[k]);
+        it_resp r;
+        assert_int_equal(it_post_json(&srv, "/v1/datasets", body, &r), 0);
+        assert_int_equal(r.status, 201);
+        json_t *doc = it_json(&r);
+        snprintf(ds, sizeof ds, "%s", json_string_value(json_object_get(doc, "id")));
+        json_decref(doc);
+        it_resp_free(&r);
+        snprintf(spec, sizeof spec,
+                 "{\"data\":{\"train\":\"%s\"},\"model\":{\"input_shape\":[2],\"layers\":"
+                 "[{\"type\":\"dense\",\"units\":1,\"activation\":\"sigmoid\"}]},"
+                 "\"compile\":{\"loss\":\"binary_crossentropy\"},\"fit\":{\"epochs\":1}}",
+                 ds);
+        assert_int_equal(it_post_json(&srv, "/v1/jobs", spec, &r), 0);
+        if (k < 2) {
+            json_t *p = assert_problem(&r, 422);
+            assert_true(has_pointer(p, "/data/train"));
+            const char *msg = json_string_value(
+                json_object_get(json_array_get(json_object_get(p, "errors"), 0), "message"));
+            assert_non_null(msg);
+            assert_non_null(strstr(msg, "needs targets in [0, 1]"));
+            json_decref(p);
+        } else {
+            assert_int_equal(r.status, 202);
+        }
+        it_resp_free(&r);
+    }
+}
+
 static void test_hostile_table(void **state)
 {
     failures = 0;
@@ -594,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_large_upload_early_error),
         cmocka_unit_test(test_weights_name_not_utf8),
         cmocka_unit_test(test_predict_too_large),
+        cmocka_unit_test(test_bce_target_range),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

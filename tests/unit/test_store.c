@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -321,6 +322,7 @@ static void test_dataset_round_trip(void **state)
     assert_int_equal(got.y_width, 1);
     assert_int_equal(got.y_integer, 1);
     assert_int_equal(got.n_classes, 3);
+    assert_true(got.y_min == 0 && got.y_max == 2); /* labels 0..2 */
     assert_int_equal(got.bytes, m.bytes);
     assert_string_equal(got.sha256, m.sha256);
     assert_string_equal(got.created_at, m.created_at);
@@ -334,7 +336,12 @@ static void test_dataset_round_trip(void **state)
     assert_memory_equal(back.x, ds.x, 37 * 6 * sizeof(float)); /* bit-identical, NaNs too */
     assert_memory_equal(back.y, ds.y, 37 * sizeof(float));
     assert_string_equal(lm.id, m.id);
+    assert_true(back.y_min == 0 && back.y_max == 2);
     free_dataset(&back);
+    /* A dataset stored before migration 0005 has no range: unknown, NaN. */
+    raw_exec(f->path, "UPDATE datasets SET y_min = NULL, y_max = NULL");
+    assert_int_equal(store_dataset_get(f->s, m.id, &got), STORE_OK);
+    assert_true(isnan(got.y_min) && isnan(got.y_max));
 
     /* The checksum follows the data: same data same hash, one bit flipped differs. */
     store_dataset_meta m2, m3;
