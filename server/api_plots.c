@@ -56,7 +56,7 @@ static void handle_metrics_svg(http_req *req)
     char title[400], val_key[128], mark[64];
     const char *metric = http_req_query(req, "metric");
     const char *scale = http_req_query(req, "scale");
-    if (!metric || !*metric) metric = "loss";
+    if (!metric) metric = "loss"; /* an empty one is a 400 naming /metric, as ?scale= */
     if (scale && strcmp(scale, "log") != 0 && strcmp(scale, "linear") != 0) {
         json_t *errors = json_array();
         if (errors) http_problem_add(errors, "/scale", "must be \"linear\" or \"log\"");

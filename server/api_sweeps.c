@@ -879,7 +879,7 @@ static void handle_chart(http_req *req)
     store *st = http_store(req);
     if (!st) return;
     if (load_sweep(req, st, &w)) return;
-    if (!metric || !*metric) metric = w.metric;
+    if (!metric) metric = w.metric; /* an empty one is a 400, as ?view= */
     if (strlen(metric) > 100) metric = ""; /* never recorded: answered 400 below */
     if (chart_load(req, st, &w, metric, &s)) goto out;
     /* The objective is always valid (even before the first epoch); anything else

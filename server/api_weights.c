@@ -10,6 +10,7 @@
  * upload through "init": {"weights": id} (server/warmstart.h). Another tenant's
  * upload answers exactly as a missing one.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,25 @@ static int upload_begin(http_req *req)
         return -1;
     }
     return 0;
+}
+
+/* A non-finite value (NaN, Inf) in a tensor: a warm start from it could only
+ * diverge, so the upload is refused with where it is (else NN_OK). */
+static nn_status tensors_finite(const nn_st_tensor *t, int n, nn_error *err)
+{
+    for (int i = 0; i < n; i++) {
+        size_t count = 1;
+        for (int d = 0; d < t[i].ndim; d++) count *= (size_t)t[i].shape[d];
+        const unsigned char *p = t[i].data;
+        for (size_t k = 0; k < count; k++) {
+            float v;
+            memcpy(&v, p + k * sizeof v, sizeof v); /* the data may be unaligned */
+            if (!isfinite(v))
+                return nn_error_set(err, NN_ERR_PARSE, "tensor %s holds %s at index %zu", t[i].name,
+                                    isnan(v) ? "NaN" : "an infinity", k);
+        }
+    }
+    return NN_OK;
 }
 
 /* The decoded tensors as [{"name","dtype","shape"}]; NULL when out of memory. */
@@ -92,6 +112,7 @@ static void upload_finish(http_req *req)
     }
     nn_status rc = nn_st_decode(body, len, &t, &n, &err);
     if (rc == NN_OK && n == 0) rc = nn_error_set(&err, NN_ERR_PARSE, "the file holds no tensors");
+    if (rc == NN_OK) rc = tensors_finite(t, n, &err);
     if (rc != NN_OK) {
         errors = json_array();
         http_problem_add(errors, "", "%s", err.message);

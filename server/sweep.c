@@ -246,7 +246,7 @@ static void parse_params(const json_t *params, sweep_def *d, json_t *errors)
             json_t *copy = json_deep_copy(d->base);
             json_t *sample = sp->values ? json_array_get(sp->values, 0) : json_real(sp->min);
             if (copy && sweep_pointer_set(copy, key, sample, why, sizeof why))
-                http_problem_add(errors, ptr, "%s %s", key, why);
+                http_problem_add(errors, ptr, "%s%s%s", key, key[0] ? " " : "", why);
             if (!sp->values) json_decref(sample);
             json_decref(copy);
         }

@@ -129,7 +129,9 @@ static void test_bad_requests(void **state)
     static const char *const bad[][2] = {
         {"?metric=bogus", "/metric"},
         {"?metric=val_loss", "/metric"}, /* the twin is drawn with its metric, not alone */
+        {"?metric=", "/metric"},         /* empty, as ?scale= is */
         {"?scale=cubic", "/scale"},
+        {"?scale=", "/scale"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(path, sizeof path, "/v1/jobs/%s/metrics.svg%s", id, bad[i][0]);

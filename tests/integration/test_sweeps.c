@@ -846,6 +846,8 @@ static void test_chart_svg(void **state)
     expect_400(path, "/view");
     snprintf(path, sizeof path, "/v1/sweeps/%s/chart.svg?metric=nope", grid);
     expect_400(path, "/metric");
+    snprintf(path, sizeof path, "/v1/sweeps/%s/chart.svg?metric=", grid);
+    expect_400(path, "/metric");
     r = get("/v1/sweeps/swp_00000000000000000000000000/chart.svg");
     json_decref(assert_problem(&r, 404));
     it_resp_free(&r);

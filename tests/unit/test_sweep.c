@@ -282,6 +282,17 @@ static void test_bad_requests(void **state)
         assert_null(d.base); /* nothing left to free */
         json_decref(errors);
     }
+    /* The empty pointer's message does not start with the (empty) key and a space. */
+    sweep_def de;
+    json_t *errs = NULL;
+    assert_int_equal(parse("\"method\": \"grid\", \"parameters\": {\"\": [1]}", &de, &errs),
+                     SWEEP_INVALID);
+    const char *msg = json_string_value(json_object_get(json_array_get(errs, 0), "message"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errs, 0), "pointer")),
+                        "/parameters/");
+    assert_non_null(msg);
+    assert_true(strncmp(msg, "must be a JSON Pointer", 22) == 0);
+    json_decref(errs);
     /* No base at all, and a grid over the limit. */
     json_t *root = json_loads("{\"method\": \"grid\", \"parameters\": {\"/a\": [1]}}", 0, NULL);
     json_t *errors = json_array();
