@@ -764,22 +764,30 @@ void it_tokens_dir(char *dir, size_t dir_len, char *tokens, size_t tokens_len, c
     assert_int_equal(it_write_file(tokens, text, strlen(text), 0), 0);
 }
 
-int it_upload_csv(const it_server *s, const char *path, const char *csv, size_t len, char *id,
-                  size_t id_len)
+int it_post_id(const it_server *s, const char *path, const char *ctype, const char *body,
+               size_t len, long want, char *id, size_t id_len)
 {
-    const char *h[] = {"Content-Type: text/csv", NULL};
+    char ct[160];
+    snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
+    const char *h[] = {ct, NULL};
     it_resp r;
-    if (it_request(s, "POST", path, h, csv, len, &r) != 0) {
-        fprintf(stderr, "upload: no response\n");
+    if (it_request(s, "POST", path, h, body, len, &r) != 0) {
+        fprintf(stderr, "POST %s: no response\n", path);
         return -1;
     }
-    json_t *o = r.status == 201 ? it_json(&r) : NULL;
+    json_t *o = r.status == want ? it_json(&r) : NULL;
     const char *got = json_string_value(json_object_get(o, "id"));
     if (got) snprintf(id, id_len, "%s", got);
-    else fprintf(stderr, "upload: %ld %.300s\n", r.status, r.body ? r.body : "");
+    else fprintf(stderr, "POST %s: %ld %.300s\n", path, r.status, r.body ? r.body : "");
     json_decref(o);
     it_resp_free(&r);
     return got ? 0 : -1;
+}
+
+int it_upload_csv(const it_server *s, const char *path, const char *csv, size_t len, char *id,
+                  size_t id_len)
+{
+    return it_post_id(s, path, "text/csv", csv, len, 201, id, id_len);
 }
 
 int it_upload_digits(const it_server *s, char *id, size_t id_len)

@@ -197,9 +197,13 @@ json_t *it_job_metrics(const it_server *s, const char *id);
  * The caller removes both. */
 void it_tokens_dir(char *dir, size_t dir_len, char *tokens, size_t tokens_len, const char *text);
 
-/* POST csv (len bytes) as text/csv to path ("/v1/datasets?name=...&label=...") and
- * copy the new dataset's id into `id`. Returns 0, or -1 (with the reason printed)
- * unless the answer was 201 with an id. */
+/* POST body (len bytes, Content-Type ctype) to path and copy the created
+ * resource's id into `id`. Returns 0, or -1 (with the reason printed) unless the
+ * answer was `want` (201, or 202 for a job) with an id. */
+int it_post_id(const it_server *s, const char *path, const char *ctype, const char *body,
+               size_t len, long want, char *id, size_t id_len);
+
+/* it_post_id of csv as text/csv to path ("/v1/datasets?name=...&label=..."). */
 int it_upload_csv(const it_server *s, const char *path, const char *csv, size_t len, char *id,
                   size_t id_len);
 

@@ -13,6 +13,7 @@
  * exactly the row's expected delta and PRAGMA integrity_check says ok (sqlite3
  * CLI, read-only, when installed). A 5xx or a crash fails the test.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -482,27 +483,49 @@ static void test_large_upload_early_error(void **state)
     free(body);
 }
 
+/* POST a safetensors file (header text `hdr`, then `data`) to /v1/weights: it must
+ * be a 422 whose detail contains `want`. */
+static void weights_refused(const char *hdr, const void *data, size_t data_len, const char *want)
+{
+    uint64_t n = strlen(hdr);
+    size_t len = 8 + (size_t)n + data_len;
+    unsigned char *file = malloc(len);
+    assert_non_null(file);
+    for (int i = 0; i < 8; i++) file[i] = (unsigned char)(n >> (8 * i));
+    memcpy(file + 8, hdr, n);
+    memcpy(file + 8 + n, data, data_len);
+    const char *headers[] = {"Content-Type: application/octet-stream", NULL};
+    it_resp r;
+    assert_int_equal(it_request(&srv, "POST", "/v1/weights", headers, file, len, &r), 0);
+    free(file);
+    json_t *p = assert_problem(&r, 422);
+    const char *detail = json_string_value(json_object_get(p, "detail"));
+    assert_non_null(detail);
+    if (!strstr(detail, want)) fail_msg("detail \"%s\" lacks \"%s\"", detail, want);
+    json_decref(p);
+    it_resp_free(&r);
+}
+
 /* A safetensors header whose tensor name is not UTF-8: a 422 saying so (the name
  * reached Jansson, which refused it: a 503 "out of memory", or a 422 without a
  * detail). */
 static void test_weights_name_not_utf8(void **state)
 {
     (void)state;
-    static const char hdr[] = "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
-    unsigned char file[8 + sizeof hdr - 1 + 4];
-    uint64_t n = sizeof hdr - 1;
-    for (int i = 0; i < 8; i++) file[i] = (unsigned char)(n >> (8 * i));
-    memcpy(file + 8, hdr, n);
-    memset(file + 8 + n, 0, 4);
-    const char *headers[] = {"Content-Type: application/octet-stream", NULL};
-    it_resp r;
-    assert_int_equal(it_request(&srv, "POST", "/v1/weights", headers, file, sizeof file, &r), 0);
-    json_t *p = assert_problem(&r, 422);
-    const char *detail = json_string_value(json_object_get(p, "detail"));
-    assert_non_null(detail);
-    assert_non_null(strstr(detail, "UTF-8"));
-    json_decref(p);
-    it_resp_free(&r);
+    const float zero = 0.0f;
+    weights_refused("{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", &zero,
+                    sizeof zero, "UTF-8");
+}
+
+/* Weights holding NaN or an infinity are refused at upload (422 naming the tensor
+ * and index): a warm start from them was accepted and failed at run time. */
+static void test_weights_not_finite(void **state)
+{
+    (void)state;
+    static const char hdr[] = "{\"d/kernel\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    const float nan_data[2] = {1.0f, NAN}, inf_data[2] = {1.0f, INFINITY};
+    weights_refused(hdr, nan_data, sizeof nan_data, "tensor d/kernel holds NaN at index 1");
+    weights_refused(hdr, inf_data, sizeof inf_data, "tensor d/kernel holds an infinity at index 1");
 }
 
 /* A prediction of more output values than one reply may hold (4194304) is a 422
@@ -522,14 +545,12 @@ static void test_predict_too_large(void **state)
              "[{\"type\":\"dense\",\"units\":8192,\"activation\":\"softmax\"}]},"
              "\"compile\":{\"loss\":\"sparse_categorical_crossentropy\"},\"fit\":{\"epochs\":1}}",
              ds);
-    it_resp r;
-    assert_int_equal(it_post_json(&srv, "/v1/jobs", spec, &r), 0);
-    assert_int_equal(r.status, 202);
-    json_t *doc = it_json(&r);
-    snprintf(job, sizeof job, "%s", json_string_value(json_object_get(doc, "id")));
-    json_decref(doc);
-    it_resp_free(&r);
+    assert_int_equal(it_post_id(&srv, "/v1/jobs", "application/json", spec, strlen(spec), 202, job,
+                                sizeof job),
+                     0);
     json_decref(it_wait_job(&srv, job, "succeeded", 30 * it_slow(), 50));
+    it_resp r;
+    json_t *doc;
     snprintf(path, sizeof path, "/v1/jobs/%s/predict", job);
     static const int tries[] = {2, 513};
     for (size_t t = 0; t < 2; t++) {
@@ -574,13 +595,10 @@ static void test_bce_target_range(void **state)
         char body[256], ds[64], spec[1024];
         snprintf(body, sizeof body, "{\"name\":\"bce-%d\",\"x\":[[1,2],[1,3],[0,1]],\"y\":%s}", k,
                  ys[k]);
+        assert_int_equal(it_post_id(&srv, "/v1/datasets", "application/json", body, strlen(body),
+                                    201, ds, sizeof ds),
+                         0);
         it_resp r;
-        assert_int_equal(it_post_json(&srv, "/v1/datasets", body, &r), 0);
-        assert_int_equal(r.status, 201);
-        json_t *doc = it_json(&r);
-        snprintf(ds, sizeof ds, "%s", json_string_value(json_object_get(doc, "id")));
-        json_decref(doc);
-        it_resp_free(&r);
         snprintf(spec, sizeof spec,
                  "{\"data\":{\"train\":\"%s\"},\"model\":{\"input_shape\":[2],\"layers\":"
                  "[{\"type\":\"dense\",\"units\":1,\"activation\":\"sigmoid\"}]},"
@@ -598,35 +616,6 @@ static void test_bce_target_range(void **state)
         } else {
             assert_int_equal(r.status, 202);
         }
-        it_resp_free(&r);
-    }
-}
-
-/* Weights holding NaN or an infinity are refused at upload (422 naming the tensor
- * and index): a warm start from them was accepted and failed at run time. */
-static void test_weights_not_finite(void **state)
-{
-    (void)state;
-    static const char hdr[] = "{\"d/kernel\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
-    const uint32_t bad[2] = {0x7fc00000u /* NaN */, 0x7f800000u /* +Inf */};
-    const char *const word[2] = {"NaN at index 1", "an infinity at index 1"};
-    for (int k = 0; k < 2; k++) {
-        unsigned char file[8 + sizeof hdr - 1 + 8];
-        uint64_t n = sizeof hdr - 1;
-        for (int i = 0; i < 8; i++) file[i] = (unsigned char)(n >> (8 * i));
-        memcpy(file + 8, hdr, n);
-        const float one = 1.0f;
-        memcpy(file + 8 + n, &one, 4);
-        memcpy(file + 8 + n + 4, &bad[k], 4);
-        const char *headers[] = {"Content-Type: application/octet-stream", NULL};
-        it_resp r;
-        assert_int_equal(it_request(&srv, "POST", "/v1/weights", headers, file, sizeof file, &r), 0);
-        json_t *p = assert_problem(&r, 422);
-        const char *detail = json_string_value(json_object_get(p, "detail"));
-        assert_non_null(detail);
-        assert_non_null(strstr(detail, "d/kernel"));
-        assert_non_null(strstr(detail, word[k]));
-        json_decref(p);
         it_resp_free(&r);
     }
 }

@@ -364,12 +364,9 @@ static void test_multi_label(void **state)
                               b > 0.5, a + b > 1.0);
     }
     snprintf(body + n, sizeof body - n, "]}");
-    resp r = post_json("/v1/datasets", body);
-    expect_status(&r, 201);
-    json_t *o = body_json(&r);
-    resp_free(&r);
-    snprintf(ds, sizeof ds, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
+    assert_int_equal(it_post_id(&srv, "/v1/datasets", "application/json", body, strlen(body), 201,
+                                ds, sizeof ds),
+                     0);
     snprintf(body, sizeof body,
              "{\"data\":{\"train\":\"%s\"},\"model\":{\"input_shape\":[2],\"layers\":["
              "{\"type\":\"dense\",\"units\":16,\"activation\":\"relu\"},"
@@ -387,9 +384,9 @@ static void test_multi_label(void **state)
     json_decref(job);
 
     snprintf(path, sizeof path, "/v1/jobs/%s/predict", id);
-    r = post_json(path, "{\"inputs\":[[0.95,0.9],[0.05,0.1]]}");
+    resp r = post_json(path, "{\"inputs\":[[0.95,0.9],[0.05,0.1]]}");
     expect_status(&r, 200);
-    o = body_json(&r);
+    json_t *o = body_json(&r);
     resp_free(&r);
     assert_null(json_object_get(o, "classes"));
     json_t *out = json_object_get(o, "outputs");
