@@ -454,9 +454,18 @@ size_t nn_validation_split_at(size_t n, double split);
  * uninterrupted run. */
 nn_status nn_trainer_checkpoint(const nn_trainer *t, void **buf, size_t *len, nn_error *err);
 nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_error *err);
+/* Bytes [off, off + n) of a serialized state (len bytes in all) into dst: 0, or
+ * -1 when they cannot be read. Lets a caller restore from where the bytes are
+ * kept (a database blob) without a copy of the whole in memory. */
+typedef int (*nn_read_at_fn)(void *src, size_t off, void *dst, size_t n);
+
 /* Only the weights of a checkpoint, into a model built from the same spec (no
  * trainer, no data): what a run had learnt at that point. *epoch and *batch (may
- * be NULL) receive the epochs completed and the batches into the next one. */
+ * be NULL) receive the epochs completed and the batches into the next one. The
+ * _at form reads the checkpoint through `read` (header, weights, and the rest in
+ * chunks for the checksum), never holding more than the weights. */
+nn_status nn_model_restore_checkpoint_at(nn_model *m, nn_read_at_fn read, void *src, size_t len,
+                                         int *epoch, int *batch, nn_error *err);
 nn_status nn_model_restore_checkpoint(nn_model *m, const void *buf, size_t len, int *epoch,
                                       int *batch, nn_error *err);
 

@@ -471,14 +471,29 @@ typedef struct ckpt_header {
     double loss_sum, reg_sum, sums[NN_MAX_METRICS], elapsed;
 } ckpt_header;
 
-static uint64_t fnv1a(const unsigned char *p, size_t n)
+#define FNV1A_INIT 1469598103934665603ULL
+
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < n; i++) {
         h ^= p[i];
         h *= 1099511628211ULL;
     }
     return h;
+}
+
+/* A checkpoint in memory, as an nn_read_at_fn source. */
+typedef struct mem_src {
+    const unsigned char *p;
+    size_t len;
+} mem_src;
+
+static int mem_read_at(void *src, size_t off, void *dst, size_t n)
+{
+    const mem_src *m = src;
+    if (off > m->len || n > m->len - off) return -1;
+    memcpy(dst, m->p + off, n);
+    return 0;
 }
 
 nn_status nn_trainer_checkpoint(const nn_trainer *t, void **buf, size_t *len, nn_error *err)
@@ -523,18 +538,19 @@ nn_status nn_trainer_checkpoint(const nn_trainer *t, void **buf, size_t *len, nn
     }
     nn_optim_state_save(t->opt, p + off);
     off += ob;
-    uint64_t sum = fnv1a(p, off);
+    uint64_t sum = fnv1a(FNV1A_INIT, p, off);
     memcpy(p + off, &sum, sizeof sum);
     *buf = p;
     *len = total;
     return NN_OK;
 }
 
-/* The header of checkpoint buf (len bytes) into *h and its length into *hlen,
- * after checking the magic, version, checksum, parameter count (np) and total
- * length. The optimizer state's length is only checked to fit, not against an
- * optimizer: nn_optim_state_load checks it against its own when one is restored. */
-static nn_status ckpt_read(const unsigned char *p, size_t len, size_t np, ckpt_header *h,
+/* The header of a checkpoint (len bytes, read through `read`) into *h and its
+ * length into *hlen, after checking the magic, version, checksum (over the whole,
+ * read in chunks), parameter count (np) and total length. The optimizer state's
+ * length is only checked to fit, not against an optimizer: nn_optim_state_load
+ * checks it against its own when one is restored. */
+static nn_status ckpt_read(nn_read_at_fn read, void *src, size_t len, size_t np, ckpt_header *h,
                            size_t *hlen, nn_error *err)
 {
     size_t pb = np * sizeof(float);
@@ -544,15 +560,22 @@ static nn_status ckpt_read(const unsigned char *p, size_t len, size_t np, ckpt_h
     const size_t v1_len = offsetof(ckpt_header, batch);
     if (len < v1_len + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
     memset(h, 0, sizeof *h);
-    memcpy(h, p, v1_len);
+    if (read(src, 0, h, v1_len)) return nn_error_set(err, NN_ERR_IO, "checkpoint cannot be read");
     if (memcmp(h->magic, CKPT_MAGIC, 8) != 0 || (h->version != 1 && h->version != CKPT_VERSION))
         return nn_error_set(err, NN_ERR_PARSE, "not a fitd checkpoint (bad magic or version)");
     *hlen = h->version == 1 ? v1_len : sizeof *h;
     if (len < *hlen + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
-    memcpy(h, p, *hlen);
-    uint64_t sum;
-    memcpy(&sum, p + len - sizeof sum, sizeof sum);
-    if (sum != fnv1a(p, len - sizeof sum)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint checksum mismatch");
+    uint64_t sum, got = FNV1A_INIT;
+    unsigned char chunk[16384];
+    if (read(src, 0, h, *hlen) || read(src, len - sizeof sum, &sum, sizeof sum))
+        return nn_error_set(err, NN_ERR_IO, "checkpoint cannot be read");
+    for (size_t off = 0, end = len - sizeof sum; off < end;) {
+        size_t n = end - off < sizeof chunk ? end - off : sizeof chunk;
+        if (read(src, off, chunk, n)) return nn_error_set(err, NN_ERR_IO, "checkpoint cannot be read");
+        got = fnv1a(got, chunk, n);
+        off += n;
+    }
+    if (sum != got) return nn_error_set(err, NN_ERR_PARSE, "checkpoint checksum mismatch");
     if (h->n_params != np)
         return nn_error_set(err, NN_ERR_MISMATCH, "checkpoint has %llu parameters, this model %zu",
                             (unsigned long long)h->n_params, np);
@@ -566,25 +589,34 @@ static nn_status ckpt_read(const unsigned char *p, size_t len, size_t np, ckpt_h
     return NN_OK;
 }
 
-nn_status nn_model_restore_checkpoint(nn_model *m, const void *buf, size_t len, int *epoch,
-                                      int *batch, nn_error *err)
+nn_status nn_model_restore_checkpoint_at(nn_model *m, nn_read_at_fn read, void *src, size_t len,
+                                         int *epoch, int *batch, nn_error *err)
 {
     ckpt_header h;
     size_t hlen = 0, np = nn_model_param_count(m);
-    nn_status rc = ckpt_read(buf, len, np, &h, &hlen, err);
+    nn_status rc = ckpt_read(read, src, len, np, &h, &hlen, err);
     if (rc != NN_OK) return rc;
-    memcpy(nn_model_params(m), (const unsigned char *)buf + hlen, np * sizeof(float));
+    if (read(src, hlen, nn_model_params(m), np * sizeof(float)))
+        return nn_error_set(err, NN_ERR_IO, "checkpoint cannot be read");
     if (epoch) *epoch = (int)h.epoch;
     if (batch) *batch = (int)h.batch;
     return NN_OK;
 }
 
+nn_status nn_model_restore_checkpoint(nn_model *m, const void *buf, size_t len, int *epoch,
+                                      int *batch, nn_error *err)
+{
+    mem_src src = {buf, len};
+    return nn_model_restore_checkpoint_at(m, mem_read_at, &src, len, epoch, batch, err);
+}
+
 nn_status nn_trainer_restore(nn_trainer *t, const void *buf, size_t len, nn_error *err)
 {
     const unsigned char *p = buf;
+    mem_src src = {p, len};
     ckpt_header h;
     size_t hlen = 0, np = nn_model_param_count(t->m), pb = np * sizeof(float);
-    nn_status rc = ckpt_read(p, len, np, &h, &hlen, err);
+    nn_status rc = ckpt_read(mem_read_at, &src, len, np, &h, &hlen, err);
     if (rc != NN_OK) return rc;
     if (h.n_train != t->train.n || h.batches != (uint64_t)t->batches)
         return nn_error_set(err, NN_ERR_MISMATCH,

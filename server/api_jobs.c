@@ -879,48 +879,82 @@ static int weights_available(http_req *req, const store_job *j, weights_kind kin
     return -1;
 }
 
-/* The stored bytes of that kind: the final weights' safetensors, or the
- * checkpoint. Replies and returns -1 when there are none or the store fails. */
-static int load_weights_blob(http_req *req, store *st, const store_job *j, weights_kind kind,
-                             void **blob, size_t *len)
+/* After a failed read of the job's stored weights or checkpoint: the reply. */
+static void reply_blob_error(http_req *req, store *st, const store_job *j, weights_kind kind,
+                             store_rc rc)
 {
-    if (weights_available(req, j, kind)) return -1;
-    store_rc rc = kind == WEIGHTS_FINAL ? store_job_weights_load(st, j->id, blob, len)
-                                        : store_job_checkpoint_load(st, j->id, blob, len, NULL);
-    if (rc == STORE_NOT_FOUND) { /* deleted or pruned since the job was read */
+    if (rc == STORE_NOT_FOUND) /* deleted or pruned since the job was read */
         http_reply_problem(req, 409, "job %s has no weights (status %s)", j->id,
                            store_job_status_name(j->status));
-        return -1;
-    }
-    if (rc != STORE_OK) {
+    else
         reply_store_error(req, st, rc, kind == WEIGHTS_FINAL ? "weights" : "checkpoint");
-        return -1;
-    }
-    return 0;
+}
+
+/* The stored safetensors of a succeeded job's final weights. Replies and returns
+ * -1 when there are none or the store fails. */
+static int load_final_weights(http_req *req, store *st, const store_job *j, void **blob,
+                              size_t *len)
+{
+    if (weights_available(req, j, WEIGHTS_FINAL)) return -1;
+    store_rc rc = store_job_weights_load(st, j->id, blob, len);
+    if (rc == STORE_OK) return 0;
+    reply_blob_error(req, st, j, WEIGHTS_FINAL, rc);
+    return -1;
+}
+
+/* A checkpoint's weights restored into a model in place, as
+ * store_job_checkpoint_read hands the stored bytes over. */
+typedef struct ckpt_restore {
+    nn_model *m;
+    int epoch, batch;
+    nn_status status;
+    nn_error err;
+} ckpt_restore;
+
+static int restore_use(void *user, nn_read_at_fn read, void *src, size_t len)
+{
+    ckpt_restore *c = user;
+    c->status = nn_model_restore_checkpoint_at(c->m, read, src, len, &c->epoch, &c->batch, &c->err);
+    return c->status == NN_OK ? 0 : -1;
 }
 
 /* Build the job's model from its stored spec and load the weights of that kind
- * into it (*epoch and *batch: the checkpoint's, for WEIGHTS_LAST_GOOD). Replies
- * and returns NULL on failure. *spec_out receives the parsed spec (free it). */
+ * into it (*epoch and *batch: the checkpoint's, for WEIGHTS_LAST_GOOD, read in
+ * place: a checkpoint with Adam's slots and best weights is about 4x the weights).
+ * Replies and returns NULL on failure. *spec_out receives the parsed spec (free it). */
 static nn_model *load_trained_model(http_req *req, store *st, const store_job *j,
                                     weights_kind kind, spec_job *spec_out, int *epoch, int *batch)
 {
     nn_error err = {0};
-    nn_model *m = NULL;
     void *blob = NULL;
     size_t len = 0;
-    if (load_weights_blob(req, st, j, kind, &blob, &len)) return NULL;
+    if (weights_available(req, j, kind)) return NULL;
     if (stored_spec_parse(j, spec_out) != SPEC_OK) {
         http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j->id);
-        free(blob);
         return NULL;
     }
-    m = nn_model_new(&spec_out->model, spec_out->fit.seed, &err);
-    nn_status loaded = !m ? err.code
-                       : kind == WEIGHTS_FINAL
-                           ? nn_model_load_safetensors(m, blob, len, &err)
-                           : nn_model_restore_checkpoint(m, blob, len, epoch, batch, &err);
-    free(blob);
+    nn_model *m = nn_model_new(&spec_out->model, spec_out->fit.seed, &err);
+    nn_status loaded = err.code;
+    if (m && kind == WEIGHTS_FINAL) {
+        if (load_final_weights(req, st, j, &blob, &len)) {
+            nn_model_free(m);
+            return NULL;
+        }
+        loaded = nn_model_load_safetensors(m, blob, len, &err);
+        free(blob);
+    } else if (m) {
+        ckpt_restore c = {.m = m, .status = NN_OK};
+        store_rc rc = store_job_checkpoint_read(st, j->id, restore_use, &c);
+        if (rc != STORE_OK) {
+            reply_blob_error(req, st, j, kind, rc);
+            nn_model_free(m);
+            return NULL;
+        }
+        loaded = c.status;
+        err = c.err;
+        if (epoch) *epoch = c.epoch;
+        if (batch) *batch = c.batch;
+    }
     if (loaded == NN_OK) return m;
     nn_model_free(m);
     if (err.code == NN_ERR_NOMEM)
@@ -988,7 +1022,7 @@ static void reply_weights(http_req *req, weights_kind kind)
     }
     if (api_job_load(req, st, &j)) goto out;
     if (kind == WEIGHTS_FINAL && !json) { /* sent as stored */
-        if (load_weights_blob(req, st, &j, kind, &w, &wlen)) goto out;
+        if (load_final_weights(req, st, &j, &w, &wlen)) goto out;
     } else {
         int epoch = 0, batch = 0;
         m = load_trained_model(req, st, &j, kind, &spec, &epoch, &batch);

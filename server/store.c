@@ -10,6 +10,7 @@
  * failure.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -204,7 +205,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EPOCH_TRIM] = "DELETE FROM job_metrics WHERE job_id = ?1 AND epoch > ?2",
     [ST_CKPT_PUT] = "INSERT OR REPLACE INTO job_checkpoints (job_id, epoch, data, created_at) "
                     "VALUES (?1, ?2, ?3, " NOW ")",
-    [ST_CKPT_GET] = "SELECT epoch, data FROM job_checkpoints WHERE job_id = ?1",
+    [ST_CKPT_GET] = "SELECT epoch, rowid FROM job_checkpoints WHERE job_id = ?1",
     [ST_CKPT_DELETE] = "DELETE FROM job_checkpoints WHERE job_id = ?1",
     /* A failed job keeps its last good checkpoint (readable after the failure), a
      * succeeded job its final state (resumable for more epochs: warmstart.h). */
@@ -218,7 +219,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "WHERE id = ?1 AND status = 'running'",
     [ST_WEIGHTS_PUT] = "INSERT OR REPLACE INTO job_weights (job_id, data, created_at) "
                        "VALUES (?1, ?2, " NOW ")",
-    [ST_WEIGHTS_GET] = "SELECT data FROM job_weights WHERE job_id = ?1",
+    [ST_WEIGHTS_GET] = "SELECT 0, rowid FROM job_weights WHERE job_id = ?1",
     [ST_JOB_REQUEUE] = "UPDATE jobs SET status = 'queued', epoch = epochs_done, batch = 0, "
                        "updated_at = " NOW " WHERE id = ?1 AND status = 'running'",
     [ST_JOB_SUSPEND] = "UPDATE jobs SET status = 'queued', epoch = ?2, batch = ?3, batches = ?4, "
@@ -2098,19 +2099,38 @@ out:
     return rc;
 }
 
-/* Read one blob row of statement `id` keyed by job id. */
-static store_rc job_blob(store *s, int id, const char *job_id, const char *what, void **buf,
-                         size_t *len, int *epoch)
+/* A stored blob as an nn_read_at_fn source: the first failed read's SQLite code
+ * is kept for the store's error. */
+typedef struct blob_src {
+    sqlite3_blob *b;
+    int code;
+} blob_src;
+
+static int blob_read_at(void *src, size_t off, void *dst, size_t n)
+{
+    blob_src *bs = src;
+    if (bs->code != SQLITE_OK) return -1;
+    if (off > (size_t)INT_MAX || n > (size_t)INT_MAX - off) { /* past any SQLite blob */
+        bs->code = SQLITE_RANGE;
+        return -1;
+    }
+    bs->code = sqlite3_blob_read(bs->b, dst, (int)n, (int)off);
+    return bs->code == SQLITE_OK ? 0 : -1;
+}
+
+/* A job's blob (stmt: SELECT epoch, rowid of `table`'s row) handed to `use` in
+ * place, inside one read transaction: incremental blob I/O, so neither SQLite nor
+ * the caller holds a copy of the whole unless use makes one. */
+static store_rc job_blob_use(store *s, int stmt, const char *table, const char *job_id,
+                             const char *what, store_blob_use_fn use, void *user, int *epoch)
 {
     sqlite3_stmt *st = NULL;
     int in_tx = 0;
     store_rc rc;
-    *buf = NULL;
-    *len = 0;
     if ((rc = tx_begin(s, 0)) != STORE_OK) goto out;
     in_tx = 1;
     if ((rc = job_state(s, job_id, NULL, NULL)) != STORE_OK) goto out;
-    if ((rc = prep(s, id, &st)) != STORE_OK) goto out;
+    if ((rc = prep(s, stmt, &st)) != STORE_OK) goto out;
     BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
     int code = step(s, st);
     if (code == SQLITE_DONE) {
@@ -2121,21 +2141,59 @@ static store_rc job_blob(store *s, int id, const char *job_id, const char *what,
         rc = sql_fail(s, code, what);
         goto out;
     }
-    int col = epoch ? 1 : 0;
     if (epoch) *epoch = sqlite3_column_int(st, 0);
-    if ((rc = col_blob(s, st, col, buf, len)) != STORE_OK) goto out;
+    sqlite3_int64 rowid = sqlite3_column_int64(st, 1);
     done(st);
     st = NULL;
+    blob_src src = {NULL, SQLITE_OK};
+    code = sqlite3_blob_open(s->db, "main", table, "data", rowid, 0, &src.b);
+    if (code != SQLITE_OK) {
+        sqlite3_blob_close(src.b);
+        rc = sql_fail(s, code, what);
+        goto out;
+    }
+    use(user, blob_read_at, &src, (size_t)sqlite3_blob_bytes(src.b));
+    sqlite3_blob_close(src.b);
+    if (src.code != SQLITE_OK) {
+        rc = sql_fail(s, src.code, what);
+        goto out;
+    }
     if ((rc = tx_commit(s)) != STORE_OK) goto out;
     in_tx = 0;
 out:
     done(st);
     if (in_tx) tx_rollback(s);
+    return rc;
+}
+
+/* A copy of the whole blob, for the _load calls. */
+typedef struct whole_blob {
+    void *buf;
+    size_t len;
+} whole_blob;
+
+static int read_whole(void *user, nn_read_at_fn read, void *src, size_t len)
+{
+    whole_blob *w = user;
+    w->buf = malloc(len ? len : 1);
+    if (!w->buf) return -1;
+    w->len = len;
+    return len ? read(src, 0, w->buf, len) : 0;
+}
+
+static store_rc job_blob(store *s, int stmt, const char *table, const char *job_id,
+                         const char *what, void **buf, size_t *len, int *epoch)
+{
+    whole_blob w = {NULL, 0};
+    store_rc rc = job_blob_use(s, stmt, table, job_id, what, read_whole, &w, epoch);
+    if (rc == STORE_OK && !w.buf) rc = set_err(s, STORE_NOMEM, "out of memory reading a %s", what);
     if (rc != STORE_OK) {
-        free(*buf);
-        *buf = NULL;
-        *len = 0;
+        free(w.buf);
+        w.buf = NULL;
+        w.len = 0;
     }
+    *buf = w.buf;
+    *len = w.len;
     return rc;
 }
 
@@ -2143,14 +2201,20 @@ store_rc store_job_checkpoint_load(store *s, const char *job_id, void **buf, siz
                                    int *epoch)
 {
     int e = 0;
-    store_rc rc = job_blob(s, ST_CKPT_GET, job_id, "checkpoint", buf, len, &e);
+    store_rc rc = job_blob(s, ST_CKPT_GET, "job_checkpoints", job_id, "checkpoint", buf, len, &e);
     if (epoch) *epoch = rc == STORE_OK ? e : 0;
     return rc;
 }
 
+store_rc store_job_checkpoint_read(store *s, const char *job_id, store_blob_use_fn use,
+                                   void *user)
+{
+    return job_blob_use(s, ST_CKPT_GET, "job_checkpoints", job_id, "checkpoint", use, user, NULL);
+}
+
 store_rc store_job_weights_load(store *s, const char *job_id, void **buf, size_t *len)
 {
-    return job_blob(s, ST_WEIGHTS_GET, job_id, "weights", buf, len, NULL);
+    return job_blob(s, ST_WEIGHTS_GET, "job_weights", job_id, "weights", buf, len, NULL);
 }
 
 store_rc store_job_metrics(store *s, const char *job_id, int after, store_metrics_fn fn,
