@@ -129,6 +129,13 @@ enum {
                          "FROM jobs AS d WHERE d.status IN ('queued', 'running') " \
                          "AND json_extract(d.spec, '$.init.from_job') IS NOT NULL))"
 
+/* A finished job of table alias t that ended before ?1 (unix seconds) and that no
+ * queued or running job starts from: retention may delete it. */
+#define PRUNABLE(t)                                                                           \
+    t ".status IN " FINISHED_SET " AND " NOT_A_SOURCE(t ".id") " AND " t                      \
+    ".finished_at IS NOT NULL AND " t ".finished_at <> '' AND " t ".finished_at < "           \
+    "strftime('%Y-%m-%dT%H:%M:%fZ', ?1, 'unixepoch')"
+
 /* Column order of read_sweep: the sweep and its trial counts per job status. */
 #define SWEEP_COUNT(st) \
     "(SELECT count(*) FROM jobs WHERE jobs.sweep_id = sweeps.id AND jobs.status = '" st "')"
@@ -304,10 +311,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WTS_DELETE] = "DELETE FROM weights WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs "
                       "WHERE status IN ('queued', 'running') "
                       "AND json_extract(spec, '$.init.weights') = ?1)",
-    [ST_JOBS_PRUNE] = "DELETE FROM jobs WHERE status IN " FINISHED_SET " AND " NOT_A_SOURCE("jobs.id")
-                      " AND finished_at IS NOT NULL"
-                      " AND finished_at <> '' AND finished_at < "
-                      "strftime('%Y-%m-%dT%H:%M:%fZ', ?1, 'unixepoch')",
+    /* A sweep's trials go all together or not at all (a trial pruned alone would
+     * change the sweep's ranking untraced): every trial of it must be prunable. */
+    [ST_JOBS_PRUNE] = "DELETE FROM jobs WHERE " PRUNABLE("jobs")
+                      " AND (sweep_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs AS k "
+                      "WHERE k.sweep_id = jobs.sweep_id AND NOT (" PRUNABLE("k") ")))",
 };
 
 struct store {
