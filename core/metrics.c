@@ -48,13 +48,9 @@ double nn_metric_sum(nn_metric_kind m, const float *pred, const float *y, int B,
             row /= C;
             break;
         case NN_METRIC_CATEGORICAL_ACCURACY: row = argmax_row(p, C) == argmax_row(t, yw); break;
-        case NN_METRIC_SPARSE_CATEGORICAL_ACCURACY:
-            if (yw == 1) {
-                row = (double)argmax_row(p, C) == (double)t[0];
-            } else { /* Keras compares a full-width target element-wise, no argmax */
-                for (int j = 0; j < C; j++) row += t[j] == p[j];
-                row /= C;
-            }
+        case NN_METRIC_SPARSE_CATEGORICAL_ACCURACY: /* labels only (nn_check_data) */
+            if (yw != 1) return NAN;
+            row = (double)argmax_row(p, C) == (double)t[0];
             break;
         case NN_METRIC_MAE:
             for (int j = 0; j < C; j++) row += fabs((double)p[j] - (double)t[j * step]);

@@ -61,6 +61,14 @@ nn_status nn_check_data(const nn_model *m, const nn_compile_spec *compile, const
     if (ds->x_width != nn_model_input_dim(m))
         return nn_error_set(err, NN_ERR_MISMATCH, "%s data has %d features, the model's input_shape is [%d]",
                             what, ds->x_width, nn_model_input_dim(m));
+    for (int k = 0; k < compile->n_metrics; k++)
+        if (nn_metric_resolve(compile->metrics[k], &compile->loss, out) ==
+                NN_METRIC_SPARSE_CATEGORICAL_ACCURACY &&
+            ds->y_width != 1)
+            return nn_error_set(err, NN_ERR_MISMATCH,
+                                "sparse_categorical_accuracy needs one label per %s sample; the targets "
+                                "have width %d",
+                                what, ds->y_width);
     if (compile->loss.kind == NN_LOSS_SPARSE_CATEGORICAL_CE) {
         if (ds->y_width != 1 || !ds->y_integer)
             return nn_error_set(err, NN_ERR_MISMATCH,

@@ -2,11 +2,12 @@
  * api_events.c — GET /v1/jobs/{id}/events: a job's life as Server-Sent Events.
  *
  * Events (each `data:` is one JSON object):
- *   state     {"status": "running", "error": null} — the current state first, then
- *             every change; the final state (succeeded, failed, cancelled) is
- *             always the last event, after every epoch, even for a job that had
- *             ended before the client came; a running phase shorter than one poll
- *             is still reported between queued and the final state;
+ *   state     {"status": "running", "error": null} — for a queued or running job
+ *             the current state first, then every change; the final state
+ *             (succeeded, failed, cancelled) is always the last event, after
+ *             every epoch (a job that had ended before the client came streams
+ *             its epochs, then that state); a running phase shorter than one
+ *             poll is still reported between queued and the final state;
  *   epoch     the epoch's record, the same object GET /v1/jobs/{id}/metrics lists;
  *             on connect every epoch committed so far, so a late client sees the
  *             whole curve;

@@ -208,6 +208,18 @@ static int check_dataset(http_req *req, store *st, const spec_job *job, const ch
     int units = job->model.layers[out].units;
     char uptr[64];
     snprintf(uptr, sizeof uptr, "/model/layers/%d/units", out);
+    for (int k = 0; k < job->compile.n_metrics; k++) {
+        if (nn_metric_resolve(job->compile.metrics[k], &job->compile.loss, units) !=
+                NN_METRIC_SPARSE_CATEGORICAL_ACCURACY ||
+            meta.y_width == 1)
+            continue;
+        char mptr[48];
+        snprintf(mptr, sizeof mptr, "/compile/metrics/%d", k);
+        http_problem_add(errors, mptr,
+                         "sparse_categorical_accuracy needs one label per sample; dataset %s "
+                         "(data.%s) has %d targets per sample",
+                         id, role, meta.y_width);
+    }
     switch (job->compile.loss.kind) {
     case NN_LOSS_SPARSE_CATEGORICAL_CE:
         if (meta.y_width != 1 || !meta.y_integer)
@@ -230,7 +242,7 @@ static int check_dataset(http_req *req, store *st, const spec_job *job, const ch
         else if (meta.y_min < 0 || meta.y_max > 1) /* false when unknown (NaN) */
             http_problem_add(errors, ptr,
                              "binary_crossentropy needs targets in [0, 1]; dataset %s has "
-                             "targets from %g to %g",
+                             "targets from %.9g to %.9g",
                              id, meta.y_min, meta.y_max);
         else if (meta.y_integer && meta.n_classes > 2) /* a dataset stored before 0005 */
             http_problem_add(errors, ptr,
@@ -1202,7 +1214,8 @@ static int is_classifier(const spec_job *spec, const nn_model *m, int *logits)
 }
 
 /* The class a classifier's output row says: argmax, or above the threshold (0.5,
- * or 0 for a logit) for a single output, as binary_accuracy counts it. */
+ * or 0 for a logit) for a single output; strictly above, as binary_accuracy
+ * counts a probability. */
 static int predicted_class(const float *y, int out_dim, int logits)
 {
     if (out_dim == 1) return y[0] > (logits ? 0.0f : 0.5f);

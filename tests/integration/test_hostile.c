@@ -620,6 +620,33 @@ static void test_bce_target_range(void **state)
     }
 }
 
+/* sparse_categorical_accuracy compares an argmax with one label per sample: with
+ * one-hot targets (categorical_crossentropy) it is a 422 at the metric, where the
+ * core used to read the targets' first column as labels. */
+static void test_sparse_accuracy_needs_labels(void **state)
+{
+    (void)state;
+    char ds[64], spec[1024];
+    static const char body[] = "{\"name\":\"one-hot\",\"x\":[[1,2],[1,3],[0,1]],"
+                               "\"y\":[[0,1],[1,0],[0,1]]}";
+    assert_int_equal(it_post_id(&srv, "/v1/datasets", "application/json", body, sizeof body - 1,
+                                201, ds, sizeof ds),
+                     0);
+    snprintf(spec, sizeof spec,
+             "{\"data\":{\"train\":\"%s\"},\"model\":{\"input_shape\":[2],\"layers\":"
+             "[{\"type\":\"dense\",\"units\":2,\"activation\":\"softmax\"}]},"
+             "\"compile\":{\"loss\":\"categorical_crossentropy\",\"metrics\":"
+             "[\"accuracy\",\"sparse_categorical_accuracy\"]},\"fit\":{\"epochs\":1}}",
+             ds);
+    it_resp r;
+    assert_int_equal(it_post_json(&srv, "/v1/jobs", spec, &r), 0);
+    json_t *p = assert_problem(&r, 422);
+    assert_true(has_pointer(p, "/compile/metrics/1"));
+    assert_false(has_pointer(p, "/compile/metrics/0")); /* "accuracy" is categorical here */
+    json_decref(p);
+    it_resp_free(&r);
+}
+
 static void test_hostile_table(void **state)
 {
     failures = 0;
@@ -654,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_predict_too_large),
         cmocka_unit_test(test_bce_target_range),
         cmocka_unit_test(test_weights_not_finite),
+        cmocka_unit_test(test_sparse_accuracy_needs_labels),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

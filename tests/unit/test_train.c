@@ -864,6 +864,27 @@ static void test_data_checks(void **state)
     assert_int_equal(nn_trainer_train_samples(t), 1797);
     nn_trainer_free(t);
     nn_model_free(m);
+    /* sparse_categorical_accuracy needs one label per sample: one-hot targets of
+     * the same digits (categorical crossentropy) are refused with it. */
+    nn_dataset oh = ds;
+    oh.y_width = 10;
+    oh.y = calloc(ds.n * 10, sizeof *oh.y);
+    assert_non_null(oh.y);
+    for (size_t i = 0; i < ds.n; i++) oh.y[i * 10 + (size_t)ds.y[i]] = 1.0f;
+    nn_dataset_describe(&oh);
+    classic_digits(&r);
+    r.compile.loss = nn_loss_default(NN_LOSS_CATEGORICAL_CE);
+    r.compile.metrics[0] = NN_METRIC_SPARSE_CATEGORICAL_ACCURACY;
+    m = nn_model_new(&r.model, 1, &err);
+    assert_null(nn_trainer_new(m, &r.compile, &r.fit, &oh, NULL, &err));
+    assert_non_null(strstr(err.message, "sparse_categorical_accuracy needs one label"));
+    nn_error_clear(&err);
+    r.compile.metrics[0] = NN_METRIC_ACCURACY; /* categorical accuracy for one-hot targets */
+    t = nn_trainer_new(m, &r.compile, &r.fit, &oh, NULL, &err);
+    assert_non_null(t);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    free(oh.y);
     nn_dataset_free(&ds);
 }
 
