@@ -478,6 +478,11 @@ static json_t *input_width(kctx *k, const input_src *src, int n_src, keras_map *
     }
     snprintf(map->input, sizeof map->input, "%s", src[0].where);
     map->input_index = 1;
+    /* A deciding width that is no width (0, null, ...) is the problem itself: the
+     * spec's check names it there, through the map; the others are judged once it
+     * is fixed. */
+    const json_t *w0 = src[0].width;
+    if (!json_is_number(w0) || !(json_number_value(w0) >= 1)) return json_incref(src[0].width);
     for (int i = 1; i < n_src; i++) {
         if (json_equal(src[i].width, src[0].width)) continue;
         size_t s = k->len;

@@ -279,6 +279,7 @@ static const bad_case bad_cases[] = {
     {K34, L(3) "/name", "\"hidden\"", ML(3) "/name", "duplicate"},
     {K34, L(1) "/name", "\"a b\"", ML(1) "/name", "layer name"},
     {K34, L(0) "/batch_shape/1", "0", ML(0) "/batch_shape/1", "at least 1"},
+    {K34, L(0) "/batch_shape/1", "null", ML(0) "/batch_shape/1", "must be an integer"},
     {OLD, "/config/0/config/batch_input_shape/1", "\"64\"",
      "/model/config/0/config/batch_input_shape/1", "integer"},
     {K34, L(3) "/use_bias", "\"yes\"", ML(3) "/use_bias", "true or false"},
@@ -286,6 +287,28 @@ static const bad_case bad_cases[] = {
     {K34, "/config/layers/0", "{\"class_name\": \"InputLayer\"}", "/model/config/layers/0/config",
      "config"},
 };
+
+/* A deciding input width that is no width (0, null) is the one problem named: the
+ * other shapes (build_input_shape, build_config) are not said to disagree with it. */
+static void test_bad_width_named_once(void **state)
+{
+    (void)state;
+    static const char *const values[] = {"0", "null"};
+    for (int k = 0; k < 2; k++) {
+        json_t *doc = keras_fixture(K34);
+        json_t *v = json_loads(values[k], JSON_DECODE_ANY, NULL);
+        assert_non_null(v);
+        pointer_set(doc, L(0) "/batch_shape/1", v);
+        spec_job job = {0};
+        spec_problems pr;
+        assert_int_equal(parse_model_doc(doc, &job, &pr), SPEC_INVALID);
+        if (pr.n != 1) print_problems(&pr);
+        assert_int_equal(pr.n, 1);
+        assert_string_equal(pr.items[0].pointer, ML(0) "/batch_shape/1");
+        spec_job_free(&job);
+        json_decref(doc);
+    }
+}
 
 static void test_unsupported(void **state)
 {
@@ -469,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_input_from_first_layer),
         cmocka_unit_test(test_input_from_build_shapes),
         cmocka_unit_test(test_unsupported),
+        cmocka_unit_test(test_bad_width_named_once),
         cmocka_unit_test(test_input_unknown),
         cmocka_unit_test(test_all_problems),
         cmocka_unit_test(test_export_structure),
