@@ -56,7 +56,7 @@ static const opt_def opts[] = {
     {"http-threads", "FITD_HTTP_THREADS", OPT_INT, OFF(http_threads), 0, 1, 256, "4",
      "HTTP request threads"},
     {"max-connections", "FITD_MAX_CONNECTIONS", OPT_INT, OFF(connection_limit), 0, 1, 100000,
-     "1024", "concurrent HTTP connections"},
+     "1024", "concurrent HTTP connections (the open-file limit is raised to match, up to the hard limit)"},
     {"connection-timeout", "FITD_CONNECTION_TIMEOUT", OPT_INT, OFF(connection_timeout_s), 0, 1,
      86400, "30", "seconds before an idle connection is closed"},
     {"shutdown-timeout", "FITD_SHUTDOWN_TIMEOUT", OPT_INT, OFF(shutdown_timeout_s), 0, 1, 3600,

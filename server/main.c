@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -35,6 +36,28 @@
 #include "ops.h"
 #include "pool.h"
 #include "store.h"
+
+/* Descriptors besides the connections': the database and its WAL per thread,
+ * the listening socket, logs, OpenBLAS and the workers. */
+#define FD_RESERVE 64
+
+/* Every connection holds a descriptor: raise the soft open-file limit to what
+ * --max-connections needs, as far as the hard limit allows, and warn when that is
+ * short (accept() then pauses until connections close, /healthz included). */
+static void fit_fd_limit(int connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = (rlim_t)connections + FD_RESERVE;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) return;
+    struct rlimit up = {rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max,
+                        rl.rlim_max};
+    if (up.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &up) == 0) rl.rlim_cur = up.rlim_cur;
+    if (rl.rlim_cur < want)
+        LOG(LOG_WARN, "the open-file limit is below --max-connections: past it new connections "
+            "wait until others close", "\"limit\":%llu,\"needed\":%llu",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
 
 static int write_port_file(const char *path, unsigned port)
 {
@@ -250,6 +273,7 @@ static int serve(int argc, char **argv)
         .on_request = metrics_on_request,
         .on_request_ctx = counters,
     };
+    fit_fd_limit(cfg.connection_limit);
     srv = http_server_new(&hc);
     if (!srv || api_datasets_register(srv) != 0 || api_jobs_register(srv) != 0 ||
         api_sweeps_register(srv) != 0 ||

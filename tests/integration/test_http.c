@@ -2,7 +2,8 @@
  * test_http.c — the HTTP layer and the fitd program against a real fitd: routing
  * (404, 405 + Allow), 415, 413 from Content-Length and while streaming a chunked
  * body, malformed JSON, /healthz, the served API document, request ids, the log
- * format, --help, --version, bad flags, and a clean stop on SIGTERM.
+ * format, --help, --version, bad flags, the open-file limit fitted to
+ * --max-connections, and a clean stop on SIGTERM.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -315,6 +317,55 @@ static void test_bad_flags(void **state)
     free(out);
 }
 
+/* The soft open-file limit of a running process, from /proc. */
+static unsigned long long soft_nofile(pid_t pid)
+{
+    char path[64], line[256];
+    unsigned long long soft = 0;
+    snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Max open files", 14) == 0) soft = strtoull(line + 14, NULL, 10);
+    fclose(f);
+    return soft;
+}
+
+/* fitd raises its soft open-file limit to what --max-connections needs (plus 64),
+ * as far as the hard limit goes, and says so in its log when it falls short: at
+ * the limit accept() pauses, /healthz included. */
+static void test_fd_limit(void **state)
+{
+    (void)state;
+    struct rlimit saved;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 364) skip();
+    struct rlimit low = {256, saved.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0); /* inherited by fitd */
+    static const char *const a300[] = {"--max-connections", "300", NULL};
+    static const char *const amax[] = {"--max-connections", "100000", NULL};
+    const char *const *args[2] = {a300, amax};
+    for (int k = 0; k < 2; k++) {
+        it_server s;
+        memset(&s, 0, sizeof s);
+        assert_int_equal(it_start(&s, args[k]), 0);
+        unsigned long long soft = soft_nofile(s.pid);
+        char *log = read_file(s.log_path, NULL);
+        assert_non_null(log);
+        int warned = strstr(log, "open-file limit is below --max-connections") != NULL;
+        free(log);
+        assert_int_equal(it_stop(&s), 0);
+        if (k == 0) {
+            assert_int_equal(soft, 364);
+            assert_false(warned);
+        } else if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 100064) {
+            assert_int_equal(soft, saved.rlim_max); /* as far as it goes */
+            assert_true(warned);
+        }
+    }
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_openapi_served),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_fd_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
