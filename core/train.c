@@ -61,7 +61,9 @@ nn_status nn_check_data(const nn_model *m, const nn_compile_spec *compile, const
     if (ds->x_width != nn_model_input_dim(m))
         return nn_error_set(err, NN_ERR_MISMATCH, "%s data has %d features, the model's input_shape is [%d]",
                             what, ds->x_width, nn_model_input_dim(m));
-    for (int k = 0; k < compile->n_metrics; k++)
+    /* After the data's width and before the loss's checks: with the sparse loss,
+     * "accuracy" is this metric, and the loss's own message says it better. */
+    for (int k = 0; k < compile->n_metrics && compile->loss.kind != NN_LOSS_SPARSE_CATEGORICAL_CE; k++)
         if (nn_metric_resolve(compile->metrics[k], &compile->loss, out) ==
                 NN_METRIC_SPARSE_CATEGORICAL_ACCURACY &&
             ds->y_width != 1)

@@ -208,7 +208,10 @@ static int check_dataset(http_req *req, store *st, const spec_job *job, const ch
     int units = job->model.layers[out].units;
     char uptr[64];
     snprintf(uptr, sizeof uptr, "/model/layers/%d/units", out);
-    for (int k = 0; k < job->compile.n_metrics; k++) {
+    /* Not with the sparse loss: its own check below asks for labels already. */
+    for (int k = 0; k < job->compile.n_metrics &&
+                    job->compile.loss.kind != NN_LOSS_SPARSE_CATEGORICAL_CE;
+         k++) {
         if (nn_metric_resolve(job->compile.metrics[k], &job->compile.loss, units) !=
                 NN_METRIC_SPARSE_CATEGORICAL_ACCURACY ||
             meta.y_width == 1)

@@ -37,18 +37,18 @@
 #include "pool.h"
 #include "store.h"
 
-/* Descriptors besides the connections': the database and its WAL per thread,
- * the listening socket, logs, OpenBLAS and the workers. */
-#define FD_RESERVE 64
-
 /* Every connection holds a descriptor: raise the soft open-file limit to what
- * --max-connections needs, as far as the hard limit allows, and warn when that is
- * short (accept() then pauses until connections close, /healthz included). */
-static void fit_fd_limit(int connections)
+ * --max-connections needs besides the rest (a database connection, its file and
+ * WAL, per worker and per HTTP thread, each HTTP thread's epoll and wake-up
+ * descriptors, and 64 for the listening socket, logs, stdio and the like), as
+ * far as the hard limit allows, and warn when that is short (accept() then
+ * pauses until connections close, /healthz included). */
+static void fit_fd_limit(const srv_config *cfg)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-    rlim_t want = (rlim_t)connections + FD_RESERVE;
+    rlim_t want = (rlim_t)cfg->connection_limit + 64 + 2 * ((rlim_t)cfg->workers + 1) +
+                  4 * (rlim_t)cfg->http_threads;
     if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) return;
     struct rlimit up = {rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max,
                         rl.rlim_max};
@@ -273,7 +273,7 @@ static int serve(int argc, char **argv)
         .on_request = metrics_on_request,
         .on_request_ctx = counters,
     };
-    fit_fd_limit(cfg.connection_limit);
+    fit_fd_limit(&cfg);
     srv = http_server_new(&hc);
     if (!srv || api_datasets_register(srv) != 0 || api_jobs_register(srv) != 0 ||
         api_sweeps_register(srv) != 0 ||

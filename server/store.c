@@ -448,10 +448,16 @@ static void done(sqlite3_stmt *st)
     }
 }
 
+/* The test fault hook: the SQLite code to fail this step or blob read with, or 0. */
+static int injected(store *s)
+{
+    return s->fail_after > 0 && --s->fail_after == 0 ? s->fail_code : 0;
+}
+
 static int step(store *s, sqlite3_stmt *st)
 {
-    if (s->fail_after > 0 && --s->fail_after == 0) return s->fail_code;
-    return sqlite3_step(st);
+    int code = injected(s);
+    return code ? code : sqlite3_step(st);
 }
 
 /* Run a statement that returns no rows (or whose rows are ignored) to the end. */
@@ -2110,6 +2116,7 @@ out:
 /* A stored blob as an nn_read_at_fn source: the first failed read's SQLite code
  * is kept for the store's error. */
 typedef struct blob_src {
+    store *s;
     sqlite3_blob *b;
     int code;
 } blob_src;
@@ -2122,7 +2129,8 @@ static int blob_read_at(void *src, size_t off, void *dst, size_t n)
         bs->code = SQLITE_RANGE;
         return -1;
     }
-    bs->code = sqlite3_blob_read(bs->b, dst, (int)n, (int)off);
+    bs->code = injected(bs->s);
+    if (!bs->code) bs->code = sqlite3_blob_read(bs->b, dst, (int)n, (int)off);
     return bs->code == SQLITE_OK ? 0 : -1;
 }
 
@@ -2153,8 +2161,9 @@ static store_rc job_blob_use(store *s, int stmt, const char *table, const char *
     sqlite3_int64 rowid = sqlite3_column_int64(st, 1);
     done(st);
     st = NULL;
-    blob_src src = {NULL, SQLITE_OK};
-    code = sqlite3_blob_open(s->db, "main", table, "data", rowid, 0, &src.b);
+    blob_src src = {s, NULL, SQLITE_OK};
+    code = injected(s);
+    if (!code) code = sqlite3_blob_open(s->db, "main", table, "data", rowid, 0, &src.b);
     if (code != SQLITE_OK) {
         sqlite3_blob_close(src.b);
         rc = sql_fail(s, code, what);

@@ -622,7 +622,7 @@ static void test_bce_target_range(void **state)
 
 /* sparse_categorical_accuracy compares an argmax with one label per sample: with
  * one-hot targets (categorical_crossentropy) it is a 422 at the metric, where the
- * core used to read the targets' first column as labels. */
+ * core used to compare the targets with the outputs element by element. */
 static void test_sparse_accuracy_needs_labels(void **state)
 {
     (void)state;

@@ -751,6 +751,22 @@ static int collect_metric(void *user, int epoch, const char *rec, size_t len)
     return 0;
 }
 
+/* A checkpoint's first 4 and last 2 bytes, read through store_job_checkpoint_read
+ * (none when skip). */
+typedef struct ckpt_parts {
+    size_t len;
+    char head[4], tail[2];
+    int skip;
+} ckpt_parts;
+
+static int read_parts(void *user, nn_read_at_fn read, void *src, size_t len)
+{
+    ckpt_parts *c = user;
+    c->len = len;
+    if (c->skip) return 0;
+    return read(src, 0, c->head, 4) || read(src, len - 2, c->tail, 2) ? -1 : 0;
+}
+
 static void test_epoch_commit(void **state)
 {
     fx *f = *state;
@@ -816,6 +832,30 @@ static void test_epoch_commit(void **state)
     assert_memory_equal(buf, "ckpt-2b", 7);
     assert_int_equal(ep, 2);
     free(buf);
+
+    /* Read in place: byte ranges of it; a failure injected at any step or blob
+     * read is the store's error, whatever the reader made of it, and each of the
+     * reader's two reads is a point where one can strike. */
+    ckpt_parts cp = {0};
+    assert_int_equal(store_job_checkpoint_read(f->s, j.id, read_parts, &cp), STORE_OK);
+    assert_int_equal(cp.len, 7);
+    assert_memory_equal(cp.head, "ckpt", 4);
+    assert_memory_equal(cp.tail, "2b", 2);
+    int ok_at[2] = {0, 0};
+    for (int reads = 0; reads < 2; reads++) {
+        for (int k = 1; k <= 20 && !ok_at[reads]; k++) {
+            memset(&cp, 0, sizeof cp);
+            cp.skip = !reads;
+            store_test_fail_after(f->s, k, STORE_ERROR);
+            store_rc rc = store_job_checkpoint_read(f->s, j.id, read_parts, &cp);
+            if (rc == STORE_OK) ok_at[reads] = k;
+            else assert_int_equal(rc, STORE_ERROR);
+        }
+    }
+    store_test_fail_after(f->s, 0, STORE_OK);
+    assert_true(ok_at[0] > 0);
+    assert_int_equal(ok_at[1], ok_at[0] + 2);
+    assert_int_equal(store_job_checkpoint_read(f->s, "job_nope", read_parts, &cp), STORE_NOT_FOUND);
 
     assert_int_equal(store_job_get(f->s, j.id, &g), STORE_OK);
     assert_int_equal(g.epochs_done, 2);
