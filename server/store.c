@@ -3,7 +3,8 @@
  *
  * Every statement is a static string in stmt_sql[], prepared on first use per
  * connection (SQLITE_PREPARE_PERSISTENT), bound with sqlite3_bind_*, stepped
- * through step() (where the test fault hook lives) and reset right after use, so
+ * through step() (where the test fault hook lives, as for the blob reads that
+ * take stored weights and checkpoints in place) and reset right after use, so
  * no statement keeps a read transaction open between calls. Multi-statement writes
  * run inside BEGIN IMMEDIATE (the write lock is taken up front, so a WAL snapshot
  * can never go stale under us and the busy timeout applies) and roll back on any

@@ -528,10 +528,10 @@ store_rc store_test_set_max_pages(store *s, int64_t n_pages);
  * store_test_set_max_pages(n_pages) to its new connection (0 = off). fitd sets it
  * from FITD_TEST_MAX_PAGES (server/main.c) so that a test can fill the disk. */
 void store_test_set_open_max_pages(int64_t n_pages);
-/* Tests only. The n-th statement step from now on this handle fails as if SQLite
- * returned the error behind `rc` (STORE_FULL, STORE_BUSY, STORE_CORRUPT or, for
- * anything else, an I/O error); 0 disables. Transaction control (COMMIT included)
- * counts as a step; ROLLBACK does not. */
+/* Tests only. The n-th statement step (or blob open or read) from now on this
+ * handle fails as if SQLite returned the error behind `rc` (STORE_FULL,
+ * STORE_BUSY, STORE_CORRUPT or, for anything else, an I/O error); 0 disables.
+ * Transaction control (COMMIT included) counts as a step; ROLLBACK does not. */
 void store_test_fail_after(store *s, int n, store_rc rc);
 /* Tests only. Bytes per stored dataset chunk (default 16 MiB); 0 restores it. */
 void store_test_set_chunk_bytes(store *s, size_t n_bytes);
