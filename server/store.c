@@ -306,7 +306,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WTS_GET] = "SELECT " WTS_COLS " FROM weights WHERE id = ?1",
     [ST_WTS_LIST] = "SELECT " WTS_COLS " FROM weights WHERE (?1 IS NULL OR tenant = ?1) "
                     "AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-    [ST_WTS_DATA] = "SELECT data FROM weights WHERE id = ?1",
+    [ST_WTS_DATA] = "SELECT 0, rowid FROM weights WHERE id = ?1",
     /* In use = named by the spec of a queued or running job (the stored spec is
      * the resolved rendering, so the path is exact). */
     [ST_WTS_DELETE] = "DELETE FROM weights WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs "
@@ -548,20 +548,6 @@ static store_rc col_dup(store *s, sqlite3_stmt *st, int col, char **out)
     memcpy(p, t, n);
     p[n] = '\0';
     *out = p;
-    return STORE_OK;
-}
-
-/* A malloc'ed copy of a blob column (never NULL on success, even when empty). */
-static store_rc col_blob(store *s, sqlite3_stmt *st, int col, void **buf, size_t *len)
-{
-    const void *b = sqlite3_column_blob(st, col);
-    size_t n = (size_t)sqlite3_column_bytes(st, col);
-    if (!b && n) return set_err(s, STORE_NOMEM, "out of memory reading a blob");
-    void *p = malloc(n ? n : 1);
-    if (!p) return set_err(s, STORE_NOMEM, "out of memory reading a blob of %zu bytes", n);
-    if (n) memcpy(p, b, n);
-    *buf = p;
-    *len = n;
     return STORE_OK;
 }
 
@@ -2135,23 +2121,26 @@ static int blob_read_at(void *src, size_t off, void *dst, size_t n)
     return bs->code == SQLITE_OK ? 0 : -1;
 }
 
-/* A job's blob (stmt: SELECT epoch, rowid of `table`'s row) handed to `use` in
- * place, inside one read transaction: incremental blob I/O, so neither SQLite nor
- * the caller holds a copy of the whole unless use makes one. */
-static store_rc job_blob_use(store *s, int stmt, const char *table, const char *job_id,
-                             const char *what, store_blob_use_fn use, void *user, int *epoch)
+/* A stored blob (stmt: SELECT epoch, rowid of `table`'s row with key ?1: a job's
+ * checkpoint or weights, or an upload) handed to `use` in place, inside one read
+ * transaction: incremental blob I/O, so neither SQLite nor the caller holds a
+ * copy of the whole unless use makes one. For a job's blob (of_job) the job must
+ * exist (STORE_NOT_FOUND says which is missing). */
+static store_rc blob_use(store *s, int stmt, const char *table, const char *key, int of_job,
+                         const char *what, store_blob_use_fn use, void *user, int *epoch)
 {
     sqlite3_stmt *st = NULL;
     int in_tx = 0;
     store_rc rc;
     if ((rc = tx_begin(s, 0)) != STORE_OK) goto out;
     in_tx = 1;
-    if ((rc = job_state(s, job_id, NULL, NULL)) != STORE_OK) goto out;
+    if (of_job && (rc = job_state(s, key, NULL, NULL)) != STORE_OK) goto out;
     if ((rc = prep(s, stmt, &st)) != STORE_OK) goto out;
-    BIND(sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC));
+    BIND(sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC));
     int code = step(s, st);
     if (code == SQLITE_DONE) {
-        rc = set_err(s, STORE_NOT_FOUND, "job %s has no %s", job_id, what);
+        rc = of_job ? set_err(s, STORE_NOT_FOUND, "job %s has no %s", key, what)
+                    : set_err(s, STORE_NOT_FOUND, "%s %s not found", what, key);
         goto out;
     }
     if (code != SQLITE_ROW) {
@@ -2199,11 +2188,11 @@ static int read_whole(void *user, nn_read_at_fn read, void *src, size_t len)
     return len ? read(src, 0, w->buf, len) : 0;
 }
 
-static store_rc job_blob(store *s, int stmt, const char *table, const char *job_id,
-                         const char *what, void **buf, size_t *len, int *epoch)
+static store_rc blob_whole(store *s, int stmt, const char *table, const char *key, int of_job,
+                           const char *what, void **buf, size_t *len, int *epoch)
 {
     whole_blob w = {NULL, 0};
-    store_rc rc = job_blob_use(s, stmt, table, job_id, what, read_whole, &w, epoch);
+    store_rc rc = blob_use(s, stmt, table, key, of_job, what, read_whole, &w, epoch);
     if (rc == STORE_OK && !w.buf) rc = set_err(s, STORE_NOMEM, "out of memory reading a %s", what);
     if (rc != STORE_OK) {
         free(w.buf);
@@ -2219,7 +2208,7 @@ store_rc store_job_checkpoint_load(store *s, const char *job_id, void **buf, siz
                                    int *epoch)
 {
     int e = 0;
-    store_rc rc = job_blob(s, ST_CKPT_GET, "job_checkpoints", job_id, "checkpoint", buf, len, &e);
+    store_rc rc = blob_whole(s, ST_CKPT_GET, "job_checkpoints", job_id, 1, "checkpoint", buf, len, &e);
     if (epoch) *epoch = rc == STORE_OK ? e : 0;
     return rc;
 }
@@ -2227,12 +2216,12 @@ store_rc store_job_checkpoint_load(store *s, const char *job_id, void **buf, siz
 store_rc store_job_checkpoint_read(store *s, const char *job_id, store_blob_use_fn use,
                                    void *user)
 {
-    return job_blob_use(s, ST_CKPT_GET, "job_checkpoints", job_id, "checkpoint", use, user, NULL);
+    return blob_use(s, ST_CKPT_GET, "job_checkpoints", job_id, 1, "checkpoint", use, user, NULL);
 }
 
 store_rc store_job_weights_load(store *s, const char *job_id, void **buf, size_t *len)
 {
-    return job_blob(s, ST_WEIGHTS_GET, "job_weights", job_id, "weights", buf, len, NULL);
+    return blob_whole(s, ST_WEIGHTS_GET, "job_weights", job_id, 1, "weights", buf, len, NULL);
 }
 
 store_rc store_job_metrics(store *s, const char *job_id, int after, store_metrics_fn fn,
@@ -2734,28 +2723,10 @@ store_rc store_weights_list(store *s, const store_list_query *q, store_weights_m
     return rc;
 }
 
-/* The stored bytes of an upload: a row of one blob column. */
-typedef struct blob_item {
-    void *data;
-    size_t len;
-} blob_item;
-
-static store_rc read_blob(store *s, sqlite3_stmt *st, void *item, int64_t *seq)
-{
-    blob_item *b = item;
-    return col_blob(s, st, 0, &b->data, &b->len);
-}
-
-static const row_kind weights_data_rows = {"weights", "weights", sizeof(blob_item), read_blob,
-                                           NULL};
 
 store_rc store_weights_load(store *s, const char *id, void **buf, size_t *len)
 {
-    blob_item b;
-    store_rc rc = get_row(s, ST_WTS_DATA, id, &weights_data_rows, &b);
-    *buf = b.data;
-    *len = b.len;
-    return rc;
+    return blob_whole(s, ST_WTS_DATA, "weights", id, 0, "weights", buf, len, NULL);
 }
 
 store_rc store_weights_delete(store *s, const char *id)
