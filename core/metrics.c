@@ -33,7 +33,8 @@ double nn_metric_sum(nn_metric_kind m, const float *pred, const float *y, int B,
 {
     (void)from_logits; /* see the binary_accuracy note above */
     if (B <= 0 || C <= 0) return 0.0;
-    if (yw != 1 && yw != C) return NAN;
+    /* Sparse accuracy takes labels only (nn_check_data refuses wider targets). */
+    if ((yw != 1 && yw != C) || (m == NN_METRIC_SPARSE_CATEGORICAL_ACCURACY && yw != 1)) return NAN;
     /* One target column (class labels) against C outputs is broadcast along the
      * row, as Keras' metrics broadcast (batch, 1) against (batch, C). */
     int step = yw == 1 ? 0 : 1;
@@ -48,8 +49,7 @@ double nn_metric_sum(nn_metric_kind m, const float *pred, const float *y, int B,
             row /= C;
             break;
         case NN_METRIC_CATEGORICAL_ACCURACY: row = argmax_row(p, C) == argmax_row(t, yw); break;
-        case NN_METRIC_SPARSE_CATEGORICAL_ACCURACY: /* labels only (nn_check_data) */
-            if (yw != 1) return NAN;
+        case NN_METRIC_SPARSE_CATEGORICAL_ACCURACY:
             row = (double)argmax_row(p, C) == (double)t[0];
             break;
         case NN_METRIC_MAE:

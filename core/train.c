@@ -575,11 +575,14 @@ static nn_status ckpt_read(nn_read_at_fn read, void *src, size_t len, size_t np,
         return nn_error_set(err, NN_ERR_PARSE, "not a fitd checkpoint (bad magic or version)");
     *hlen = h->version == 1 ? v1_len : sizeof *h;
     if (len < *hlen + sizeof(uint64_t)) return nn_error_set(err, NN_ERR_PARSE, "checkpoint is truncated");
-    uint64_t sum, got = FNV1A_INIT;
+    uint64_t sum;
     unsigned char chunk[16384];
-    if (read(src, 0, h, *hlen) || read(src, len - sizeof sum, &sum, sizeof sum))
+    if (read(src, v1_len, (unsigned char *)h + v1_len, *hlen - v1_len) ||
+        read(src, len - sizeof sum, &sum, sizeof sum))
         return nn_error_set(err, NN_ERR_IO, "checkpoint cannot be read");
-    for (size_t off = 0, end = len - sizeof sum; off < end;) {
+    /* The header is in hand; the checksum goes on from its end. */
+    uint64_t got = fnv1a(FNV1A_INIT, (const unsigned char *)h, *hlen);
+    for (size_t off = *hlen, end = len - sizeof sum; off < end;) {
         size_t n = end - off < sizeof chunk ? end - off : sizeof chunk;
         if (read(src, off, chunk, n)) return nn_error_set(err, NN_ERR_IO, "checkpoint cannot be read");
         got = fnv1a(got, chunk, n);

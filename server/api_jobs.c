@@ -38,13 +38,12 @@ static const char *const json_types[] = {"application/json", NULL};
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A failed store call: 404 and 409 name `what`; every other status is
- * http_reply_store_error's, the one mapping of store results to statuses. */
+/* A failed store call: a 404 names `what`; every other status (a 409 with the
+ * store's reason) is http_reply_store_error's, the one mapping of store results
+ * to statuses. */
 static void reply_store_error(http_req *req, store *st, store_rc rc, const char *what)
 {
     if (rc == STORE_NOT_FOUND) http_reply_problem(req, 404, "%s not found", what);
-    else if (rc == STORE_CONFLICT) /* the store's reason names the resource and why */
-        http_reply_problem(req, 409, "%s", store_errmsg(st));
     else http_reply_store_error(req, st, (int)rc);
 }
 
@@ -209,19 +208,18 @@ static int check_dataset(http_req *req, store *st, const spec_job *job, const ch
     char uptr[64];
     snprintf(uptr, sizeof uptr, "/model/layers/%d/units", out);
     /* Not with the sparse loss: its own check below asks for labels already. */
-    for (int k = 0; k < job->compile.n_metrics &&
-                    job->compile.loss.kind != NN_LOSS_SPARSE_CATEGORICAL_CE;
-         k++) {
-        if (nn_metric_resolve(job->compile.metrics[k], &job->compile.loss, units) !=
-                NN_METRIC_SPARSE_CATEGORICAL_ACCURACY ||
-            meta.y_width == 1)
-            continue;
-        char mptr[48];
-        snprintf(mptr, sizeof mptr, "/compile/metrics/%d", k);
-        http_problem_add(errors, mptr,
-                         "sparse_categorical_accuracy needs one label per sample; dataset %s "
-                         "(data.%s) has %d targets per sample",
-                         id, role, meta.y_width);
+    if (job->compile.loss.kind != NN_LOSS_SPARSE_CATEGORICAL_CE && meta.y_width != 1) {
+        for (int k = 0; k < job->compile.n_metrics; k++) {
+            if (nn_metric_resolve(job->compile.metrics[k], &job->compile.loss, units) !=
+                NN_METRIC_SPARSE_CATEGORICAL_ACCURACY)
+                continue;
+            char mptr[48];
+            snprintf(mptr, sizeof mptr, "/compile/metrics/%d", k);
+            http_problem_add(errors, mptr,
+                             "sparse_categorical_accuracy needs one label per sample; dataset "
+                             "%s (data.%s) has %d targets per sample",
+                             id, role, meta.y_width);
+        }
     }
     switch (job->compile.loss.kind) {
     case NN_LOSS_SPARSE_CATEGORICAL_CE:
@@ -926,11 +924,26 @@ typedef struct ckpt_restore {
     nn_error err;
 } ckpt_restore;
 
-static int restore_use(void *user, nn_read_at_fn read, void *src, size_t len)
+static void restore_use(void *user, nn_read_at_fn read, void *src, size_t len)
 {
     ckpt_restore *c = user;
     c->status = nn_model_restore_checkpoint_at(c->m, read, src, len, &c->epoch, &c->batch, &c->err);
-    return c->status == NN_OK ? 0 : -1;
+}
+
+/* Why a model with the job's weights could not be made: out of memory, a
+ * checkpoint the job itself left unusable (409), or stored weights that do not
+ * read (500). */
+static void reply_load_error(http_req *req, const store_job *j, weights_kind kind,
+                             const nn_error *err)
+{
+    if (err->code == NN_ERR_NOMEM)
+        http_reply_problem(req, 503, "out of memory");
+    else if (kind == WEIGHTS_LAST_GOOD) /* a job can fail because of it: its own state */
+        http_reply_problem(req, 409, "job %s failed and its checkpoint cannot be used: %s", j->id,
+                           err->message);
+    else
+        http_reply_problem(req, 500, "the stored weights of job %s cannot be read: %s", j->id,
+                           err->message);
 }
 
 /* Build the job's model from its stored spec and load the weights of that kind
@@ -949,37 +962,29 @@ static nn_model *load_trained_model(http_req *req, store *st, const store_job *j
         return NULL;
     }
     nn_model *m = nn_model_new(&spec_out->model, spec_out->fit.seed, &err);
-    nn_status loaded = err.code;
-    if (m && kind == WEIGHTS_FINAL) {
-        if (load_final_weights(req, st, j, &blob, &len)) {
-            nn_model_free(m);
-            return NULL;
-        }
-        loaded = nn_model_load_safetensors(m, blob, len, &err);
+    if (!m) {
+        reply_load_error(req, j, kind, &err);
+        return NULL;
+    }
+    ckpt_restore c = {.m = m, .status = NN_OK};
+    store_rc rc = kind == WEIGHTS_FINAL ? store_job_weights_load(st, j->id, &blob, &len)
+                                        : store_job_checkpoint_read(st, j->id, restore_use, &c);
+    if (rc != STORE_OK) {
+        reply_blob_error(req, st, j, kind, rc);
+        nn_model_free(m);
+        return NULL;
+    }
+    if (kind == WEIGHTS_FINAL) {
+        c.status = nn_model_load_safetensors(m, blob, len, &c.err);
         free(blob);
-    } else if (m) {
-        ckpt_restore c = {.m = m, .status = NN_OK};
-        store_rc rc = store_job_checkpoint_read(st, j->id, restore_use, &c);
-        if (rc != STORE_OK) {
-            reply_blob_error(req, st, j, kind, rc);
-            nn_model_free(m);
-            return NULL;
-        }
-        loaded = c.status;
-        err = c.err;
+    }
+    if (c.status == NN_OK) {
         if (epoch) *epoch = c.epoch;
         if (batch) *batch = c.batch;
+        return m;
     }
-    if (loaded == NN_OK) return m;
     nn_model_free(m);
-    if (err.code == NN_ERR_NOMEM)
-        http_reply_problem(req, 503, "out of memory");
-    else if (kind == WEIGHTS_LAST_GOOD) /* a job can fail because of it: its own state */
-        http_reply_problem(req, 409, "job %s failed and its checkpoint cannot be used: %s", j->id,
-                           err.message);
-    else
-        http_reply_problem(req, 500, "the stored weights of job %s cannot be read: %s", j->id,
-                           err.message);
+    reply_load_error(req, j, kind, &c.err);
     return NULL;
 }
 
@@ -1056,19 +1061,16 @@ static void reply_weights(http_req *req, weights_kind kind)
         }
     }
     buf text = {0};
-    if (json) {
-        weights_json(&text, m);
-        BUF_LIT(&text, "\n");
-        if (text.failed) {
-            buf_free(&text);
-            http_reply_problem(req, 503, "out of memory");
-            goto out;
-        }
+    if (json) weights_json(&text, m);
+    if (text.failed) {
+        buf_free(&text);
+        http_reply_problem(req, 503, "out of memory");
+        goto out;
     }
     /* Set only now: a header goes out with any reply the request makes. */
     if (kind == WEIGHTS_LAST_GOOD) http_reply_header(req, "Fitd-Checkpoint-Epoch", ck_epoch);
     if (json) {
-        http_reply_bytes(req, 200, "application/json", text.data, text.len);
+        reply_buf(req, 200, &text);
         goto out;
     }
     char disp[96];

@@ -482,8 +482,8 @@ static json_t *input_width(kctx *k, const input_src *src, int n_src, keras_map *
      * spec's check names it there, through the map; the others are judged once it
      * is fixed. */
     const json_t *w0 = src[0].width;
-    if (!json_is_number(w0) || !(json_number_value(w0) >= 1)) return json_incref(src[0].width);
-    for (int i = 1; i < n_src; i++) {
+    int usable = json_is_number(w0) && json_number_value(w0) >= 1;
+    for (int i = 1; usable && i < n_src; i++) {
         if (json_equal(src[i].width, src[0].width)) continue;
         size_t s = k->len;
         snprintf(k->path + s, sizeof k->path - s, "%s/1", src[i].where);

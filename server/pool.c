@@ -537,10 +537,10 @@ finish:
     /* Only a success stores weights: never the diverged (or unevaluated) ones; a
      * failed job's last good ones are its checkpoint's (GET /v1/jobs/{id}/checkpoint).
      * The buffer itself is freed at out. */
-    if (final != STORE_JOB_SUCCEEDED) weights_len = 0;
     RETRY_BUSY(p, "finish", job->id, src,
                store_job_finish(st, job->id, final, msg[0] ? msg : NULL,
-                                weights_len ? weights : NULL, weights_len, test_json));
+                                final == STORE_JOB_SUCCEEDED ? weights : NULL, weights_len,
+                                test_json));
     if (src == STORE_FULL) {
         /* No room for the weights (or the outcome): pause as for an epoch; the rerun
          * restores the last checkpoint and finishes again once space returns. */

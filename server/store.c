@@ -213,7 +213,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EPOCH_TRIM] = "DELETE FROM job_metrics WHERE job_id = ?1 AND epoch > ?2",
     [ST_CKPT_PUT] = "INSERT OR REPLACE INTO job_checkpoints (job_id, epoch, data, created_at) "
                     "VALUES (?1, ?2, ?3, " NOW ")",
-    [ST_CKPT_GET] = "SELECT epoch, rowid FROM job_checkpoints WHERE job_id = ?1",
+    [ST_CKPT_GET] = "SELECT rowid, epoch FROM job_checkpoints WHERE job_id = ?1",
     [ST_CKPT_DELETE] = "DELETE FROM job_checkpoints WHERE job_id = ?1",
     /* A failed job keeps its last good checkpoint (readable after the failure), a
      * succeeded job its final state (resumable for more epochs: warmstart.h). */
@@ -227,7 +227,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "WHERE id = ?1 AND status = 'running'",
     [ST_WEIGHTS_PUT] = "INSERT OR REPLACE INTO job_weights (job_id, data, created_at) "
                        "VALUES (?1, ?2, " NOW ")",
-    [ST_WEIGHTS_GET] = "SELECT 0, rowid FROM job_weights WHERE job_id = ?1",
+    [ST_WEIGHTS_GET] = "SELECT rowid FROM job_weights WHERE job_id = ?1",
     [ST_JOB_REQUEUE] = "UPDATE jobs SET status = 'queued', epoch = epochs_done, batch = 0, "
                        "updated_at = " NOW " WHERE id = ?1 AND status = 'running'",
     [ST_JOB_SUSPEND] = "UPDATE jobs SET status = 'queued', epoch = ?2, batch = ?3, batches = ?4, "
@@ -306,7 +306,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WTS_GET] = "SELECT " WTS_COLS " FROM weights WHERE id = ?1",
     [ST_WTS_LIST] = "SELECT " WTS_COLS " FROM weights WHERE (?1 IS NULL OR tenant = ?1) "
                     "AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-    [ST_WTS_DATA] = "SELECT 0, rowid FROM weights WHERE id = ?1",
+    [ST_WTS_DATA] = "SELECT rowid FROM weights WHERE id = ?1",
     /* In use = named by the spec of a queued or running job (the stored spec is
      * the resolved rendering, so the path is exact). */
     [ST_WTS_DELETE] = "DELETE FROM weights WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs "
@@ -518,6 +518,17 @@ static int bind_text_opt(sqlite3_stmt *st, int i, const char *v)
 {
     if (!v) return sqlite3_bind_null(st, i);
     return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* NaN (unknown) is stored as NULL, and read back as NaN. */
+static int bind_real_opt(sqlite3_stmt *st, int i, double v)
+{
+    return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+static double col_real_opt(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
 }
 
 /* "" and NULL both mean "none". */
@@ -1324,8 +1335,8 @@ store_rc store_dataset_insert(store *s, store_dataset_meta *meta, const nn_datas
     BIND(sqlite3_bind_int(st, 10, n_classes));
     BIND(sqlite3_bind_int64(st, 11, bytes));
     BIND(sqlite3_bind_text(st, 12, sha, -1, SQLITE_STATIC));
-    BIND(isnan(ds->y_min) ? sqlite3_bind_null(st, 13) : sqlite3_bind_double(st, 13, ds->y_min));
-    BIND(isnan(ds->y_max) ? sqlite3_bind_null(st, 14) : sqlite3_bind_double(st, 14, ds->y_max));
+    BIND(bind_real_opt(st, 13, ds->y_min));
+    BIND(bind_real_opt(st, 14, ds->y_max));
     int code = step(s, st);
     if (code != SQLITE_ROW) {
         rc = sql_fail(s, code, "insert dataset");
@@ -1398,8 +1409,8 @@ static store_rc read_dataset(store *s, sqlite3_stmt *st, void *item, int64_t *se
     m->bytes = sqlite3_column_int64(st, 11);
     col_fixed(st, 12, m->sha256, sizeof m->sha256);
     col_fixed(st, 13, m->created_at, sizeof m->created_at);
-    m->y_min = sqlite3_column_type(st, 14) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 14);
-    m->y_max = sqlite3_column_type(st, 15) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 15);
+    m->y_min = col_real_opt(st, 14);
+    m->y_max = col_real_opt(st, 15);
     if (!parse_shape((const char *)sqlite3_column_text(st, 6), m))
         return set_err(s, STORE_CORRUPT, "dataset %s: stored input_shape is malformed", m->id);
     return STORE_OK;
@@ -2121,7 +2132,7 @@ static int blob_read_at(void *src, size_t off, void *dst, size_t n)
     return bs->code == SQLITE_OK ? 0 : -1;
 }
 
-/* A stored blob (stmt: SELECT epoch, rowid of `table`'s row with key ?1: a job's
+/* A stored blob (stmt: SELECT rowid[, epoch] of `table`'s row with key ?1: a job's
  * checkpoint or weights, or an upload) handed to `use` in place, inside one read
  * transaction: incremental blob I/O, so neither SQLite nor the caller holds a
  * copy of the whole unless use makes one. For a job's blob (of_job) the job must
@@ -2147,8 +2158,8 @@ static store_rc blob_use(store *s, int stmt, const char *table, const char *key,
         rc = sql_fail(s, code, what);
         goto out;
     }
-    if (epoch) *epoch = sqlite3_column_int(st, 0);
-    sqlite3_int64 rowid = sqlite3_column_int64(st, 1);
+    sqlite3_int64 rowid = sqlite3_column_int64(st, 0);
+    if (epoch) *epoch = sqlite3_column_int(st, 1);
     done(st);
     st = NULL;
     blob_src src = {s, NULL, SQLITE_OK};
@@ -2179,13 +2190,12 @@ typedef struct whole_blob {
     size_t len;
 } whole_blob;
 
-static int read_whole(void *user, nn_read_at_fn read, void *src, size_t len)
+static void read_whole(void *user, nn_read_at_fn read, void *src, size_t len)
 {
     whole_blob *w = user;
     w->buf = malloc(len ? len : 1);
-    if (!w->buf) return -1;
     w->len = len;
-    return len ? read(src, 0, w->buf, len) : 0;
+    if (w->buf && len) read(src, 0, w->buf, len); /* a failure is the store's error */
 }
 
 static store_rc blob_whole(store *s, int stmt, const char *table, const char *key, int of_job,

@@ -347,10 +347,10 @@ store_rc store_job_checkpoint_load(store *s, const char *job_id, void **buf, siz
                                    int *epoch);
 /* The latest checkpoint read in place (incremental blob I/O, one read
  * transaction): use(user, read, src, len) may read any byte ranges of its len
- * bytes through read(src, ...) and returns its own result, which is left to
- * `user`. STORE_NOT_FOUND as store_job_checkpoint_load; a failed read is the
- * store's error, whatever use made of it. */
-typedef int (*store_blob_use_fn)(void *user, nn_read_at_fn read, void *src, size_t len);
+ * bytes through read(src, ...), leaving its results in `user`. STORE_NOT_FOUND as
+ * store_job_checkpoint_load; a failed read is the store's error, whatever use made
+ * of it. */
+typedef void (*store_blob_use_fn)(void *user, nn_read_at_fn read, void *src, size_t len);
 store_rc store_job_checkpoint_read(store *s, const char *job_id, store_blob_use_fn use,
                                    void *user);
 /* The final weights (safetensors): *buf malloc'ed (free). STORE_NOT_FOUND if the job

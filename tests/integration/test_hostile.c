@@ -93,8 +93,6 @@ static int setup(void **state)
     if (it_upload_csv(&srv, "/v1/datasets?name=hostile-base&label=y", csv, sizeof csv - 1, ds_id,
                       sizeof ds_id) != 0)
         return -1;
-    it_resp r;
-    json_t *doc;
     char spec[1024];
     snprintf(spec, sizeof spec,
              "{\"name\":\"predictor\",\"data\":{\"train\":\"%s\"},\"model\":{\"input_shape\":[4],"
@@ -102,11 +100,9 @@ static int setup(void **state)
              "\"compile\":{\"loss\":\"sparse_categorical_crossentropy\"},"
              "\"fit\":{\"epochs\":1,\"batch_size\":2,\"seed\":1}}",
              ds_id);
-    if (it_post_json(&srv, "/v1/jobs", spec, &r) != 0 || r.status != 202) return -1;
-    doc = it_json(&r);
-    snprintf(job_id, sizeof job_id, "%s", json_string_value(json_object_get(doc, "id")));
-    json_decref(doc);
-    it_resp_free(&r);
+    if (it_post_id(&srv, "/v1/jobs", "application/json", spec, strlen(spec), 202, job_id,
+                   sizeof job_id) != 0)
+        return -1;
     json_decref(it_wait_job(&srv, job_id, "succeeded", 30 * it_slow(), 50));
     return 0;
 }
@@ -368,15 +364,33 @@ static char *expand(const char *tmpl, size_t *out_len)
     return b;
 }
 
-static int has_pointer(json_t *problem, const char *pointer)
+/* The message of the problem's error at `pointer`, or NULL when it names none. */
+static const char *pointer_message(json_t *problem, const char *pointer)
 {
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(problem, "errors"), i, e) {
         const char *p = json_string_value(json_object_get(e, "pointer"));
-        if (p && strcmp(p, pointer) == 0) return 1;
+        const char *m = json_string_value(json_object_get(e, "message"));
+        if (p && strcmp(p, pointer) == 0) return m ? m : "";
     }
-    return 0;
+    return NULL;
+}
+
+static int has_pointer(json_t *problem, const char *pointer)
+{
+    return pointer_message(problem, pointer) != NULL;
+}
+
+/* r is a 422 problem with an error at `pointer` whose message contains `needle`. */
+static void expect_422_at(const it_resp *r, const char *pointer, const char *needle)
+{
+    json_t *p = assert_problem(r, 422);
+    assert_true(has_pointer(p, pointer));
+    const char *msg = pointer_message(p, pointer);
+    assert_non_null(msg);
+    if (!strstr(msg, needle)) fail_msg("%s: \"%s\" lacks \"%s\"", pointer, msg, needle);
+    json_decref(p);
 }
 
 static int failures;
@@ -571,13 +585,7 @@ static void test_predict_too_large(void **state)
             assert_int_equal(json_array_size(json_object_get(doc, "classes")), 2);
             json_decref(doc);
         } else {
-            json_t *p = assert_problem(&r, 422);
-            assert_true(has_pointer(p, "/inputs"));
-            json_t *e = json_array_get(json_object_get(p, "errors"), 0);
-            const char *msg = json_string_value(json_object_get(e, "message"));
-            assert_non_null(msg);
-            assert_non_null(strstr(msg, "4202496 values"));
-            json_decref(p);
+            expect_422_at(&r, "/inputs", "4202496 values");
         }
         it_resp_free(&r);
     }
@@ -606,13 +614,7 @@ static void test_bce_target_range(void **state)
                  ds);
         assert_int_equal(it_post_json(&srv, "/v1/jobs", spec, &r), 0);
         if (k < 2) {
-            json_t *p = assert_problem(&r, 422);
-            assert_true(has_pointer(p, "/data/train"));
-            const char *msg = json_string_value(
-                json_object_get(json_array_get(json_object_get(p, "errors"), 0), "message"));
-            assert_non_null(msg);
-            assert_non_null(strstr(msg, "needs targets in [0, 1]"));
-            json_decref(p);
+            expect_422_at(&r, "/data/train", "needs targets in [0, 1]");
         } else {
             assert_int_equal(r.status, 202);
         }

@@ -351,19 +351,15 @@ static void test_multi_label(void **state)
 {
     (void)state;
     char body[8192], id[64], ds[64], path[160];
-    size_t n = 0;
-    n += (size_t)snprintf(body + n, sizeof body - n, "{\"name\":\"labels\",\"x\":[");
+    char x[2048], y[2048];
+    size_t nx = 0, ny = 0;
     for (int i = 0; i < 64; i++) {
         double a = ((i * 37) % 64) / 63.0, b = ((i * 11 + 5) % 64) / 63.0;
-        n += (size_t)snprintf(body + n, sizeof body - n, "%s[%.4f,%.4f]", i ? "," : "", a, b);
+        nx += (size_t)snprintf(x + nx, sizeof x - nx, "%s[%.4f,%.4f]", i ? "," : "", a, b);
+        ny += (size_t)snprintf(y + ny, sizeof y - ny, "%s[%d,%d,%d]", i ? "," : "", a > 0.5,
+                               b > 0.5, a + b > 1.0);
     }
-    n += (size_t)snprintf(body + n, sizeof body - n, "],\"y\":[");
-    for (int i = 0; i < 64; i++) {
-        double a = ((i * 37) % 64) / 63.0, b = ((i * 11 + 5) % 64) / 63.0;
-        n += (size_t)snprintf(body + n, sizeof body - n, "%s[%d,%d,%d]", i ? "," : "", a > 0.5,
-                              b > 0.5, a + b > 1.0);
-    }
-    snprintf(body + n, sizeof body - n, "]}");
+    snprintf(body, sizeof body, "{\"name\":\"labels\",\"x\":[%s],\"y\":[%s]}", x, y);
     assert_int_equal(it_post_id(&srv, "/v1/datasets", "application/json", body, strlen(body), 201,
                                 ds, sizeof ds),
                      0);

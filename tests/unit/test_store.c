@@ -759,12 +759,11 @@ typedef struct ckpt_parts {
     int skip;
 } ckpt_parts;
 
-static int read_parts(void *user, nn_read_at_fn read, void *src, size_t len)
+static void read_parts(void *user, nn_read_at_fn read, void *src, size_t len)
 {
     ckpt_parts *c = user;
     c->len = len;
-    if (c->skip) return 0;
-    return read(src, 0, c->head, 4) || read(src, len - 2, c->tail, 2) ? -1 : 0;
+    if (!c->skip && !read(src, 0, c->head, 4)) read(src, len - 2, c->tail, 2);
 }
 
 static void test_epoch_commit(void **state)
@@ -1162,6 +1161,24 @@ static void test_recover_running(void **state)
     for (int i = 0; i < 3; i++) store_job_free(&j[i]);
 }
 
+/* Claim the next queued job, which must be `want` (NULL: any). */
+static void claim_expect(store *s, const char *want)
+{
+    store_job c;
+    assert_int_equal(store_job_claim(s, &c), STORE_OK);
+    if (want) assert_string_equal(c.id, want);
+    store_job_free(&c);
+}
+
+/* The process died under its running job; the next start's recovery with
+ * --crash-limit `limit`. Returns the jobs it failed; *requeued the jobs it queued. */
+static int recover(store *s, int limit, int *requeued)
+{
+    int failed = -1;
+    assert_int_equal(store_recover_running(s, limit, requeued, &failed), STORE_OK);
+    return failed;
+}
+
 /* A job the process keeps dying under: each start's recovery counts the deaths
  * since the job last committed an epoch, and at the limit fails it instead of
  * requeuing it. A committed epoch starts the count again (also across a graceful
@@ -1170,34 +1187,27 @@ static void test_recover_crash_limit(void **state)
 {
     fx *f = *state;
     store_dataset_meta d;
-    store_job a, b, c, g;
-    int requeued = -1, failed = -1;
+    store_job a, b, g;
+    int requeued = -1;
     small_dataset(f->s, &d);
     insert_job(f->s, d.id, NULL, NULL, &a);
     insert_job(f->s, d.id, NULL, NULL, &b);
 
     /* Death 1 in epoch 1. */
-    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-    assert_string_equal(c.id, a.id);
-    store_job_free(&c);
-    assert_int_equal(store_recover_running(f->s, 2, &requeued, &failed), STORE_OK);
+    claim_expect(f->s, a.id);
+    assert_int_equal(recover(f->s, 2, &requeued), 0);
     assert_int_equal(requeued, 1);
-    assert_int_equal(failed, 0);
     /* It commits epoch 1, then dies in epoch 2: one death since that epoch. */
-    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-    store_job_free(&c);
+    claim_expect(f->s, NULL);
     store_epoch e = {.epoch = 1, .record_json = "{}", .checkpoint = "ck1", .checkpoint_len = 3,
                      .batches = 5};
     assert_int_equal(store_epoch_commit(f->s, a.id, &e), STORE_OK);
-    assert_int_equal(store_recover_running(f->s, 2, &requeued, &failed), STORE_OK);
+    assert_int_equal(recover(f->s, 2, &requeued), 0);
     assert_int_equal(requeued, 1);
-    assert_int_equal(failed, 0);
     /* Dies in epoch 2 again: the second death there reaches the limit. */
-    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-    store_job_free(&c);
-    assert_int_equal(store_recover_running(f->s, 2, &requeued, &failed), STORE_OK);
+    claim_expect(f->s, NULL);
+    assert_int_equal(recover(f->s, 2, &requeued), 1);
     assert_int_equal(requeued, 0);
-    assert_int_equal(failed, 1);
     assert_int_equal(store_job_get(f->s, a.id, &g), STORE_OK);
     assert_int_equal(g.status, STORE_JOB_FAILED);
     assert_int_equal(g.attempts, 3);
@@ -1217,54 +1227,40 @@ static void test_recover_crash_limit(void **state)
 
     /* No limit: the other job is requeued however often the process dies. */
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-        assert_string_equal(c.id, b.id);
-        store_job_free(&c);
-        assert_int_equal(store_recover_running(f->s, 0, &requeued, &failed), STORE_OK);
+        claim_expect(f->s, b.id);
+        assert_int_equal(recover(f->s, 0, &requeued), 0);
         assert_int_equal(requeued, 1);
-        assert_int_equal(failed, 0);
     }
     /* Raising the limit later lets the next death count on from where it was. */
-    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-    store_job_free(&c);
-    assert_int_equal(store_recover_running(f->s, 7, &requeued, &failed), STORE_OK);
-    assert_int_equal(failed, 0);
-    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-    store_job_free(&c);
-    assert_int_equal(store_recover_running(f->s, 7, &requeued, &failed), STORE_OK);
-    assert_int_equal(failed, 1);
+    claim_expect(f->s, NULL);
+    assert_int_equal(recover(f->s, 7, &requeued), 0);
+    claim_expect(f->s, NULL);
+    assert_int_equal(recover(f->s, 7, &requeued), 1);
 
     /* Two deaths in epoch 1, then epoch 1 commits and a graceful stop requeues the
      * job: one more death (in epoch 2) is the first since that epoch. */
     store_job q;
     insert_job(f->s, d.id, NULL, NULL, &q);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-        store_job_free(&c);
-        assert_int_equal(store_recover_running(f->s, 3, &requeued, &failed), STORE_OK);
-        assert_int_equal(failed, 0);
+        claim_expect(f->s, NULL);
+        assert_int_equal(recover(f->s, 3, &requeued), 0);
     }
-    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-    assert_string_equal(c.id, q.id);
-    store_job_free(&c);
+    claim_expect(f->s, q.id);
     assert_int_equal(store_epoch_commit(f->s, q.id, &e), STORE_OK);
     assert_int_equal(store_job_requeue(f->s, q.id), STORE_OK);
-    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-    store_job_free(&c);
-    assert_int_equal(store_recover_running(f->s, 3, &requeued, &failed), STORE_OK);
-    assert_int_equal(failed, 0);
+    claim_expect(f->s, NULL);
+    assert_int_equal(recover(f->s, 3, &requeued), 0);
     /* It commits its last epoch (5) and dies saving its weights: said so. */
-    assert_int_equal(store_job_claim(f->s, &c), STORE_OK);
-    store_job_free(&c);
+    claim_expect(f->s, NULL);
     for (int ep = 2; ep <= 5; ep++) {
         store_epoch last = {.epoch = ep, .record_json = "{}", .checkpoint = "ck",
                             .checkpoint_len = 2, .batches = 5};
         assert_int_equal(store_epoch_commit(f->s, q.id, &last), STORE_OK);
     }
-    assert_int_equal(store_recover_running(f->s, 1, &requeued, &failed), STORE_OK);
-    assert_int_equal(failed, 1);
+    assert_int_equal(recover(f->s, 1, &requeued), 1);
     assert_int_equal(store_job_get(f->s, q.id, &g), STORE_OK);
     assert_int_equal(g.status, STORE_JOB_FAILED);
+    assert_non_null(g.error);
     assert_non_null(strstr(g.error, "stopped 1 time (killed"));
     assert_non_null(strstr(g.error, "finishing after its last epoch"));
     store_job_free(&g);

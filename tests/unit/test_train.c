@@ -61,6 +61,16 @@ typedef struct run {
     nn_fit_spec fit;
 } run;
 
+/* The compiled metrics, by name (history keys as written). */
+static void set_metrics(run *r, const char *const *names, int n)
+{
+    r->compile.n_metrics = n;
+    for (int k = 0; k < n; k++) {
+        r->compile.metrics[k] = nn_metric_from_name(names[k]);
+        snprintf(r->compile.metric_names[k], sizeof r->compile.metric_names[k], "%s", names[k]);
+    }
+}
+
 static void run_init(run *r, int input_dim, nn_optimizer_kind opt, nn_loss_kind loss, const char *metric)
 {
     memset(r, 0, sizeof *r);
@@ -68,11 +78,7 @@ static void run_init(run *r, int input_dim, nn_optimizer_kind opt, nn_loss_kind 
     r->model.layers = r->layers;
     r->compile.optimizer = nn_optimizer_default(opt);
     r->compile.loss = nn_loss_default(loss);
-    if (metric) {
-        r->compile.n_metrics = 1;
-        r->compile.metrics[0] = nn_metric_from_name(metric);
-        snprintf(r->compile.metric_names[0], sizeof r->compile.metric_names[0], "%s", metric);
-    }
+    if (metric) set_metrics(r, &metric, 1);
     r->fit = nn_fit_default();
     r->fit.seed = 7;
 }
@@ -206,11 +212,7 @@ static void test_label_metrics_broadcast(void **state)
     run r;
     classic_digits(&r);
     static const char *const names[] = {"mse", "mae", "binary_accuracy"};
-    r.compile.n_metrics = 3;
-    for (int k = 0; k < 3; k++) {
-        r.compile.metrics[k] = nn_metric_from_name(names[k]);
-        snprintf(r.compile.metric_names[k], sizeof r.compile.metric_names[k], "%s", names[k]);
-    }
+    set_metrics(&r, names, 3);
     r.fit.epochs = 1;
     r.fit.validation_split = 0;
     history h = {0};
