@@ -80,7 +80,7 @@ static unsigned status_for(nn_status code)
 {
     switch (code) {
     case NN_ERR_LIMIT: return 413;
-    case NN_ERR_NOMEM: return 500;
+    case NN_ERR_NOMEM: return 503;
     default: return 422;
     }
 }
@@ -90,6 +90,10 @@ static unsigned status_for(nn_status code)
  * multipart part). */
 static void reply_upload_error(http_req *req, const upload *u)
 {
+    if (u->err_status == 503) {
+        http_reply_nomem(req);
+        return;
+    }
     json_t *errors = json_array();
     if (errors) http_problem_add(errors, u->err_field, "%s", u->err.message);
     http_reply_problem_errors(req, u->err_status, u->err.message, errors);
@@ -206,7 +210,7 @@ static int upload_begin(http_req *req)
     const api_ctx *ctx = ctx_of(req);
     const char *mt = http_req_media_type(req);
     upload *u = calloc(1, sizeof *u);
-    if (!u) return http_reply_problem(req, 500, "out of memory"), -1;
+    if (!u) return http_reply_nomem(req), -1;
     http_req_set_state(req, u, upload_free);
     u->ctx = ctx;
     sha256_init(&u->sha);
@@ -254,7 +258,7 @@ static int upload_begin(http_req *req)
             }
         }
         u->csv = nn_csv_parser_new(&opt, &u->err);
-        if (!u->csv) return http_reply_problem(req, status_for(u->err.code), "%s", u->err.message), -1;
+        if (!u->csv) return reply_csv_error(req, u), -1;
     } else if (strcmp(mt, "application/json") == 0) {
         u->kind = UP_JSON;
         u->json_max = ctx->cfg->max_body_json;
@@ -300,7 +304,7 @@ static int upload_chunk(http_req *req, const char *data, size_t len)
             size_t cap = u->json_cap ? u->json_cap : 65536;
             while (cap < u->json_len + len + 1) cap *= 2;
             char *nb = realloc(u->json, cap);
-            if (!nb) return http_reply_problem(req, 500, "out of memory"), -1;
+            if (!nb) return http_reply_nomem(req), -1;
             u->json = nb;
             u->json_cap = cap;
         }
@@ -503,7 +507,7 @@ static int json_dataset(http_req *req, upload *u, nn_dataset *ds)
     rc = 0;
     goto out;
 oom:
-    http_reply_problem(req, 500, "out of memory");
+    http_reply_nomem(req);
 out:
     json_decref(errors);
     json_decref(root);
@@ -625,7 +629,7 @@ static void upload_finish(http_req *req)
     json_t *upl = json_pack("{s:I, s:s}", "bytes", (json_int_t)u->raw_bytes, "sha256", hex);
     if (!body || !upl || json_object_set_new(body, "upload", upl) != 0) {
         json_decref(body);
-        http_reply_problem(req, 500, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     char loc[64];
@@ -694,7 +698,7 @@ static void dataset_get(http_req *req)
     }
     json_t *body = dataset_json(&meta);
     if (!body) {
-        http_reply_problem(req, 500, "out of memory");
+        http_reply_nomem(req);
         return;
     }
     http_reply_json(req, 200, body);

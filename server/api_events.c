@@ -269,7 +269,7 @@ static void handle_events(http_req *req)
     store_job_free(&j);
     ev_stream *s = calloc(1, sizeof *s);
     if (!s) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         return;
     }
     const api_ctx *ctx = http_req_app(req);
@@ -281,7 +281,7 @@ static void handle_events(http_req *req)
     if (http_reply_header(req, "Cache-Control", "no-cache") != 0 ||
         http_reply_header(req, "X-Accel-Buffering", "no") != 0) {
         ev_free(s);
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         return;
     }
     http_reply_stream(req, 200, "text/event-stream; charset=utf-8", ev_read, ev_free, s);

@@ -149,7 +149,7 @@ static void reply_buf(http_req *req, unsigned status, buf *b)
     buf_str(b, "\n");
     if (b->failed) {
         free(b->data);
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         return;
     }
     http_reply_bytes(req, status, "application/json", b->data, b->len);
@@ -333,13 +333,13 @@ int api_job_prepare(http_req *req, store *st, const json_t *root, json_t *errors
 
     probs = calloc(1, sizeof *probs);
     if (!probs) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     spec_limits lim = limits_for(req);
     int prc = spec_job_parse(root, &lim, 0, &d->job, probs);
     if (prc == SPEC_NOMEM) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     for (int i = 0; i < probs->n; i++)
@@ -364,7 +364,7 @@ int api_job_prepare(http_req *req, store *st, const json_t *root, json_t *errors
     resolved = spec_job_to_json(&d->job);
     d->spec_text = resolved ? json_dumps(resolved, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (!d->spec_text) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     ret = 0;
@@ -415,7 +415,7 @@ static void handle_submit(http_req *req)
 
     errors = json_array();
     if (!errors) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     int vrc = api_job_prepare(req, st, root, errors, &draft);
@@ -562,7 +562,7 @@ static void handle_get(http_req *req)
     }
     digest_etag(b.data, b.len, etag);
     if (http_reply_header(req, "ETag", etag) != 0) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     if (http_req_etag_matches(req, etag)) {
@@ -724,21 +724,28 @@ static int accepts_csv(http_req *req)
 }
 
 /* Parse the job's stored (resolved) spec; it passed the limits of its day, so no
- * limit applies now. Returns SPEC_OK or another spec_job_parse result. */
-static int stored_spec_parse(const store_job *j, spec_job *out)
+ * limit applies now. On failure, replies (503 out of memory, 500 a row that cannot
+ * be read) and returns -1. */
+static int load_stored_spec(http_req *req, const store_job *j, spec_job *out)
 {
     spec_limits lim = spec_limits_unlimited();
-    if (!j->spec_json) return SPEC_INVALID;
-    return spec_job_parse_text(j->spec_json, strlen(j->spec_json), &lim, SPEC_DATA_OPTIONAL, out,
-                               NULL);
+    int rc = j->spec_json ? spec_job_parse_text(j->spec_json, strlen(j->spec_json), &lim,
+                                                SPEC_DATA_OPTIONAL, out, NULL)
+                          : SPEC_INVALID;
+    if (rc == SPEC_OK) return 0;
+    if (rc == SPEC_NOMEM)
+        http_reply_nomem(req);
+    else
+        http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j->id);
+    return -1;
 }
 
 /* [a record with every key a job's epoch records will have, values null], for
- * the CSV header of a job without epochs; NULL when the spec cannot be read. */
-static json_t *record_keys_of(const store_job *j)
+ * the CSV header of a job without epochs; NULL after replying when it cannot. */
+static json_t *record_keys_of(http_req *req, const store_job *j)
 {
     spec_job spec = {0};
-    if (stored_spec_parse(j, &spec) != SPEC_OK) {
+    if (load_stored_spec(req, j, &spec)) {
         spec_job_free(&spec);
         return NULL;
     }
@@ -749,7 +756,9 @@ static json_t *record_keys_of(const store_job *j)
     rec.has_val = spec.validation[0] || spec.fit.validation_split > 0;
     json_t *o = record_epoch_json(&rec);
     spec_job_free(&spec);
-    return o ? json_pack("[o]", o) : NULL;
+    json_t *keys = o ? json_pack("[o]", o) : NULL;
+    if (!keys) http_reply_nomem(req);
+    return keys;
 }
 
 static void handle_metrics(http_req *req)
@@ -767,7 +776,7 @@ static void handle_metrics(http_req *req)
     if (csv) {
         c.records = json_array();
         if (!c.records) {
-            http_reply_problem(req, 503, "out of memory");
+            http_reply_nomem(req);
             goto out;
         }
         rc = store_job_metrics(st, id ? id : "", 0, metrics_csv_row, &c);
@@ -780,7 +789,7 @@ static void handle_metrics(http_req *req)
         goto out;
     }
     if (c.failed || b.failed) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     if (rc != STORE_OK) {
@@ -789,16 +798,17 @@ static void handle_metrics(http_req *req)
     }
     if (csv) {
         /* No epoch yet: the header still comes, with the keys the spec will record. */
-        keys = json_array_size(c.records) ? json_incref(c.records) : record_keys_of(&j);
-        if (!keys || metrics_csv(c.records, keys, &b) || !b.data) {
-            http_reply_problem(req, 503, "out of memory");
+        keys = json_array_size(c.records) ? json_incref(c.records) : record_keys_of(req, &j);
+        if (!keys) goto out; /* replied */
+        if (metrics_csv(c.records, keys, &b) || !b.data) {
+            http_reply_nomem(req);
             goto out;
         }
         http_reply_bytes(req, 200, "text/csv; charset=utf-8", b.data, b.len);
     } else {
         buf_str(&b, "]");
         if (b.failed) {
-            http_reply_problem(req, 503, "out of memory");
+            http_reply_nomem(req);
             goto out;
         }
         http_reply_bytes(req, 200, "application/json", b.data, b.len);
@@ -849,7 +859,7 @@ void api_reply_list(http_req *req, json_t *items, const char *next)
                                   next[0] ? json_string(next) : json_null())
                       : NULL;
     if (!o) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         return;
     }
     http_reply_json(req, 200, o);
@@ -937,7 +947,7 @@ static void reply_load_error(http_req *req, const store_job *j, weights_kind kin
                              const nn_error *err)
 {
     if (err->code == NN_ERR_NOMEM)
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
     else if (kind == WEIGHTS_LAST_GOOD) /* a job can fail because of it: its own state */
         http_reply_problem(req, 409, "job %s failed and its checkpoint cannot be used: %s", j->id,
                            err->message);
@@ -957,10 +967,7 @@ static nn_model *load_trained_model(http_req *req, store *st, const store_job *j
     void *blob = NULL;
     size_t len = 0;
     if (weights_available(req, j, kind)) return NULL;
-    if (stored_spec_parse(j, spec_out) != SPEC_OK) {
-        http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j->id);
-        return NULL;
-    }
+    if (load_stored_spec(req, j, spec_out)) return NULL;
     nn_model *m = nn_model_new(&spec_out->model, spec_out->fit.seed, &err);
     if (!m) {
         reply_load_error(req, j, kind, &err);
@@ -1054,8 +1061,10 @@ static void reply_weights(http_req *req, weights_kind kind)
             nn_kv meta[4] = {{"job_id", j.id}, {"spec", j.spec_json}, {"epoch", ck_epoch},
                              {"batch", ck_batch}};
             if (nn_model_save_safetensors(m, meta, 4, &w, &wlen, &err) != NN_OK) {
-                http_reply_problem(req, err.code == NN_ERR_NOMEM ? 503 : 500, "%s",
-                                   err.code == NN_ERR_NOMEM ? "out of memory" : err.message);
+                if (err.code == NN_ERR_NOMEM)
+                    http_reply_nomem(req);
+                else
+                    http_reply_problem(req, 500, "%s", err.message);
                 goto out;
             }
         }
@@ -1064,7 +1073,7 @@ static void reply_weights(http_req *req, weights_kind kind)
     if (json) weights_json(&text, m);
     if (text.failed) {
         buf_free(&text);
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     /* Set only now: a header goes out with any reply the request makes. */
@@ -1095,13 +1104,10 @@ static void handle_model(http_req *req)
     store *st = http_store(req);
     if (!st) return;
     if (api_job_load(req, st, &j)) goto out;
-    if (stored_spec_parse(&j, &spec) != SPEC_OK) {
-        http_reply_problem(req, 500, "the stored spec of job %s cannot be read", j.id);
-        goto out;
-    }
+    if (load_stored_spec(req, &j, &spec)) goto out;
     json_t *doc = keras_model_to_json(&spec.model);
     if (!doc) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     http_reply_json(req, 200, doc);
@@ -1301,7 +1307,7 @@ static void handle_predict(http_req *req)
     reply_buf(req, 200, &b); /* replies 503 and frees when out of memory */
     goto out;
 nomem:
-    http_reply_problem(req, 503, "out of memory");
+    http_reply_nomem(req);
 out:
     json_decref(errors);
     json_decref(root);

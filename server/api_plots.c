@@ -81,7 +81,7 @@ static void handle_metrics_svg(http_req *req)
     c.n_keys = kind == RECORD_KEY_TRAIN ? 2 : 1;
     store_rc rc = store_job_metrics(st, j.id, 0, record_curve_row, &c);
     if (c.failed) { /* the walk stopped: out of memory */
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     if (rc != STORE_OK) {
@@ -118,7 +118,7 @@ static void handle_metrics_svg(http_req *req)
     size_t len = 0;
     svg = svg_line_chart(&chart, series, has_val ? 2 : 1, &len);
     if (!svg) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     /* A running job's chart changes with every epoch. */

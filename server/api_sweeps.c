@@ -160,7 +160,7 @@ static void reply_sweep(http_req *req, store *st, unsigned status, const store_s
     json_t *o = sweep_json(w, trials, n, 1);
     store_trial_list_free(trials, n);
     if (!o) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         return;
     }
     http_reply_json(req, status, o);
@@ -273,7 +273,7 @@ static int prepare_trials(http_req *req, store *st, submit_state *s, json_t *err
     ret = 0;
     goto out;
 nomem:
-    http_reply_problem(req, 503, "out of memory");
+    http_reply_nomem(req);
 out:
     json_decref(params);
     json_decref(spec);
@@ -293,12 +293,12 @@ static void handle_submit(http_req *req)
     if (!root) goto out; /* replied 400 */
     errors = json_array();
     if (!errors) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     int prc = sweep_parse(root, &s.def, errors);
     if (prc == SWEEP_NOMEM) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     if (prc == SWEEP_INVALID) {
@@ -315,7 +315,7 @@ static void handle_submit(http_req *req)
     }
     request = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!request) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     const api_ctx *ctx = http_req_app(req);
@@ -584,14 +584,14 @@ static void handle_results(http_req *req)
     }
     rows = results_table(&w, trials, n, &cols);
     if (!rows) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     if (api_accepts_csv(req)) {
         size_t len = 0;
         char *text = results_csv(cols, rows, &len);
         if (!text) {
-            http_reply_problem(req, 503, "out of memory");
+            http_reply_nomem(req);
             goto out;
         }
         http_reply_bytes(req, 200, "text/csv; charset=utf-8", text, len);
@@ -601,7 +601,7 @@ static void handle_results(http_req *req)
                               sweep_status(w.counts, w.cancel_requested), "columns", cols, "rows",
                               rows);
         if (!o) {
-            http_reply_problem(req, 503, "out of memory");
+            http_reply_nomem(req);
             goto out;
         }
         http_reply_json(req, 200, o);
@@ -858,7 +858,7 @@ static int chart_load(http_req *req, store *st, const store_sweep *w, const char
     }
     return 0;
 nomem:
-    http_reply_problem(req, 503, "out of memory");
+    http_reply_nomem(req);
     return -1;
 }
 
@@ -894,7 +894,7 @@ static void handle_chart(http_req *req)
     char *svg = curves ? chart_curves(&s, metric, title, &len)
                        : chart_trials(&w, &s, metric, title, &len);
     if (!svg) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     /* A running sweep's chart changes with every epoch. */

@@ -84,7 +84,7 @@ static void web_serve(http_req *req, const char *name)
         http_reply_header(req, "Content-Security-Policy", csp) != 0 ||
         http_reply_header(req, "X-Content-Type-Options", "nosniff") != 0 ||
         http_reply_header(req, "Referrer-Policy", "no-referrer") != 0) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         return;
     }
     if (http_req_etag_matches(req, etag)) {

@@ -114,15 +114,19 @@ static void upload_finish(http_req *req)
     if (rc == NN_OK && n == 0) rc = nn_error_set(&err, NN_ERR_PARSE, "the file holds no tensors");
     if (rc == NN_OK) rc = tensors_finite(t, n, &err);
     if (rc != NN_OK) {
+        if (rc == NN_ERR_NOMEM) {
+            http_reply_nomem(req);
+            goto out;
+        }
         errors = json_array();
         http_problem_add(errors, "", "%s", err.message);
-        http_reply_problem_errors(req, rc == NN_ERR_NOMEM ? 503 : 422, err.message, errors);
+        http_reply_problem_errors(req, 422, err.message, errors);
         goto out;
     }
     tensors = tensors_json(t, n);
     tensors_text = tensors ? json_dumps(tensors, JSON_COMPACT) : NULL;
     if (!tensors_text) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     const char *name = http_req_query(req, "name");
@@ -136,7 +140,7 @@ static void upload_finish(http_req *req)
     }
     json_t *out = weights_json(&meta);
     if (!out) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto out;
     }
     char loc[64];
@@ -200,7 +204,7 @@ static void weights_get(http_req *req)
     json_t *body = weights_json(&m);
     store_weights_meta_free(&m);
     if (!body) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         return;
     }
     http_reply_json(req, 200, body);

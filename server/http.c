@@ -283,7 +283,7 @@ store *http_store(http_req *req)
     }
     if (pthread_setspecific(srv->store_key, st) != 0) {
         store_close(st);
-        http_reply_problem(req, 500, "out of memory");
+        http_reply_nomem(req);
         return NULL;
     }
     return st;
@@ -469,7 +469,7 @@ int http_reply_stream(http_req *req, unsigned status, const char *content_type,
     if (req->replied) goto fail;
     s = calloc(1, sizeof *s);
     if (!s) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto fail;
     }
     *s = (http_stream){.srv = srv, .req = req, .conn = req->conn, .reader = reader,
@@ -499,7 +499,7 @@ int http_reply_stream(http_req *req, unsigned status, const char *content_type,
         stream_unlink(s);
         free(s);
         s = NULL;
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         goto fail;
     }
     /* From here the response owns s and ctx: destroying it (also inside queue on
@@ -600,9 +600,10 @@ int http_reply_problem_errors(http_req *req, unsigned status, const char *detail
     json_decref(errors);
     if (!doc) {
         /* Out of memory: a fixed body still tells the client what happened. */
-        static const char oom[] = "{\"type\":\"about:blank\",\"title\":\"Internal Server "
-                                  "Error\",\"status\":500,\"detail\":\"out of memory\"}\n";
-        return http_reply_static(req, 500, "application/problem+json", oom, sizeof oom - 1);
+        static const char oom[] = "{\"type\":\"about:blank\",\"title\":\"Service "
+                                  "Unavailable\",\"status\":503,\"detail\":\"out of memory\"}\n";
+        http_reply_header(req, "Retry-After", "1");
+        return http_reply_static(req, 503, "application/problem+json", oom, sizeof oom - 1);
     }
     if (status >= 500 || status == 0)
         LOG(LOG_WARN, "problem", "\"request_id\":\"%s\",\"status\":%u", req->id, status);
@@ -621,6 +622,12 @@ int http_reply_problem(http_req *req, unsigned status, const char *detail_fmt, .
     return http_reply_problem_errors(req, status, detail_fmt ? detail : NULL, NULL);
 }
 
+int http_reply_nomem(http_req *req)
+{
+    http_reply_header(req, "Retry-After", "1");
+    return http_reply_problem(req, 503, "out of memory");
+}
+
 int http_reply_store_error(http_req *req, store *st, int rc)
 {
     const char *msg = st ? store_errmsg(st) : "";
@@ -635,7 +642,7 @@ int http_reply_store_error(http_req *req, store *st, int rc)
     case STORE_LIMIT: /* --max-queued reached: the client should slow down */
         http_reply_header(req, "Retry-After", "5");
         return http_reply_problem(req, 429, "%s; retry later", msg);
-    case STORE_NOMEM: return http_reply_problem(req, 503, "out of memory");
+    case STORE_NOMEM: return http_reply_nomem(req);
     case STORE_FULL: return http_reply_problem(req, 507, "the disk is full: nothing was stored");
     default: {
         char q[600];
@@ -785,7 +792,7 @@ static void handle_healthz(http_req *req)
         return;
     }
     json_t *body = json_pack("{s:s}", "status", "ok");
-    if (!body || http_reply_json(req, 200, body) != 0) http_reply_problem(req, 500, "out of memory");
+    if (!body || http_reply_json(req, 200, body) != 0) http_reply_nomem(req);
 }
 
 static void handle_openapi(http_req *req)
@@ -1129,7 +1136,7 @@ static void body_chunk(http_req *req, const char *data, size_t size)
             if (ncap > req->limit + 1) ncap = req->limit + 1;
             char *nb = realloc(req->body, ncap);
             if (!nb) {
-                http_reply_problem(req, 500, "out of memory");
+                http_reply_nomem(req);
                 return;
             }
             req->body = nb;

@@ -271,6 +271,10 @@ int http_reply_problem(http_req *req, unsigned status, const char *detail_fmt, .
 #endif
     ;
 
+/* 503 "out of memory" with Retry-After: running out is the machine's state, not
+ * the request's fault, and a retry may well succeed. Every such reply is this one. */
+int http_reply_nomem(http_req *req);
+
 /* The same with an `errors` array of {"pointer", "message"} objects (stolen;
  * may be NULL). Validation failures use 422 with every problem listed. */
 int http_reply_problem_errors(http_req *req, unsigned status, const char *detail,

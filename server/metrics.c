@@ -236,7 +236,7 @@ static void handle_metrics(http_req *req)
     size_t len = 0;
     char *text = metrics_render(ctx ? ctx->metrics : NULL, &g, &len);
     if (!text) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         return;
     }
     http_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);

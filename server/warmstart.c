@@ -189,7 +189,7 @@ static int check_weights(http_req *req, store *st, const spec_job *job, json_t *
     int n_have = tensors_from_json(meta.tensors_json, &have);
     want = model_tensors(&job->model, &n_want);
     if (!want) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         ret = -1;
         goto out;
     }
@@ -240,7 +240,7 @@ static int check_resume(http_req *req, const spec_job *job, const store_job *src
     char ptr[200];
     int ret = 0;
     if (!mine || !theirs) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         ret = -1;
     } else if (warmstart_spec_diff(mine, theirs, ptr, sizeof ptr)) {
         http_problem_add(errors, ptr,
@@ -297,7 +297,7 @@ static int check_from_job(http_req *req, store *st, const spec_job *job, json_t 
     want = model_tensors(&job->model, &n_want);
     have = model_tensors(&src_spec.model, &n_have);
     if (!want || !have) {
-        http_reply_problem(req, 503, "out of memory");
+        http_reply_nomem(req);
         ret = -1;
         goto out;
     }
