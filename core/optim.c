@@ -109,10 +109,10 @@ static nn_status optim_check_spec(const nn_optimizer_spec *s, nn_error *err)
         !finite_nonneg(s->global_clipnorm))
         return nn_error_set(err, NN_ERR_INVALID,
                             "clipnorm, clipvalue and global_clipnorm must be finite and >= 0");
-    /* Keras refuses both norms at once. */
-    if (s->clipnorm > 0 && s->global_clipnorm > 0)
+    /* Keras refuses more than one clipping option. */
+    if ((s->clipnorm > 0) + (s->clipvalue > 0) + (s->global_clipnorm > 0) > 1)
         return nn_error_set(err, NN_ERR_INVALID,
-                            "only one of clipnorm and global_clipnorm can be set");
+                            "only one of clipnorm, clipvalue and global_clipnorm can be set");
     switch (s->schedule.kind) {
     case NN_SCHED_CONSTANT: break;
     case NN_SCHED_EXPONENTIAL_DECAY:

@@ -914,12 +914,16 @@ static void parse_optimizer(pctx *c, const json_t *v, nn_optimizer_spec *o)
     }
     if (m & O_ADAGRAD)
         get_real(c, v, "initial_accumulator_value", 0, &o->initial_accumulator, 0, 0, INFINITY, 0);
-    int rn = get_real(c, v, "clipnorm", 0, &o->clipnorm, 0, 1, INFINITY, 0);
-    get_real(c, v, "clipvalue", 0, &o->clipvalue, 0, 1, INFINITY, 0);
-    int rg = get_real(c, v, "global_clipnorm", 0, &o->global_clipnorm, 0, 1, INFINITY, 0);
-    if (rn == 1 && rg == 1) { /* Keras 3 BaseOptimizer refuses both */
-        size_t s = path_push(c, "global_clipnorm");
-        problem(c, "only one of clipnorm and global_clipnorm can be set");
+    /* Keras 3's BaseOptimizer refuses more than one clipping option: each one
+     * after the first is named. */
+    static const char *const clips[] = {"clipnorm", "clipvalue", "global_clipnorm"};
+    double *const clip_out[] = {&o->clipnorm, &o->clipvalue, &o->global_clipnorm};
+    int n_clips = 0;
+    for (int i = 0; i < 3; i++) {
+        if (get_real(c, v, clips[i], 0, clip_out[i], 0, 1, INFINITY, 0) != 1 || n_clips++ == 0)
+            continue;
+        size_t s = path_push(c, clips[i]);
+        problem(c, "only one of clipnorm, clipvalue and global_clipnorm can be set");
         path_pop(c, s);
     }
 }

@@ -393,6 +393,12 @@ static void test_invalid_specs(void **state)
     s.global_clipnorm = 1;
     assert_null(nn_optim_new(&s, &var, 1, 4, &err));
     assert_int_equal(err.code, NN_ERR_INVALID);
+    /* any two of the three clipping options, as Keras 3 refuses them */
+    nn_error_clear(&err);
+    s.global_clipnorm = 0;
+    s.clipvalue = 0.5;
+    assert_null(nn_optim_new(&s, &var, 1, 4, &err));
+    assert_non_null(strstr(err.message, "only one of clipnorm, clipvalue and global_clipnorm"));
 
     nn_error_clear(&err);
     s = spec_for(NN_OPT_ADAM, -1);
