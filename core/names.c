@@ -194,16 +194,15 @@ nn_metric_kind nn_metric_from_name(const char *name)
 }
 
 /* "accuracy" is binary accuracy for one output unit, sparse categorical accuracy
- * for the sparse loss (integer labels), categorical accuracy otherwise, as Keras
- * resolves it from the shapes; and binary accuracy for a binary crossentropy loss
- * of several units (independent labels, Keras 2's rule from the loss), where the
- * shape rule's categorical accuracy would score an argmax the loss never asked
- * for. Other kinds are returned unchanged. */
+ * for the sparse loss (integer labels), categorical accuracy otherwise: Keras 3
+ * decides from the shapes alone (compile_utils.get_metric), so a binary
+ * crossentropy over several units gets categorical accuracy there too, and a
+ * user who wants each label scored asks for binary_accuracy. Other kinds are
+ * returned unchanged. */
 nn_metric_kind nn_metric_resolve(nn_metric_kind m, const nn_loss_spec *loss, int output_width)
 {
     if (m != NN_METRIC_ACCURACY) return m;
-    if (output_width == 1 || (loss && loss->kind == NN_LOSS_BINARY_CE))
-        return NN_METRIC_BINARY_ACCURACY;
+    if (output_width == 1) return NN_METRIC_BINARY_ACCURACY;
     if (loss && loss->kind == NN_LOSS_SPARSE_CATEGORICAL_CE)
         return NN_METRIC_SPARSE_CATEGORICAL_ACCURACY;
     return NN_METRIC_CATEGORICAL_ACCURACY;

@@ -164,7 +164,7 @@ static void test_metric_resolve(void **state)
     nn_loss_spec cce = nn_loss_default(NN_LOSS_CATEGORICAL_CE);
     nn_loss_spec mse = nn_loss_default(NN_LOSS_MSE);
     assert_int_equal(nn_metric_resolve(NN_METRIC_ACCURACY, &bce, 1), NN_METRIC_BINARY_ACCURACY);
-    assert_int_equal(nn_metric_resolve(NN_METRIC_ACCURACY, &bce, 4), NN_METRIC_BINARY_ACCURACY);
+    assert_int_equal(nn_metric_resolve(NN_METRIC_ACCURACY, &bce, 4), NN_METRIC_CATEGORICAL_ACCURACY);
     assert_int_equal(nn_metric_resolve(NN_METRIC_ACCURACY, &mse, 1), NN_METRIC_BINARY_ACCURACY);
     assert_int_equal(nn_metric_resolve(NN_METRIC_ACCURACY, &scce, 10),
                      NN_METRIC_SPARSE_CATEGORICAL_ACCURACY);
