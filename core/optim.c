@@ -109,6 +109,8 @@ static nn_status optim_check_spec(const nn_optimizer_spec *s, nn_error *err)
         !finite_nonneg(s->global_clipnorm))
         return nn_error_set(err, NN_ERR_INVALID,
                             "clipnorm, clipvalue and global_clipnorm must be finite and >= 0");
+    if (!finite_nonneg(s->weight_decay))
+        return nn_error_set(err, NN_ERR_INVALID, "weight_decay must be finite and >= 0");
     /* Keras refuses more than one clipping option. */
     if ((s->clipnorm > 0) + (s->clipvalue > 0) + (s->global_clipnorm > 0) > 1)
         return nn_error_set(err, NN_ERR_INVALID,
@@ -143,8 +145,6 @@ static nn_status optim_check_spec(const nn_optimizer_spec *s, nn_error *err)
             return nn_error_set(err, NN_ERR_INVALID, "beta_1 and beta_2 must be in [0, 1)");
         if (!finite_nonneg(s->epsilon))
             return nn_error_set(err, NN_ERR_INVALID, "epsilon must be finite and >= 0");
-        if (s->kind == NN_OPT_ADAMW && !finite_nonneg(s->weight_decay))
-            return nn_error_set(err, NN_ERR_INVALID, "weight_decay must be finite and >= 0");
         break;
     case NN_OPT_RMSPROP:
         if (!(s->rho >= 0 && s->rho <= 1))
@@ -471,7 +471,8 @@ static void adagrad_update(float *restrict w, const float *restrict g, float *re
     }
 }
 
-/* AdamW's decoupled decay (Keras BaseOptimizer._apply_weight_decay): w -= w*wd*lr. */
+/* Decoupled weight decay, any optimizer's (Keras BaseOptimizer._apply_weight_decay;
+ * AdamW is Adam with 0.004 by default): w -= w*wd*lr. */
 VEC_KERNEL
 static void weight_decay(float *restrict w, size_t n, float wd, float lr)
 {
@@ -481,7 +482,7 @@ static void weight_decay(float *restrict w, size_t n, float wd, float lr)
 /* One step's coefficients, float32 as Keras forms them. */
 typedef struct step_coef {
     float lr, alpha, c1, c2, eps;
-    float wd; /* AdamW's decoupled decay, applied just before the update; 0: none */
+    float wd; /* decoupled weight decay, applied just before the update; 0: none */
 } step_coef;
 
 /* The update of elements [lo, hi) of the parameter vector: every variable's part
@@ -555,8 +556,7 @@ void nn_optim_step(nn_optim *o, float *params, float *grads, const nn_parallel *
     float lr = optim_lr_f(o);
     optim_clip(o, grads);
 
-    step_coef k = {lr, 0, 0, 0, (float)s->epsilon, 0};
-    if (s->kind == NN_OPT_ADAMW && s->weight_decay > 0) k.wd = (float)s->weight_decay;
+    step_coef k = {lr, 0, 0, 0, (float)s->epsilon, (float)s->weight_decay};
     if (s->kind == NN_OPT_ADAM || s->kind == NN_OPT_ADAMW) {
         float t = (float)(o->iterations + 1);
         float b1p = powf((float)s->beta_1, t);

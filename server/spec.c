@@ -815,7 +815,7 @@ static const struct {
     {"beta_2", O_ADAM | O_ADAMW},
     {"amsgrad", O_ADAM | O_ADAMW},
     {"epsilon", O_ADAM | O_ADAMW | O_RMS | O_ADAGRAD},
-    {"weight_decay", O_ADAMW},
+    {"weight_decay", O_ALL},
     {"rho", O_RMS},
     {"centered", O_RMS},
     {"initial_accumulator_value", O_ADAGRAD},
@@ -907,7 +907,7 @@ static void parse_optimizer(pctx *c, const json_t *v, nn_optimizer_spec *o)
     }
     if (m & (O_ADAM | O_ADAMW | O_RMS | O_ADAGRAD))
         get_real(c, v, "epsilon", 0, &o->epsilon, 0, 1, 1, 0);
-    if (m & O_ADAMW) get_real(c, v, "weight_decay", 0, &o->weight_decay, 0, 0, INFINITY, 0);
+    get_real(c, v, "weight_decay", 0, &o->weight_decay, 0, 0, INFINITY, 0);
     if (m & O_RMS) {
         get_real(c, v, "rho", 0, &o->rho, 0, 0, 1, 1);
         get_bool(c, v, "centered", &o->centered);
@@ -1403,7 +1403,7 @@ static json_t *layer_to_json(const nn_layer_spec *l, int *fail)
     return o;
 }
 
-static json_t *clip_json(double x)
+static json_t *positive_or_null(double x)
 {
     return x > 0 ? json_real(x) : json_null();
 }
@@ -1446,7 +1446,6 @@ static json_t *optimizer_to_json(const nn_optimizer_spec *o, int *fail)
         put(j, "beta_2", json_real(o->beta_2), fail);
         put(j, "epsilon", json_real(o->epsilon), fail);
         put(j, "amsgrad", json_boolean(o->amsgrad), fail);
-        if (o->kind == NN_OPT_ADAMW) put(j, "weight_decay", json_real(o->weight_decay), fail);
         break;
     case NN_OPT_RMSPROP:
         put(j, "rho", json_real(o->rho), fail);
@@ -1461,9 +1460,13 @@ static json_t *optimizer_to_json(const nn_optimizer_spec *o, int *fail)
     case NN_OPT_COUNT:
         break;
     }
-    put(j, "clipnorm", clip_json(o->clipnorm), fail);
-    put(j, "clipvalue", clip_json(o->clipvalue), fail);
-    put(j, "global_clipnorm", clip_json(o->global_clipnorm), fail);
+    /* AdamW always decays (0.004 by default); the others only when asked, as Keras
+     * writes None for them. */
+    put(j, "weight_decay",
+        o->kind == NN_OPT_ADAMW ? json_real(o->weight_decay) : positive_or_null(o->weight_decay), fail);
+    put(j, "clipnorm", positive_or_null(o->clipnorm), fail);
+    put(j, "clipvalue", positive_or_null(o->clipvalue), fail);
+    put(j, "global_clipnorm", positive_or_null(o->global_clipnorm), fail);
     return j;
 }
 

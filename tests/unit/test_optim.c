@@ -99,16 +99,29 @@ static void test_adam_amsgrad(void **state)
                  "adam amsgrad");
 }
 
-static void test_adamw_decay(void **state)
+/* Decoupled weight decay is every optimizer's in Keras 3 (BaseOptimizer); AdamW
+ * only has it on by default. */
+static void test_weight_decay(void **state)
 {
     (void)state;
+    /* A zero gradient leaves only the decay: w -= w*wd*lr. */
+    float g[2] = {0.0f, 0.0f};
     nn_optimizer_spec s = spec_for(NN_OPT_ADAMW, 0.01);
     s.weight_decay = 0.1;
-    /* A zero gradient leaves only the decoupled decay: w -= w*wd*lr. */
-    float g[2] = {0.0f, 0.0f};
     check_scalar(&s, g, (const float[]){0.999f, 0.998001f}, 2, "adamw decay");
-    /* Plain Adam never decays. */
-    s.kind = NN_OPT_ADAM;
+    for (int k = 0; k < NN_OPT_COUNT; k++) {
+        s = spec_for((nn_optimizer_kind)k, 0.01);
+        s.weight_decay = 0.1;
+        check_scalar(&s, g, (const float[]){0.999f, 0.998001f}, 2, nn_optimizer_name(s.kind));
+    }
+    /* Before the update, with the step's learning rate: SGD from w = 1 with
+     * g = 0.5, lr 0.1, wd 0.2: 1 - 0.02 = 0.98, then - 0.05. */
+    s = spec_for(NN_OPT_SGD, 0.1);
+    s.weight_decay = 0.2;
+    check_scalar(&s, (const float[]){0.5f, 0.0f}, (const float[]){0.93f, 0.93f * 0.98f}, 2,
+                 "sgd decay then step");
+    /* Without it, Adam never decays. */
+    s = spec_for(NN_OPT_ADAM, 0.01);
     check_scalar(&s, g, (const float[]){1.0f, 1.0f}, 2, "adam no decay");
 }
 
@@ -453,7 +466,7 @@ int main(void)
         cmocka_unit_test(test_sgd),
         cmocka_unit_test(test_adam),
         cmocka_unit_test(test_adam_amsgrad),
-        cmocka_unit_test(test_adamw_decay),
+        cmocka_unit_test(test_weight_decay),
         cmocka_unit_test(test_rmsprop),
         cmocka_unit_test(test_adagrad),
         cmocka_unit_test(test_clipping),

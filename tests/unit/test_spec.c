@@ -707,6 +707,9 @@ static void test_round_trip(void **state)
     round_trip(WITH_OPT("'adamw'"), 0);
     round_trip(WITH_OPT("{'name':'adagrad','initial_accumulator_value':0.5,'epsilon':1e-6}"), 0);
     round_trip(WITH_OPT("'rmsprop'"), 0);
+    /* weight_decay on any optimizer, as Keras 3's BaseOptimizer takes it */
+    round_trip(WITH_OPT("{'name':'sgd','momentum':0.9,'weight_decay':0.01}"), 0);
+    round_trip(WITH_OPT("{'name':'adam','weight_decay':0.05}"), 0);
     round_trip("{" MODEL("{'type':'dense','units':2,'activation':'relu'}") ","
                "'compile':{'loss':{'name':'huber','delta':0.5}}}",
                SPEC_DATA_OPTIONAL);
@@ -894,6 +897,8 @@ static const bad_row bad_rows[] = {
     {WITH_OPT("{'name':'sgd','momentum':1.5}"), {{"/compile/optimizer/momentum", "[0, 1]"}}},
     {WITH_OPT("{'name':'rmsprop','rho':1}"), {{"/compile/optimizer/rho", "[0, 1)"}}},
     {WITH_OPT("{'name':'adamw','weight_decay':-0.1}"), {{"/compile/optimizer/weight_decay", ">= 0"}}},
+    {WITH_OPT("{'name':'rmsprop','weight_decay':'big'}"),
+     {{"/compile/optimizer/weight_decay", "must be a number"}}},
     {WITH_OPT("{'name':'adam','clipnorm':0}"), {{"/compile/optimizer/clipnorm", "must be > 0"}}},
     {WITH_OPT("{'name':'adam','clipvalue':-1}"), {{"/compile/optimizer/clipvalue", "must be > 0"}}},
     {WITH_OPT("{'name':'adam','clipnorm':1,'global_clipnorm':1}"),
