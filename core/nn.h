@@ -206,7 +206,10 @@ typedef struct nn_schedule_spec {
     int64_t decay_steps;
     double decay_rate; /* exponential */
     int staircase;     /* exponential */
-    double alpha;      /* cosine: floor as a fraction of lr0, default 0 */
+    double alpha;      /* cosine: floor as a fraction of the rate decayed from, default 0 */
+    int warmup;        /* cosine: a linear warmup from lr0 to warmup_target first */
+    double warmup_target;
+    int64_t warmup_steps;
 } nn_schedule_spec;
 
 typedef struct nn_optimizer_spec {

@@ -129,6 +129,10 @@ static nn_status optim_check_spec(const nn_optimizer_spec *s, nn_error *err)
             return nn_error_set(err, NN_ERR_INVALID, "schedule decay_steps must be > 0");
         if (!isfinite(s->schedule.alpha))
             return nn_error_set(err, NN_ERR_INVALID, "schedule alpha must be finite");
+        if (s->schedule.warmup &&
+            (!finite_nonneg(s->schedule.warmup_target) || s->schedule.warmup_steps < 0))
+            return nn_error_set(err, NN_ERR_INVALID,
+                                "schedule warmup_target and warmup_steps must be finite and >= 0");
         break;
     default: return nn_error_set(err, NN_ERR_INVALID, "unknown schedule kind %d",
                                  (int)s->schedule.kind);
@@ -238,8 +242,17 @@ int64_t nn_optim_iterations(const nn_optim *o)
     return o->iterations;
 }
 
+/* CosineDecay's decay from `from` over ds steps, at step (<= ds). */
+static float cosine_decayed(float step, float ds, float from, double alpha)
+{
+    const float pi = 3.14159265358979323846f;
+    float cosine = 0.5f * (1.0f + cosf(pi * (step / ds)));
+    return from * ((float)(1.0 - alpha) * cosine + (float)alpha);
+}
+
 /* The schedule at the current iteration count, in float32 like Keras'
- * learning_rate_schedule.py (ExponentialDecay, CosineDecay without warmup). */
+ * learning_rate_schedule.py (ExponentialDecay; CosineDecay with its optional
+ * linear warmup from lr0 to warmup_target, the decay then starting from there). */
 static float optim_lr_f(const nn_optim *o)
 {
     const nn_schedule_spec *s = &o->spec.schedule;
@@ -252,12 +265,12 @@ static float optim_lr_f(const nn_optim *o)
         return lr0 * powf((float)s->decay_rate, p);
     }
     case NN_SCHED_COSINE_DECAY: {
-        const float pi = 3.14159265358979323846f;
         float ds = (float)s->decay_steps;
-        float frac = fminf(step, ds) / ds;
-        float cosine = 0.5f * (1.0f + cosf(pi * frac));
-        float decayed = (float)(1.0 - s->alpha) * cosine + (float)s->alpha;
-        return lr0 * decayed;
+        if (!s->warmup) return cosine_decayed(fminf(step, ds), ds, lr0, s->alpha);
+        float ws = (float)s->warmup_steps, target = (float)s->warmup_target;
+        step = fminf(step, ds + ws);
+        if (step < ws) return (target - lr0) * (step / ws) + lr0;
+        return cosine_decayed(step - ws, ds, target, s->alpha);
     }
     case NN_SCHED_CONSTANT: break;
     }

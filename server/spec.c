@@ -833,11 +833,17 @@ static void parse_schedule(pctx *c, const json_t *v, nn_optimizer_spec *o)
         get_real(c, v, "decay_rate", 1, &o->schedule.decay_rate, 0, 1, INFINITY, 0);
         get_bool(c, v, "staircase", &o->schedule.staircase);
     } else if (strcmp(kind, "cosine_decay") == 0) {
-        static const char *const keys[] = {"schedule", "initial_learning_rate", "decay_steps",
-                                           "alpha", NULL};
+        static const char *const keys[] = {"schedule",      "initial_learning_rate", "decay_steps",
+                                           "alpha",         "warmup_target",         "warmup_steps",
+                                           NULL};
         check_keys(c, v, keys);
         o->schedule.kind = NN_SCHED_COSINE_DECAY;
         get_real(c, v, "alpha", 0, &o->schedule.alpha, 0, 0, 1, 0);
+        /* Keras: a warmup_target (not null) turns the warmup on */
+        o->schedule.warmup =
+            get_real(c, v, "warmup_target", 0, &o->schedule.warmup_target, 0, 0, 1e6, 0) == 1;
+        int64_t ws = 0;
+        if (get_int(c, v, "warmup_steps", 0, &ws, 0, INT64_MAX) == 1) o->schedule.warmup_steps = ws;
     } else {
         char b[48];
         size_t s = path_push(c, "schedule");
@@ -1431,6 +1437,9 @@ static json_t *optimizer_to_json(const nn_optimizer_spec *o, int *fail)
                 put(s, "staircase", json_boolean(o->schedule.staircase), fail);
             } else {
                 put(s, "alpha", json_real(o->schedule.alpha), fail);
+                put(s, "warmup_target",
+                    o->schedule.warmup ? json_real(o->schedule.warmup_target) : json_null(), fail);
+                put(s, "warmup_steps", json_integer((json_int_t)o->schedule.warmup_steps), fail);
             }
         }
         put(j, "learning_rate", s, fail);

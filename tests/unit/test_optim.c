@@ -266,6 +266,18 @@ static void test_schedules(void **state)
     /* 0.1 + 0.9 * 0.5 * (1 + cos(pi * min(step, 10) / 10)) */
     check_schedule(&s, (const int[]){0, 3, 5, 10, 20},
                    (const double[]){1.0, 0.8145033635316129, 0.55, 0.1, 0.1}, 5, "cosine decay");
+    /* Keras' warmup: linear from lr0 (0 here) to warmup_target over warmup_steps,
+     * then the cosine decay from warmup_target, the step counted from the warmup's
+     * end and held at decay_steps + warmup_steps. */
+    s.learning_rate = 0.0;
+    s.schedule.warmup = 1;
+    s.schedule.warmup_target = 1.0;
+    s.schedule.warmup_steps = 4;
+    check_schedule(&s, (const int[]){0, 2, 3, 4, 9, 14, 30},
+                   (const double[]){0.0, 0.5, 0.75, 1.0, 0.55, 0.1, 0.1}, 7, "cosine warmup");
+    /* No warmup steps: the decay starts from warmup_target at once. */
+    s.schedule.warmup_steps = 0;
+    check_schedule(&s, (const int[]){0, 5}, (const double[]){1.0, 0.55}, 2, "cosine warmup 0 steps");
 }
 
 /* The schedule is read before the iteration count increments: the first SGD step

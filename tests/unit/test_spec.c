@@ -603,6 +603,9 @@ static void assert_job_eq(const spec_job *a, const spec_job *b)
     assert_true(o->schedule.decay_rate == p->schedule.decay_rate);
     assert_int_equal(o->schedule.staircase, p->schedule.staircase);
     assert_true(o->schedule.alpha == p->schedule.alpha);
+    assert_int_equal(o->schedule.warmup, p->schedule.warmup);
+    assert_true(o->schedule.warmup_target == p->schedule.warmup_target);
+    assert_true(o->schedule.warmup_steps == p->schedule.warmup_steps);
     assert_true(o->beta_1 == p->beta_1 && o->beta_2 == p->beta_2 && o->epsilon == p->epsilon);
     assert_int_equal(o->amsgrad, p->amsgrad);
     assert_true(o->weight_decay == p->weight_decay && o->momentum == p->momentum);
@@ -707,6 +710,10 @@ static void test_round_trip(void **state)
     round_trip(WITH_OPT("'adamw'"), 0);
     round_trip(WITH_OPT("{'name':'adagrad','initial_accumulator_value':0.5,'epsilon':1e-6}"), 0);
     round_trip(WITH_OPT("'rmsprop'"), 0);
+    round_trip(WITH_OPT("{'name':'adam','learning_rate':{'schedule':'cosine_decay',"
+                        "'initial_learning_rate':0,'decay_steps':100,'warmup_target':0.01,"
+                        "'warmup_steps':10}}"),
+               0);
     /* weight_decay on any optimizer, as Keras 3's BaseOptimizer takes it */
     round_trip(WITH_OPT("{'name':'sgd','momentum':0.9,'weight_decay':0.01}"), 0);
     round_trip(WITH_OPT("{'name':'adam','weight_decay':0.05}"), 0);
@@ -893,6 +900,13 @@ static const bad_row bad_rows[] = {
               "'initial_learning_rate':-0.1}}"),
      {{"/compile/optimizer/learning_rate/initial_learning_rate", "must be in [0"}}},
     {WITH_OPT("{'name':'adam','beta_1':1.0}"), {{"/compile/optimizer/beta_1", "[0, 1)"}}},
+    {WITH_OPT("{'name':'adam','learning_rate':{'schedule':'cosine_decay','initial_learning_rate':0,"
+              "'decay_steps':10,'warmup_target':-1,'warmup_steps':-2}}"),
+     {{"/compile/optimizer/learning_rate/warmup_target", "[0"},
+      {"/compile/optimizer/learning_rate/warmup_steps", "at least 0"}}},
+    {WITH_OPT("{'name':'adam','learning_rate':{'schedule':'exponential_decay',"
+              "'initial_learning_rate':0.1,'decay_steps':10,'decay_rate':0.5,'warmup_steps':2}}"),
+     {{"/compile/optimizer/learning_rate/warmup_steps", "unknown"}}},
     {WITH_OPT("{'name':'adam','epsilon':0}"), {{"/compile/optimizer/epsilon", "(0, 1]"}}},
     {WITH_OPT("{'name':'sgd','momentum':1.5}"), {{"/compile/optimizer/momentum", "[0, 1]"}}},
     {WITH_OPT("{'name':'rmsprop','rho':1}"), {{"/compile/optimizer/rho", "[0, 1)"}}},
