@@ -68,6 +68,17 @@ static void fitd_kill9(void)
     srv.pid = 0;
 }
 
+/* Reap fitd, which must exit within limit_s seconds of t0; returns its wait status. */
+static int wait_exit(double t0, double limit_s)
+{
+    int status = 0;
+    pid_t w = 0;
+    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && it_now_s() - t0 < limit_s) sleep_ms(5);
+    assert_int_equal(w, srv.pid);
+    srv.pid = 0;
+    return status;
+}
+
 /* A clean stop (exit 0) that keeps the folder and database for a restart. */
 static void fitd_stop_keep(void)
 {
@@ -549,18 +560,12 @@ static void test_shutdown_watchdog(void **state)
     /* Half a second after the live progress shows epoch 2, its only batch runs
      * (before that, the job could stop between epochs or before its first batch;
      * the batch takes seconds, the watchdog's deadline is 1 s after the signal). */
-    for (double t0 = it_now_s();; sleep_ms(10)) {
-        json_t *o = job_get(id);
-        int e = progress_of(o, "epoch");
-        json_decref(o);
-        if (e == 2) break;
-        if (e > 2 || it_now_s() - t0 > 120 * it_slow()) fail_msg("job %s: epoch %d", id, e);
-    }
+    int epoch = 0, batch = 0;
+    wait_mid_epoch(id, 2, 0, 0, &epoch, &batch);
+    assert_int_equal(epoch, 2);
     sleep_ms(500);
     kill(srv.pid, SIGTERM);
-    int status = 0;
-    assert_int_equal(waitpid(srv.pid, &status, 0), srv.pid);
-    srv.pid = 0;
+    int status = wait_exit(it_now_s(), 30);
     assert_true(WIFEXITED(status));
     if (WEXITSTATUS(status) != 1) it_dump_log(&srv);
     assert_int_equal(WEXITSTATUS(status), 1);
@@ -623,12 +628,8 @@ static void sigterm_mid_epoch(const char *id, int min_epoch, int timeout_s, int 
     assert_non_null(strstr(resp, "Retry-After: 5"));
     free(resp);
 
-    int status = 0;
-    pid_t w = 0;
-    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && it_now_s() - t0 < 30) sleep_ms(5);
+    int status = wait_exit(t0, 30);
     double took = it_now_s() - t0;
-    assert_int_equal(w, srv.pid);
-    srv.pid = 0;
     close(hanging);
     free(csv);
     fprintf(stderr, "stopped at epoch %d, batch %d: exit %d after %.2f s\n", *epoch, *batch,
@@ -714,12 +715,8 @@ static void test_second_signal(void **state)
     kill(srv.pid, SIGTERM);
     sleep_ms(300); /* draining: the upload holds it open for up to 29 s */
     kill(srv.pid, SIGTERM);
-    int status = 0;
-    pid_t w = 0;
-    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && it_now_s() - t0 < 20) sleep_ms(5);
+    int status = wait_exit(t0, 20);
     double took = it_now_s() - t0;
-    assert_int_equal(w, srv.pid);
-    srv.pid = 0;
     close(hanging);
     fprintf(stderr, "second signal: exit %d after %.2f s\n",
             WIFEXITED(status) ? WEXITSTATUS(status) : -1, took);
@@ -939,12 +936,7 @@ static void test_request_in_flight_at_stop(void **state)
     assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     pthread_join(t, NULL);
-    int status = 0;
-    double t0 = it_now_s();
-    pid_t w = 0;
-    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && it_now_s() - t0 < 30) sleep_ms(5);
-    assert_int_equal(w, srv.pid);
-    srv.pid = 0;
+    int status = wait_exit(it_now_s(), 30);
     fprintf(stderr, "late submit: %ld, fitd exit %d\n", lp.status,
             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) it_dump_log(&srv);
