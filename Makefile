@@ -4,6 +4,7 @@
 #   make run      install what is missing, build, start fitd on ./var/fitd.db
 #   make test     install what is missing, build, run every test
 #   make asan     the whole test suite built with -fsanitize=address,undefined
+#   make tsan     the whole test suite built with -fsanitize=thread (slow: not in CI)
 #   make bench    benchmarks against peers (figures, not tests)
 #
 # BUILD picks the output folder, so several builds can live side by side.
@@ -42,7 +43,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(BUILD)/tests/support.o
 
-.PHONY: all run test test-only asan bench deps deps-build deps-bench e2e deps-e2e clean check-core-deps fuzz docker-check crash-test soak
+.PHONY: all run test test-only asan tsan bench deps deps-build deps-bench e2e deps-e2e clean check-core-deps fuzz docker-check crash-test soak
 
 all: $(BUILD)/fitd $(UNIT_BIN) $(INTEG_BIN)
 
@@ -126,6 +127,12 @@ asan: deps
 	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  FITD_TEST_SANITIZED=1 sh tests/run.sh build/asan
+
+# Data races in the pool, the HTTP threads and the math threads. A report makes
+# the process exit non-zero (TSan's exitcode), which fails its test.
+tsan: deps
+	$(MAKE) BUILD=build/tsan OPT=-O1 CORE_OPT= SAN='-fsanitize=thread -fno-omit-frame-pointer' all
+	TSAN_OPTIONS=second_deadlock_stack=1 FITD_TEST_SANITIZED=1 sh tests/run.sh build/tsan
 
 # The dashboard end to end in headless Chromium (playwright-core from npm).
 e2e: deps-e2e

@@ -16,7 +16,8 @@
  * best clone is picked at load time (Adam over 500k parameters: about 1.9x faster
  * with AVX-512 than the SSE2 baseline), and gcc is asked for its "cheap" vector
  * cost model, without which gcc 12 at -O2 refuses loops of unknown length. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute) && \
+    !defined(__SANITIZE_THREAD__) /* gcc's clone resolvers run before TSan is set up */
 #if __has_attribute(target_clones)
 #define NN_VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif

@@ -1277,8 +1277,6 @@ int http_server_start(http_server *srv, char *errbuf, size_t errlen)
     } else {
         tls_opts[0].option = MHD_OPTION_END;
     }
-    /* Jansson's hashtable seed must be fixed before several threads create objects. */
-    json_object_seed(0);
     srv->daemon = MHD_start_daemon(
         flags, srv->cfg.port, NULL, NULL, &on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
         &mhd_logger, srv, MHD_OPTION_SOCK_ADDR,

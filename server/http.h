@@ -37,8 +37,8 @@
  * Threads: handlers, on_begin, on_body and cleanups run on MHD's pool threads; one
  * request is served by one thread at a time. A request's state needs no locks;
  * anything shared between requests does. Route registration happens before
- * http_server_start only. Jansson's hash seed must be set before threads start:
- * http_server_start calls json_object_seed(0).
+ * http_server_start only. Jansson's hash seed must be set before threads start
+ * (fitd serve does it first thing).
  *
  * Ownership: strings returned by http_req_* getters are borrowed and live until
  * the request ends. http_reply_json steals its json_t; http_reply_bytes takes a

@@ -25,6 +25,8 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 
+#include <jansson.h>
+
 #include "clock.h"
 #include "api.h"
 #include "auth.h"
@@ -179,6 +181,9 @@ static int serve(int argc, char **argv)
         return 2;
     }
 
+    /* Jansson's hashtable seed is fixed before the workers, the log flusher and
+     * the HTTP threads create objects. */
+    json_object_seed(0);
     /* Block the stop signals before any thread starts: threads inherit the mask. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);

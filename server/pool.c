@@ -15,6 +15,7 @@
 #endif
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,12 +60,27 @@ typedef struct ds_entry {
     struct ds_entry *next;
 } ds_entry;
 
-/* What a worker is running: visible to pool_cancel and pool_progress_get. */
+/* What a worker is running: visible to pool_cancel and pool_progress_get. The
+ * epoch in progress and the batches done in it are one word, so a reader never
+ * pairs a new epoch with the last one's batch count (progress seen going back). */
 typedef struct slot {
     char job_id[STORE_ID_MAX]; /* "" when idle; written under pool.mu */
     atomic_int cancel;
-    atomic_int epoch, epochs, batch, batches;
+    atomic_int epochs, batches;
+    _Atomic uint64_t at; /* epoch << 32 | batch */
 } slot;
+
+static void slot_set_at(slot *s, int epoch, int batch)
+{
+    atomic_store(&s->at, (uint64_t)(uint32_t)epoch << 32 | (uint32_t)batch);
+}
+
+static void slot_get_at(const slot *s, int *epoch, int *batch)
+{
+    uint64_t at = atomic_load(&s->at);
+    *epoch = (int)(uint32_t)(at >> 32);
+    *batch = (int)(uint32_t)at;
+}
 
 typedef struct worker {
     struct pool *p;
@@ -283,12 +299,10 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
     }
     /* The epoch in progress is the next one; after the last, the finished last one
      * (progress read while the job saves its weights said epoch 11 of 10). */
-    if (rec->epoch < ctx->epochs) {
-        atomic_store(&ctx->w->slot.epoch, rec->epoch + 1);
-        atomic_store(&ctx->w->slot.batch, 0);
-    } else {
-        atomic_store(&ctx->w->slot.batch, atomic_load(&ctx->w->slot.batches));
-    }
+    if (rec->epoch < ctx->epochs)
+        slot_set_at(&ctx->w->slot, rec->epoch + 1, 0);
+    else
+        slot_set_at(&ctx->w->slot, rec->epoch, atomic_load(&ctx->w->slot.batches));
     metrics_on_epoch(ctx->p->metrics, rec->seconds, ctx->train_samples);
     tell_news(ctx->p);
     poll_db_cancel(ctx);
@@ -314,9 +328,8 @@ static void cb_on_batch(void *user, int epoch, int batch, int n_batches)
 {
     run_ctx *ctx = user;
     slot *s = &ctx->w->slot;
-    atomic_store(&s->epoch, epoch);
-    atomic_store(&s->batch, batch);
     atomic_store(&s->batches, n_batches);
+    slot_set_at(s, epoch, batch);
     if (clock_mono_s() - ctx->last_progress_s >= POOL_PROGRESS_INTERVAL_S) {
         (void)store_job_progress(ctx->st, ctx->job_id, epoch, batch, n_batches);
         poll_db_cancel(ctx);
@@ -330,11 +343,13 @@ static void describe_failure(char *buf, size_t len, const nn_error *err, nn_stat
                              const slot *s)
 {
     const char *msg = err->message[0] ? err->message : nn_status_name(rc);
+    int epoch, batch;
+    slot_get_at(s, &epoch, &batch);
     if (strstr(msg, "epoch"))
         snprintf(buf, len, "%s: %s", nn_status_name(rc), msg);
     else
-        snprintf(buf, len, "%s: %s (at epoch %d, batch %d of %d)", nn_status_name(rc), msg,
-                 atomic_load(&s->epoch), atomic_load(&s->batch), atomic_load(&s->batches));
+        snprintf(buf, len, "%s: %s (at epoch %d, batch %d of %d)", nn_status_name(rc), msg, epoch,
+                 batch, atomic_load(&s->batches));
 }
 
 /* A graceful stop of a running job: store its mid-epoch checkpoint and put it back
@@ -412,7 +427,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
     ctx.epochs = spec.fit.epochs;
     if (store_job_sweep_get(st, job->id, &ctx.sweep) != STORE_OK)
         memset(&ctx.sweep, 0, sizeof ctx.sweep); /* not a trial (or unreadable): no halving */
-    atomic_store(&w->slot.epoch, job->epochs_done + 1);
+    slot_set_at(&w->slot, job->epochs_done + 1, 0);
 
     const char *train_id = job->train_dataset_id[0] ? job->train_dataset_id : spec.train;
     if (!train_id[0]) {
@@ -449,8 +464,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
                store_job_checkpoint_load(st, job->id, &ckpt, &ckpt_len, NULL));
     if (src == STORE_OK) {
         if (nn_trainer_restore(trainer, ckpt, ckpt_len, &err) != NN_OK) goto core_error;
-        atomic_store(&w->slot.epoch, nn_trainer_epoch(trainer) + 1);
-        atomic_store(&w->slot.batch, nn_trainer_batch(trainer));
+        slot_set_at(&w->slot, nn_trainer_epoch(trainer) + 1, nn_trainer_batch(trainer));
         LOG(LOG_INFO, "job resumed", "\"job_id\":\"%s\",\"epoch\":%d,\"batch\":%d", job->id,
             nn_trainer_epoch(trainer), nn_trainer_batch(trainer));
     } else if (src != STORE_NOT_FOUND) {
@@ -459,7 +473,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
         goto finish;
     } else if (spec.init.kind != SPEC_INIT_NONE) { /* a first start: "init" (warmstart.h) */
         if (warmstart_apply(st, &spec, model, trainer, msg, sizeof msg) != 0) goto finish;
-        atomic_store(&w->slot.epoch, nn_trainer_epoch(trainer) + 1);
+        slot_set_at(&w->slot, nn_trainer_epoch(trainer) + 1, 0);
     }
     free(ckpt);
     ckpt = NULL;
@@ -578,10 +592,9 @@ static void slot_begin(pool *p, worker *w, const char *job_id)
     pthread_mutex_lock(&p->mu);
     snprintf(w->slot.job_id, sizeof w->slot.job_id, "%s", job_id);
     atomic_store(&w->slot.cancel, 0);
-    atomic_store(&w->slot.epoch, 0);
     atomic_store(&w->slot.epochs, 0);
-    atomic_store(&w->slot.batch, 0);
     atomic_store(&w->slot.batches, 0);
+    slot_set_at(&w->slot, 0, 0);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -744,10 +757,9 @@ pool *pool_start(const pool_options *opt, char *err, size_t err_len)
         w->p = p;
         w->index = i;
         atomic_init(&w->slot.cancel, 0);
-        atomic_init(&w->slot.epoch, 0);
         atomic_init(&w->slot.epochs, 0);
-        atomic_init(&w->slot.batch, 0);
         atomic_init(&w->slot.batches, 0);
+        atomic_init(&w->slot.at, 0);
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0) {
             snprintf(err, err_len, "pool_start: cannot start worker %d: %s", i, strerror(rc));
@@ -808,9 +820,8 @@ int pool_progress_get(pool *p, const char *job_id, pool_progress *out)
         slot *s = &p->workers[i].slot;
         if (s->job_id[0] && strcmp(s->job_id, job_id) == 0) {
             if (out) {
-                out->epoch = atomic_load(&s->epoch);
+                slot_get_at(s, &out->epoch, &out->batch);
                 out->epochs = atomic_load(&s->epochs);
-                out->batch = atomic_load(&s->batch);
                 out->batches = atomic_load(&s->batches);
             }
             found = 1;
