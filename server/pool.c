@@ -273,6 +273,12 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
                  rec->epoch, err.message);
         goto out;
     }
+    /* A sweep trial behind the others at a rung stops here (server/sweep.h): the
+     * verdict is committed with the epoch, so a crash cannot keep one without the
+     * other (the next start's recovery cancels the trial). */
+    int halt = ctx->sweep.halving_min_epochs > 0 &&
+               sweep_halving_stop(ctx->st, &ctx->sweep, ctx->job_id, rec->epoch, ctx->epochs, text,
+                                  ctx->halted, sizeof ctx->halted);
     store_epoch e = {
         .epoch = rec->epoch,
         .record_json = text,
@@ -280,6 +286,7 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
         .checkpoint_len = ckpt_len,
         .best_epoch = nn_trainer_best_epoch(t),
         .batches = nn_trainer_batches_per_epoch(t),
+        .halted = halt ? ctx->halted : NULL,
     };
     store_rc src;
     RETRY_BUSY(ctx->p, "epoch commit", ctx->job_id, src,
@@ -306,11 +313,7 @@ static int cb_on_epoch(void *user, nn_trainer *t, const nn_epoch_record *rec)
     metrics_on_epoch(ctx->p->metrics, rec->seconds, ctx->train_samples);
     tell_news(ctx->p);
     poll_db_cancel(ctx);
-    /* A sweep trial behind the others at a rung stops here (server/sweep.h). */
-    if (ctx->sweep.halving_min_epochs > 0 &&
-        sweep_halving_stop(ctx->st, &ctx->sweep, rec->epoch, ctx->epochs, text, ctx->halted,
-                           sizeof ctx->halted))
-        ctx->db_cancel = 1;
+    if (halt) ctx->db_cancel = 1;
     rc = 0;
 out:
     free(ckpt);

@@ -206,7 +206,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_JOB_CANCEL_RUNNING] = "UPDATE jobs SET cancel_requested = 1, updated_at = " NOW " "
                               "WHERE id = ?1 AND status = 'running'",
     [ST_EPOCH_JOB] = "UPDATE jobs SET epoch = ?2, epochs_done = ?2, batch = ?3, batches = ?3, "
-                     "best_epoch = ?4, last_metrics = ?5, crashes = 0, updated_at = " NOW " "
+                     "best_epoch = ?4, last_metrics = ?5, crashes = 0, "
+                     "cancel_requested = max(cancel_requested, ?6 IS NOT NULL), "
+                     "error = coalesce(?6, error), updated_at = " NOW " "
                      "WHERE id = ?1 AND status = 'running'",
     [ST_EPOCH_METRIC] = "INSERT OR REPLACE INTO job_metrics (job_id, epoch, record, created_at) "
                         "VALUES (?1, ?2, ?3, " NOW ")",
@@ -300,7 +302,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                         "WHERE j.id = ?1",
     [ST_SWEEP_RUNG] = "SELECT json_extract(m.record, ?3) FROM job_metrics m "
                       "JOIN jobs j ON j.id = m.job_id WHERE j.sweep_id = ?1 AND m.epoch = ?2 "
-                      "AND json_type(m.record, ?3) IN ('integer', 'real')",
+                      "AND json_type(m.record, ?3) IN ('integer', 'real') AND m.job_id <> ?4",
     [ST_WTS_INSERT] = "INSERT INTO weights (id, tenant, name, tensors, bytes, sha256, data, "
                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " NOW ") RETURNING created_at",
     [ST_WTS_GET] = "SELECT " WTS_COLS " FROM weights WHERE id = ?1",
@@ -1928,6 +1930,8 @@ store_rc store_epoch_commit(store *s, const char *job_id, const store_epoch *e)
     BIND(sqlite3_bind_int(st, 3, e->batches));
     BIND(sqlite3_bind_int(st, 4, e->best_epoch));
     BIND(sqlite3_bind_text(st, 5, e->record_json, -1, SQLITE_STATIC));
+    BIND(e->halted ? sqlite3_bind_text(st, 6, e->halted, -1, SQLITE_STATIC)
+                   : sqlite3_bind_null(st, 6));
     if ((rc = run_done(s, st, "update job progress")) != STORE_OK) goto out;
     done(st);
     st = NULL;
@@ -2609,7 +2613,7 @@ out:
 }
 
 store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, const char *metric,
-                                 double **values, int *n)
+                                 const char *except_job, double **values, int *n)
 {
     sqlite3_stmt *st = NULL;
     double *arr = NULL;
@@ -2625,13 +2629,16 @@ store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, cons
     BIND(sqlite3_bind_text(st, 1, sweep_id, -1, SQLITE_STATIC));
     BIND(sqlite3_bind_int(st, 2, epoch));
     BIND(sqlite3_bind_text(st, 3, path, -1, SQLITE_TRANSIENT));
-    while ((code = step(s, st)) == SQLITE_ROW) {
+    BIND(sqlite3_bind_text(st, 4, except_job, -1, SQLITE_STATIC));
+    /* Each pass leaves room for one more value: the last is the caller's. */
+    for (;;) {
         double *more = grow_array(s, arr, &cap, count, sizeof *arr);
         if (!more) {
             rc = STORE_NOMEM;
             goto out;
         }
         arr = more;
+        if ((code = step(s, st)) != SQLITE_ROW) break;
         arr[count++] = sqlite3_column_double(st, 0);
     }
     if (code != SQLITE_DONE) {

@@ -309,6 +309,8 @@ typedef struct store_epoch {
     size_t checkpoint_len;
     int best_epoch;            /* 0 = none */
     int batches;               /* batches per epoch (progress becomes batches/batches) */
+    const char *halted;        /* successive halving stops the trial here: the reason
+                                  (set as its error, with its cancel flag); NULL = no */
 } store_epoch;
 /* In ONE transaction: insert or replace the metrics row (job_id, epoch) so that a
  * resumed epoch never duplicates, drop rows of later epochs (left by a run resumed
@@ -496,10 +498,11 @@ typedef struct store_job_sweep {
     int mode_max, halving_min_epochs, halving_eta;
 } store_job_sweep;
 store_rc store_job_sweep_get(store *s, const char *job_id, store_job_sweep *out);
-/* The values of `metric` at `epoch` of every trial of the sweep that committed
- * that epoch: *values malloc'ed (free), *n of them. */
+/* The values of `metric` at `epoch` of every trial of the sweep but `except_job`
+ * that committed that epoch: *values malloc'ed (free) with room for one more, *n
+ * of them. */
 store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, const char *metric,
-                                 double **values, int *n);
+                                 const char *except_job, double **values, int *n);
 
 /* ---------------------------------------------------------------- operations */
 

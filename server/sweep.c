@@ -599,8 +599,8 @@ int sweep_halving_keep(double value, const double *values, int n, int eta, int m
     return better + 1 <= k;
 }
 
-int sweep_halving_stop(struct store *st, const struct store_job_sweep *cfg, int epoch, int epochs,
-                       const char *record_json, char *why, size_t len)
+int sweep_halving_stop(struct store *st, const struct store_job_sweep *cfg, const char *job_id,
+                       int epoch, int epochs, const char *record_json, char *why, size_t len)
 {
     double *values = NULL;
     int n = 0, rank = 0, keep = 0, stop = 0;
@@ -610,9 +610,10 @@ int sweep_halving_stop(struct store *st, const struct store_job_sweep *cfg, int 
     json_t *rec = json_loads(record_json, 0, NULL);
     const json_t *v = json_object_get(rec, cfg->metric);
     if (json_is_number(v) &&
-        store_sweep_rung_values(st, cfg->sweep_id, epoch, cfg->metric, &values, &n) == STORE_OK &&
-        n > 0) {
+        store_sweep_rung_values(st, cfg->sweep_id, epoch, cfg->metric, job_id, &values, &n) ==
+            STORE_OK) {
         double value = json_number_value(v);
+        values[n++] = value; /* its own, beside the others' */
         stop = !sweep_halving_keep(value, values, n, cfg->halving_eta, cfg->mode_max, &rank, &keep);
         if (stop)
             snprintf(why, len,

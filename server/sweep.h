@@ -121,13 +121,16 @@ int sweep_halving_is_rung(int epoch, int epochs, int min_epochs, int eta);
 int sweep_halving_keep(double value, const double *values, int n, int eta, int mode_max,
                        int *rank, int *keep);
 
-/* The worker's hook, called after a trial committed `epoch` (its record is
- * `record_json`) with its sweep's settings: 1 = stop the trial now (the reason in
- * why), 0 = go on (also when epoch is no rung or on any store error: halving
- * only ever saves time, it never fails a job). */
+/* The worker's hook, called as trial `job_id` is about to commit `epoch` (its
+ * record is `record_json`) with its sweep's settings, so that the verdict goes
+ * into the same transaction as the epoch (a crash cannot keep the epoch and lose
+ * the verdict): its value is ranked among the other trials' committed values at
+ * that epoch and its own. 1 = stop the trial (the reason in why), 0 = go on (also
+ * when epoch is no rung or on any store error: halving only ever saves time, it
+ * never fails a job). */
 struct store;
 struct store_job_sweep;
-int sweep_halving_stop(struct store *st, const struct store_job_sweep *cfg, int epoch, int epochs,
-                       const char *record_json, char *why, size_t len);
+int sweep_halving_stop(struct store *st, const struct store_job_sweep *cfg, const char *job_id,
+                       int epoch, int epochs, const char *record_json, char *why, size_t len);
 
 #endif

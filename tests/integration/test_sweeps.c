@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "support.h"
 
@@ -362,6 +363,58 @@ static void test_grid_sweep_ranking_and_results(void **state)
 
 /* ---------------------------------------------------------------- halving */
 
+/* fitd killed between a halted trial's rung commit and its finish leaves it
+ * running with its rung checkpoint; the database is put back in that state (the
+ * finish's status and time undone) and fitd restarted: the trial must end
+ * cancelled, at the same epoch with the same reason, not train on (the verdict
+ * once lived only in the killed process; now the rung commit carries it). */
+static void halted_trial_survives_a_crash(const char *sweep_id)
+{
+    char path[160], job[64] = "", error[400] = "";
+    snprintf(path, sizeof path, "/v1/sweeps/%s", sweep_id);
+    it_resp r = get(path);
+    expect_status(&r, 200);
+    json_t *w = body_json(&r);
+    it_resp_free(&r);
+    size_t i;
+    json_t *t;
+    int epochs_done = 0;
+    json_array_foreach(json_object_get(w, "trials"), i, t) {
+        json_t *j = it_job_get(&srv, json_string_value(json_object_get(t, "job_id")));
+        if (!job[0] && strcmp(json_string_value(json_object_get(j, "status")), "cancelled") == 0) {
+            snprintf(job, sizeof job, "%s", json_string_value(json_object_get(j, "id")));
+            snprintf(error, sizeof error, "%s", json_string_value(json_object_get(j, "error")));
+            epochs_done = (int)json_integer_value(json_object_get(t, "epochs_done"));
+        }
+        json_decref(j);
+    }
+    json_decref(w);
+    assert_true(job[0] && epochs_done > 0);
+
+    srv.keep_dir = 1;
+    assert_int_equal(it_stop(&srv), 0);
+    srv.keep_dir = 0;
+    sqlite3 *db = NULL;
+    char sql[400];
+    assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = '%s'",
+             job);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    const char *args[] = {"--workers", "2", "--max-queued", "100", "--auth-tokens", tokens_path,
+                          NULL};
+    assert_int_equal(it_start(&srv, args), 0);
+
+    json_t *j = it_wait_job(&srv, job, "cancelled", 60, 25);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), error);
+    json_t *m = it_job_metrics(&srv, job);
+    assert_int_equal(json_array_size(m), (size_t)epochs_done);
+    json_decref(m);
+    json_decref(j);
+    json_decref(wait_sweep(sweep_id, 60));
+}
+
 /* Trials ordered so that later ones learn slower: successive halving (min_epochs
  * 1, eta 2: rungs at epochs 1, 2 and 4 of 6) must stop some. With max_parallel 1
  * they run one after the other in trial order, so the rule can be replayed here
@@ -440,6 +493,7 @@ static void test_halving_follows_the_rule(void **state)
     assert_true(stopped >= 1);
     assert_string_equal(json_string_value(json_object_get(w, "status")), "succeeded");
     json_decref(w);
+    halted_trial_survives_a_crash(id);
 }
 
 /* ---------------------------------------------------------------- cancel, list */

@@ -570,21 +570,43 @@ static void test_store_objective_rungs_and_cancel(void **state)
     assert_int_equal(cfg.halving_eta, 2);
     double *v = NULL;
     int n = 0;
-    assert_int_equal(store_sweep_rung_values(f->s, w.id, 1, "val_loss", &v, &n), STORE_OK);
+    assert_int_equal(store_sweep_rung_values(f->s, w.id, 1, "val_loss", "", &v, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_true((v[0] == 0.9 && v[1] == 0.7) || (v[0] == 0.7 && v[1] == 0.9));
+    v[n] = 0; /* room for the caller's own value */
     free(v);
-    /* the rule through the store: at epoch 1 trial 1 (0.7) ranks 1 of 2, eta 2 keeps 1 */
+    assert_int_equal(store_sweep_rung_values(f->s, w.id, 1, "val_loss", j[1].id, &v, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_true(v[0] == 0.9);
+    free(v);
+    /* the rule through the store: at epoch 1 trial 1 (0.7) ranks 1 of 2, eta 2 keeps 1
+     * (its own committed row is not counted twice) */
     char why[300] = "";
-    assert_int_equal(sweep_halving_stop(f->s, &cfg, 1, 4, "{\"val_loss\":0.7}", why, sizeof why),
+    assert_int_equal(sweep_halving_stop(f->s, &cfg, j[1].id, 1, 4, "{\"val_loss\":0.7}", why,
+                                        sizeof why),
                      0);
-    commit(f, j[2].id, 1, 0.8);
+    /* trial 2 before its commit, as the worker asks: 0.8 ranks 2 of 3 */
     assert_int_equal(store_job_sweep_get(f->s, j[2].id, &cfg), STORE_OK);
-    assert_int_equal(sweep_halving_stop(f->s, &cfg, 1, 4, "{\"val_loss\":0.8}", why, sizeof why),
+    assert_int_equal(sweep_halving_stop(f->s, &cfg, j[2].id, 1, 4, "{\"val_loss\":0.8}", why,
+                                        sizeof why),
                      1);
     assert_non_null(strstr(why, "ranked 2 of the 3"));
+    /* the verdict goes in with the epoch: cancel flag and reason in one transaction */
+    store_epoch halted = {.epoch = 1, .record_json = "{\"epoch\":1,\"val_loss\":0.8}",
+                          .batches = 1, .halted = why};
+    assert_int_equal(store_epoch_commit(f->s, j[2].id, &halted), STORE_OK);
+    int requested = 0;
+    assert_int_equal(store_job_cancel_requested(f->s, j[2].id, &requested), STORE_OK);
+    assert_true(requested);
+    store_job got = {0};
+    assert_int_equal(store_job_get(f->s, j[2].id, &got), STORE_OK);
+    assert_string_equal(got.error, why);
+    assert_int_equal(got.epochs_done, 1);
+    store_job_free(&got);
     /* epoch 3 is no rung with min_epochs 1, eta 2 */
-    assert_int_equal(sweep_halving_stop(f->s, &cfg, 3, 4, "{\"val_loss\":9}", why, sizeof why), 0);
+    assert_int_equal(sweep_halving_stop(f->s, &cfg, j[2].id, 3, 4, "{\"val_loss\":9}", why,
+                                        sizeof why),
+                     0);
 
     store_trial *t = NULL;
     size_t nt = 0;
