@@ -72,6 +72,7 @@ static void handle_backup(http_req *req)
     }
     store *st = http_store(req);
     if (!st) goto out;
+    ops_backup_leftovers(cfg->backup_dir);
     if (ops_backup_name(cfg->backup_dir, path, sizeof path, created_at) != 0) {
         http_reply_problem(req, 500, "cannot name the backup file");
         goto out;

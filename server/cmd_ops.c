@@ -5,14 +5,18 @@
  * migrate and backup take serve's flags and FITD_* environment (config_parse), so
  * `--db` / FITD_DB name the database exactly as for serve.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 #include <sys/prctl.h>
 
@@ -40,6 +44,38 @@ int ops_make_parent_dirs(const char *path)
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return -1;
     return 0;
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int ops_backup_leftovers(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    const struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[1200], journal[1220];
+        if (strncmp(e->d_name, "fitd-", 5) != 0 || !has_suffix(e->d_name, ".db.tmp")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(journal, sizeof journal, "%s-journal", path);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) { /* no backup holds it: dead */
+            removed += unlink(path) == 0;
+            removed += unlink(journal) == 0;
+            char q[1300];
+            LOG(LOG_INFO, "removed an unfinished backup", "\"path\":%s",
+                log_quote(q, sizeof q, path));
+        }
+        close(fd);
+    }
+    closedir(d);
+    return removed;
 }
 
 int ops_backup_name(const char *dir, char *buf, size_t len, char *created_at)

@@ -18,6 +18,12 @@ int ops_make_parent_dirs(const char *path);
  * fit or randomness is unavailable. */
 int ops_backup_name(const char *dir, char *buf, size_t len, char *created_at);
 
+/* Delete what backups into `dir` that died half-way (fitd killed during one) left:
+ * "fitd-*.db.tmp" files no live backup holds (store_backup keeps a flock on its
+ * temporary file, so another fitd's backup in progress is left alone) and their
+ * SQLite journals. Returns how many files it removed. */
+int ops_backup_leftovers(const char *dir);
+
 /* The retention timer: a thread with its own store connection that deletes
  * finished jobs older than cfg->keep_finished_days (store_jobs_prune) at start and
  * then every hour (the hidden FITD_TEST_RETENTION_INTERVAL_MS shortens the period

@@ -2787,7 +2787,7 @@ store_rc store_backup(store *s, const char *dest_path, int64_t *bytes)
     sqlite3 *dst = NULL;
     sqlite3_backup *bk = NULL;
     char *tmp = NULL;
-    int in_tx = 0, code = SQLITE_OK, retries = 0;
+    int in_tx = 0, code = SQLITE_OK, retries = 0, hold = -1;
     struct stat sb;
     store_rc rc = STORE_OK;
 
@@ -2796,10 +2796,15 @@ store_rc store_backup(store *s, const char *dest_path, int64_t *bytes)
     if (stat(dest_path, &sb) == 0)
         return set_err(s, STORE_CONFLICT, "%s: already exists (a backup never overwrites)",
                        dest_path);
-    size_t n = strlen(dest_path) + 5;
+    size_t n = strlen(dest_path) + 13;
     if (!(tmp = malloc(n))) return set_err(s, STORE_NOMEM, "backup: out of memory");
+    snprintf(tmp, n, "%s.tmp-journal", dest_path);
+    remove(tmp); /* left by a backup that died half-way: its journal, then the file */
     snprintf(tmp, n, "%s.tmp", dest_path);
-    remove(tmp); /* left by a backup that died half-way */
+    remove(tmp);
+    /* Held while the copy runs: ops_backup_leftovers deletes only unheld ones. */
+    hold = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (hold >= 0) flock(hold, LOCK_EX);
     code = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                           SQLITE_OPEN_NOMUTEX, NULL);
     if (code != SQLITE_OK) {
@@ -2858,6 +2863,7 @@ out:
     if (in_tx) tx_rollback(s);
     if (dst) sqlite3_close(dst);
     if (rc != STORE_OK && tmp) remove(tmp);
+    if (hold >= 0) close(hold);
     free(tmp);
     return rc;
 }

@@ -20,8 +20,10 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -303,6 +305,27 @@ static void test_readyz_and_admin_auth(void **state)
     assert_non_null(json_string_value(json_object_get(o, "created_at")));
     json_decref(o);
     it_resp_free(&r);
+
+    /* What backups killed half-way left (a temporary file and its journal) goes at
+     * the next backup; a temporary file a live backup holds (flock, as another
+     * fitd sharing the folder would) stays. */
+    char dead[800], dead_journal[820], live[800];
+    snprintf(dead, sizeof dead, "%s/fitd-20260101T000000Z-0000dead.db.tmp", backups);
+    snprintf(dead_journal, sizeof dead_journal, "%s-journal", dead);
+    snprintf(live, sizeof live, "%s/fitd-20260101T000000Z-00000001.db.tmp", backups);
+    assert_int_equal(it_write_file(dead, "partial", 7, 0), 0);
+    assert_int_equal(it_write_file(dead_journal, "journal", 7, 0), 0);
+    assert_int_equal(it_write_file(live, "in progress", 11, 0), 0);
+    int held = open(live, O_RDWR);
+    assert_true(held >= 0);
+    assert_int_equal(flock(held, LOCK_EX), 0);
+    assert_int_equal(it_request(&admin, "POST", "/v1/admin/backup", NULL, NULL, 0, &r), 0);
+    expect_status(&r, 200);
+    it_resp_free(&r);
+    assert_int_not_equal(stat(dead, &sb), 0);
+    assert_int_not_equal(stat(dead_journal, &sb), 0);
+    assert_int_equal(stat(live, &sb), 0);
+    close(held);
     assert_int_equal(it_stop(&s), 0);
 
     /* Without --backup-dir (and without auth): 409. */
