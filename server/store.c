@@ -224,7 +224,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                                  "AND (?1 IS NULL OR sweep_id = ?1))", /* ?1: a sweep, or all */
     [ST_JOB_PROGRESS] = "UPDATE jobs SET epoch = ?2, batch = ?3, batches = ?4, updated_at = " NOW
                         " WHERE id = ?1 AND status = 'running'",
+    /* A success's progress is its last epoch, whole (a job resumed after its last
+     * epoch's commit was requeued at batch 0 of it). */
     [ST_JOB_FINISH] = "UPDATE jobs SET status = ?2, error = ?3, test_metrics = ?4, "
+                      "epoch = iif(?2 = 'succeeded', epochs_done, epoch), "
+                      "batch = iif(?2 = 'succeeded', batches, batch), "
                       "finished_at = " NOW ", updated_at = " NOW " "
                       "WHERE id = ?1 AND status = 'running'",
     [ST_WEIGHTS_PUT] = "INSERT OR REPLACE INTO job_weights (job_id, data, created_at) "

@@ -441,6 +441,27 @@ static void test_resume_after_kill9(void **state)
     assert_int_equal(json_integer_value(json_object_get(o, "attempts")), 3);
     json_decref(o);
     expect_same_run(ref, id, EPOCHS);
+
+    /* Killed after its last epoch's commit, before its finish: the database then
+     * holds it running with that epoch's checkpoint and no weights (the finish
+     * undone below). The restart finishes it: the same weights, and its progress
+     * says the last epoch is whole (it said batch 0 of it). */
+    fitd_stop_keep();
+    sqlite3 *db = NULL;
+    char sql[300];
+    assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = '%s';"
+             "DELETE FROM job_weights WHERE job_id = '%s'",
+             id, id);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    fitd_start(NULL);
+    o = wait_job(id, "succeeded", 60);
+    assert_int_equal(progress_of(o, "epoch"), EPOCHS);
+    assert_int_equal(progress_of(o, "batch"), progress_of(o, "batches"));
+    json_decref(o);
+    expect_same_run(ref, id, EPOCHS);
 }
 
 /* A job that fitd keeps dying under (here kill -9, as the out-of-memory killer
