@@ -224,12 +224,16 @@ static int serve(int argc, char **argv)
             log_quote(q, sizeof q, store_errmsg(st)));
         goto out;
     }
-    /* A damaged file is refused before anything writes to it. */
+    /* A damaged file is refused before anything writes to it. The check reads the
+     * whole file (seconds for gigabytes): said, so that a slow start is explained. */
+    LOG(LOG_INFO, "checking the database", "\"db\":%s", log_quote(q, sizeof q, cfg.db_path));
+    double check_t0 = clock_mono_s();
     if (store_check(st) != STORE_OK) {
         LOG(LOG_ERROR, "the database is damaged", "\"error\":%s",
             log_quote(q, sizeof q, store_errmsg(st)));
         goto out;
     }
+    LOG(LOG_INFO, "database checked", "\"seconds\":%.3f", clock_mono_s() - check_t0);
     if (store_migrate(st) != STORE_OK) {
         LOG(LOG_ERROR, "migration failed", "\"error\":%s",
             log_quote(q, sizeof q, store_errmsg(st)));
