@@ -723,15 +723,11 @@ static int accepts_csv(http_req *req)
     return csv > 0 && csv >= accept_q(accept, "application/json");
 }
 
-/* Parse the job's stored (resolved) spec; it passed the limits of its day, so no
- * limit applies now. On failure, replies (503 out of memory, 500 a row that cannot
- * be read) and returns -1. */
+/* Parse the job's stored spec (spec_job_parse_stored). On failure, replies (503
+ * out of memory, 500 a row that cannot be read) and returns -1. */
 static int load_stored_spec(http_req *req, const store_job *j, spec_job *out)
 {
-    spec_limits lim = spec_limits_unlimited();
-    int rc = j->spec_json ? spec_job_parse_text(j->spec_json, strlen(j->spec_json), &lim,
-                                                SPEC_DATA_OPTIONAL, out, NULL)
-                          : SPEC_INVALID;
+    int rc = spec_job_parse_stored(j->spec_json, out, NULL);
     if (rc == SPEC_OK) return 0;
     if (rc == SPEC_NOMEM)
         http_reply_nomem(req);

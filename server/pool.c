@@ -417,10 +417,7 @@ static void run_job(pool *p, worker *w, store *st, store_job *job)
         snprintf(msg, sizeof msg, "out of memory before training");
         goto finish;
     }
-    spec_limits lim = spec_limits_unlimited();
-    int prc = spec_job_parse_text(job->spec_json ? job->spec_json : "",
-                                  job->spec_json ? strlen(job->spec_json) : 0, &lim, 0, &spec,
-                                  probs);
+    int prc = spec_job_parse_stored(job->spec_json, &spec, probs);
     if (prc != SPEC_OK) {
         snprintf(msg, sizeof msg, "stored spec is invalid: %s: %s",
                  probs->n ? probs->items[0].pointer : "", probs->n ? probs->items[0].message : "");

@@ -928,10 +928,12 @@ static void parse_optimizer(pctx *c, const json_t *v, nn_optimizer_spec *o)
     for (int i = 0; i < 3; i++) {
         if (get_real(c, v, clips[i], 0, clip_out[i], 0, 1, INFINITY, 0) != 1 || n_clips++ == 0)
             continue;
+        if (c->flags & SPEC_STORED) continue; /* accepted before the rule: as applied then */
         size_t s = path_push(c, clips[i]);
         problem(c, "only one of clipnorm, clipvalue and global_clipnorm can be set");
         path_pop(c, s);
     }
+    if ((c->flags & SPEC_STORED) && (o->clipnorm > 0 || o->global_clipnorm > 0)) o->clipvalue = 0;
 }
 
 /* ---------------------------------------------------------------- loss, metrics */
@@ -1339,6 +1341,13 @@ int spec_job_parse_text(const char *buf, size_t len, const spec_limits *lim, int
     int rc = spec_job_parse(root, lim, flags, out, problems);
     json_decref(root);
     return rc;
+}
+
+int spec_job_parse_stored(const char *text, spec_job *out, spec_problems *problems)
+{
+    spec_limits lim = spec_limits_unlimited();
+    return spec_job_parse_text(text ? text : "", text ? strlen(text) : 0, &lim,
+                               SPEC_STORED | SPEC_DATA_OPTIONAL, out, problems);
 }
 
 /* ---------------------------------------------------------------- rendering */

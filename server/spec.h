@@ -51,16 +51,17 @@
  *     (Keras defaults for missing config fields: L1 0.01, L2 0.01, L1L2 0 and 0);
  *     coefficients are finite and >= 0.
  *   optimizer: "adam" | {"name": "adam", "learning_rate": <lr>, ...fields} with
- *     fields per kind (Keras' names): all: learning_rate, clipnorm, clipvalue,
- *     global_clipnorm (> 0; clipnorm and global_clipnorm exclude each other);
- *     sgd: momentum [0,1], nesterov; adam/adamw: beta_1, beta_2 [0,1), epsilon > 0,
- *     amsgrad, adamw also weight_decay >= 0; rmsprop: rho [0,1), momentum [0,1],
- *     epsilon, centered; adagrad: initial_accumulator_value >= 0, epsilon.
+ *     fields per kind (Keras' names): all: learning_rate, weight_decay >= 0
+ *     (adamw's default 0.004, the others' none), clipnorm, clipvalue,
+ *     global_clipnorm (> 0; at most one of the three); sgd: momentum [0,1],
+ *     nesterov; adam/adamw: beta_1, beta_2 [0,1), epsilon > 0, amsgrad; rmsprop:
+ *     rho [0,1), momentum [0,1], epsilon, centered; adagrad:
+ *     initial_accumulator_value >= 0, epsilon.
  *   <lr>: a number > 0, or a schedule object
  *     {"schedule": "exponential_decay", "initial_learning_rate": 0.01,
  *      "decay_steps": 1000, "decay_rate": 0.96, "staircase": false}
  *     {"schedule": "cosine_decay", "initial_learning_rate": 0.01,
- *      "decay_steps": 1000, "alpha": 0.0}
+ *      "decay_steps": 1000, "alpha": 0.0, "warmup_target": null, "warmup_steps": 0}
  *     (decay_steps counts optimizer steps, as in Keras.)
  *   loss: "mse" | {"name": "binary_crossentropy", "from_logits": false,
  *     "label_smoothing": 0.0, "delta": 1.0} — from_logits for the crossentropies,
@@ -160,7 +161,8 @@ typedef struct spec_job {
 
 /* Parse flags. */
 enum {
-    SPEC_DATA_OPTIONAL = 1 /* "data" and "data.train" may be absent (the CLI) */
+    SPEC_DATA_OPTIONAL = 1, /* "data" and "data.train" may be absent (the CLI) */
+    SPEC_STORED = 2         /* a spec a job stored: see spec_job_parse_stored */
 };
 
 /* Results. */
@@ -182,6 +184,12 @@ int spec_job_parse(const json_t *root, const spec_limits *lim, int flags, spec_j
  * problem with pointer "" and Jansson's line/column message. */
 int spec_job_parse_text(const char *buf, size_t len, const spec_limits *lim, int flags,
                         spec_job *out, spec_problems *problems);
+
+/* A job's stored (resolved) spec, which passed the limits and rules of its day:
+ * no limit applies, and a rule added since that only refuses keeps the reading the
+ * spec had then (more than one clipping option: clipnorm, else global_clipnorm,
+ * else clipvalue, the order the optimizer applied them in). NULL text is invalid. */
+int spec_job_parse_stored(const char *text, spec_job *out, spec_problems *problems);
 
 /* Release what spec_job_parse allocated and empty the job. NULL is fine. */
 void spec_job_free(spec_job *job);

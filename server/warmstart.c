@@ -235,8 +235,10 @@ static int check_resume(http_req *req, const spec_job *job, const store_job *src
                          "with resume, fit.epochs is the total epoch count: it must exceed the %d "
                          "epochs job %s ran",
                          src->epochs_done, id);
+    /* Both written by this fitd's spec_job_to_json: a spec stored by an older one
+     * lacks keys added since (a default then is the same setting). */
     json_t *mine = spec_job_to_json(job);
-    json_t *theirs = json_loads(src->spec_json ? src->spec_json : "", 0, NULL);
+    json_t *theirs = spec_job_to_json(src_spec);
     char ptr[200];
     int ret = 0;
     if (!mine || !theirs) {
@@ -278,11 +280,13 @@ static int check_from_job(http_req *req, store *st, const spec_job *job, json_t 
                          store_job_status_name(src.status));
         goto out;
     }
-    /* The source's stored spec was validated when it was submitted. */
-    spec_limits lim = spec_limits_unlimited();
-    if (spec_job_parse_text(src.spec_json ? src.spec_json : "",
-                            src.spec_json ? strlen(src.spec_json) : 0, &lim, 0, &src_spec,
-                            NULL) != SPEC_OK) {
+    int prc = spec_job_parse_stored(src.spec_json, &src_spec, NULL);
+    if (prc == SPEC_NOMEM) {
+        http_reply_nomem(req);
+        ret = -1;
+        goto out;
+    }
+    if (prc != SPEC_OK) {
         http_problem_add(errors, "/init/from_job", "job %s: its stored spec is unreadable", id);
         goto out;
     }

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <nettle/sha2.h>
+#include <sqlite3.h>
 
 #include "support.h"
 
@@ -240,6 +241,42 @@ static void test_resume_bit_identical(void **state)
     }
     json_decref(mr);
     json_decref(m6);
+}
+
+/* Specs stored by an older fitd are still read: one without a key added since
+ * (weight_decay) is resumed (the comparison is of the parsed specs, not of their
+ * texts), and one with a combination accepted then (clipnorm beside clipvalue)
+ * still serves its model and predictions. */
+static void test_older_stored_specs(void **state)
+{
+    (void)state;
+    char a[64], b[64], resumed[64], init[160], sql[400], path[160];
+    it_submit_job(&srv, spec(32, ADAM, 2, 64, ""), a, sizeof a);
+    it_submit_job(&srv, spec(32, ADAM, 2, 64, ""), b, sizeof b);
+    json_decref(wait_final(&srv, a, "succeeded"));
+    json_decref(wait_final(&srv, b, "succeeded"));
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "UPDATE jobs SET spec = json_remove(spec, '$.compile.optimizer.weight_decay') "
+             "WHERE id = '%s';"
+             "UPDATE jobs SET spec = json_set(spec, '$.compile.optimizer.clipnorm', 5.0, "
+             "'$.compile.optimizer.clipvalue', 0.5) WHERE id = '%s'",
+             a, b);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    snprintf(init, sizeof init, "{\"from_job\": \"%s\", \"resume\": true}", a);
+    it_submit_job(&srv, spec(32, ADAM, 4, 64, init), resumed, sizeof resumed);
+    json_decref(wait_final(&srv, resumed, "succeeded"));
+
+    it_resp r;
+    snprintf(path, sizeof path, "/v1/jobs/%s/model", b);
+    assert_int_equal(it_get(&srv, path, &r), 0);
+    expect_status(&r, 200);
+    it_resp_free(&r);
+    float out[20 * 10];
+    predict(b, out);
 }
 
 /* Upload a job's weights, start from them and from the job: predictions equal. */
@@ -611,6 +648,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bit_identical),
+        cmocka_unit_test(test_older_stored_specs),
         cmocka_unit_test(test_weights_upload_and_start),
         cmocka_unit_test(test_bad_uploads),
         cmocka_unit_test(test_upload_over_store_limit),

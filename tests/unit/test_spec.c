@@ -679,6 +679,25 @@ static void round_trip(const char *text, int flags)
     spec_job_free(&c);
 }
 
+/* A stored spec keeps the reading it was accepted with: clipnorm beside clipvalue
+ * (refused now) is clipnorm alone, as the optimizer applied it then. */
+static void test_parse_stored(void **state)
+{
+    (void)state;
+    const char *text = "{\"data\":{\"train\":\"ds\"},\"model\":{\"input_shape\":[4],"
+                       "\"layers\":[{\"type\":\"dense\",\"units\":1}]},\"compile\":{\"loss\":"
+                       "\"mse\",\"optimizer\":{\"name\":\"sgd\",\"clipnorm\":2,\"clipvalue\":0.5}}}";
+    spec_job job;
+    spec_problems pr;
+    assert_int_equal(spec_job_parse_text(text, strlen(text), NULL, 0, &job, &pr), SPEC_INVALID);
+    assert_string_equal(pr.items[0].pointer, "/compile/optimizer/clipvalue");
+    assert_int_equal(spec_job_parse_stored(text, &job, &pr), SPEC_OK);
+    assert_true(job.compile.optimizer.clipnorm == 2 && job.compile.optimizer.clipvalue == 0);
+    spec_job_free(&job);
+    assert_int_equal(spec_job_parse_stored(NULL, &job, &pr), SPEC_INVALID);
+    spec_job_free(&job);
+}
+
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -1149,6 +1168,7 @@ int main(void)
         cmocka_unit_test(test_data_optional),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_parse_stored),
         cmocka_unit_test(test_to_json_defaults),
         cmocka_unit_test(test_invalid_table),
         cmocka_unit_test(test_deep_nesting),
