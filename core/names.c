@@ -194,11 +194,11 @@ nn_metric_kind nn_metric_from_name(const char *name)
 }
 
 /* "accuracy" is binary accuracy for one output unit, sparse categorical accuracy
- * for the sparse loss (integer labels), categorical accuracy otherwise: Keras 3
- * decides from the shapes alone (compile_utils.get_metric), so a binary
- * crossentropy over several units gets categorical accuracy there too, and a
- * user who wants each label scored asks for binary_accuracy. Other kinds are
- * returned unchanged. */
+ * for integer labels, categorical accuracy otherwise, as Keras 3 decides from the
+ * shapes (compile_utils.get_metric). Integer labels against several units are the
+ * sparse loss here (any other loss refuses them: nn_check_data), so the loss says
+ * which. A binary crossentropy over several units gets categorical accuracy, as in
+ * Keras; binary_accuracy scores each label. Other kinds are returned unchanged. */
 nn_metric_kind nn_metric_resolve(nn_metric_kind m, const nn_loss_spec *loss, int output_width)
 {
     if (m != NN_METRIC_ACCURACY) return m;

@@ -218,7 +218,7 @@ typedef struct nn_optimizer_spec {
     nn_schedule_spec schedule;
     double beta_1, beta_2, epsilon; /* adam, adamw; epsilon also rmsprop, adagrad */
     int amsgrad;
-    double weight_decay;            /* adamw (default 0.004) */
+    double weight_decay;            /* decoupled, any kind (adamw's default 0.004) */
     double momentum;                /* sgd, rmsprop */
     int nesterov;                   /* sgd */
     double rho;                     /* rmsprop (0.9) */

@@ -6,7 +6,7 @@
  * the optimizer's slots (moments, accumulators) mirror that buffer in one
  * allocation, slot k of parameter i at slots[k * n_params + i]. A step is, as in
  * Keras' BaseOptimizer.apply: clip the gradients (clipnorm per variable, else
- * global_clipnorm, else clipvalue), apply AdamW's decoupled weight decay, update
+ * global_clipnorm, else clipvalue), apply the decoupled weight decay, update
  * every variable with the learning rate the schedule gives at the current
  * iteration count, then count the iteration.
  *

@@ -519,12 +519,27 @@ int http_server_streams(http_server *srv)
     return n;
 }
 
+/* Out of memory with nothing built: a fixed body still tells the client what
+ * happened (http_reply_nomem's answer, whose Retry-After may already be set). */
+static int reply_oom_static(http_req *req)
+{
+    static const char oom[] = "{\"type\":\"about:blank\",\"title\":\"Service "
+                              "Unavailable\",\"status\":503,\"detail\":\"out of memory\"}\n";
+    int has_retry = 0;
+    for (const http_hdr *h = req->headers; h; h = h->next)
+        has_retry |= strcasecmp(h->name, "Retry-After") == 0;
+    if (!has_retry) http_reply_header(req, "Retry-After", "1");
+    return http_reply_static(req, 503, "application/problem+json", oom, sizeof oom - 1);
+}
+
+/* Replies 503 out of memory itself when the body cannot be written out. */
 static int reply_json_typed(http_req *req, unsigned status, json_t *body, const char *type)
 {
-    if (req->replied || !body) {
+    if (req->replied) {
         json_decref(body);
         return -1;
     }
+    if (!body) return reply_oom_static(req);
     /* Nine significant digits: every float32 value (weights, outputs, metrics)
      * round-trips, and doubles do not print as 0.12593659700000001. */
     char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9));
@@ -533,7 +548,7 @@ static int reply_json_typed(http_req *req, unsigned status, json_t *body, const 
     if (!buf) {
         free(text);
         json_decref(body);
-        return -1;
+        return reply_oom_static(req);
     }
     buf[len++] = '\n';
     json_decref(body);
@@ -598,13 +613,7 @@ int http_reply_problem_errors(http_req *req, unsigned status, const char *detail
     if (doc && detail) json_object_set_new(doc, "detail", json_string(text));
     if (doc && errors) json_object_set(doc, "errors", errors);
     json_decref(errors);
-    if (!doc) {
-        /* Out of memory: a fixed body still tells the client what happened. */
-        static const char oom[] = "{\"type\":\"about:blank\",\"title\":\"Service "
-                                  "Unavailable\",\"status\":503,\"detail\":\"out of memory\"}\n";
-        http_reply_header(req, "Retry-After", "1");
-        return http_reply_static(req, 503, "application/problem+json", oom, sizeof oom - 1);
-    }
+    if (!doc) return reply_oom_static(req);
     if (status >= 500 || status == 0)
         LOG(LOG_WARN, "problem", "\"request_id\":\"%s\",\"status\":%u", req->id, status);
     return reply_json_typed(req, status, doc, "application/problem+json");
@@ -792,7 +801,7 @@ static void handle_healthz(http_req *req)
         return;
     }
     json_t *body = json_pack("{s:s}", "status", "ok");
-    if (!body || http_reply_json(req, 200, body) != 0) http_reply_nomem(req);
+    http_reply_json(req, 200, body); /* NULL: 503 out of memory */
 }
 
 static void handle_openapi(http_req *req)

@@ -247,7 +247,9 @@ int http_req_page(http_req *req, int default_limit, int max_limit, int *limit,
 int http_reply_header(http_req *req, const char *name, const char *value);
 
 /* Reply with `body` serialized as application/json. Steals the reference (also
- * on failure). Returns 0, or -1 if a reply was already queued or on failure. */
+ * on failure). A NULL body, or one that cannot be written out for lack of memory,
+ * is answered 503 out of memory instead. Returns 0, or -1 if a reply was already
+ * queued or none could be. */
 int http_reply_json(http_req *req, unsigned status, json_t *body);
 
 /* Reply with `len` bytes of `data` (malloc'ed; ownership passes to MHD, which

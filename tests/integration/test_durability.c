@@ -68,12 +68,14 @@ static void fitd_kill9(void)
     srv.pid = 0;
 }
 
-/* Reap fitd, which must exit within limit_s seconds of t0; returns its wait status. */
+/* Reap fitd, which must exit within limit_s seconds of t0 (scaled for sanitized
+ * builds); returns its wait status. */
 static int wait_exit(double t0, double limit_s)
 {
     int status = 0;
     pid_t w = 0;
-    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && it_now_s() - t0 < limit_s) sleep_ms(5);
+    while ((w = waitpid(srv.pid, &status, WNOHANG)) == 0 && it_now_s() - t0 < limit_s * it_slow())
+        sleep_ms(5);
     assert_int_equal(w, srv.pid);
     srv.pid = 0;
     return status;

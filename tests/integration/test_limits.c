@@ -746,9 +746,6 @@ static void test_disk_full(void **state)
 
 /* ---------------------------------------------------------------- out of memory */
 
-/* AddressSanitizer reserves terabytes of address space, so an ASan build cannot
- * run under an address-space limit: the test is skipped there. */
-#if !defined(__SANITIZE_ADDRESS__)
 /* The process's virtual size in bytes (VmSize of /proc/PID/status), 0 if unknown. */
 static unsigned long long vm_size(pid_t pid)
 {
@@ -768,18 +765,16 @@ static long count_datasets(const it_server *s)
     return n;
 }
 
-#endif
-
 /* An upload whose parsed values need more memory than is left: 503 with
  * Retry-After (running out is not the request's fault), no dataset stored, the
  * service still answering, and the very same upload accepted once the limit is
- * lifted. */
+ * lifted. Sanitizers reserve terabytes of address space or keep their own
+ * allocators, so a sanitized fitd (FITD_TEST_SANITIZED: make asan, make tsan)
+ * cannot run under an address-space limit: skipped there. */
 static void test_out_of_memory(void **state)
 {
     (void)state;
-#if defined(__SANITIZE_ADDRESS__)
-    skip();
-#else
+    if (getenv("FITD_TEST_SANITIZED")) skip();
     it_server s = {0};
     static const char *const args[] = {"--workers", "1", NULL};
     assert_int_equal(it_start(&s, args), 0);
@@ -794,6 +789,11 @@ static void test_out_of_memory(void **state)
     assert_int_equal(prlimit(s.pid, RLIMIT_AS, NULL, &old), 0);
     lim = old;
     lim.rlim_cur = (rlim_t)(vm + (4ULL << 20));
+    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < lim.rlim_cur) { /* cannot limit it */
+        free(csv);
+        assert_int_equal(it_stop(&s), 0);
+        skip();
+    }
     assert_int_equal(prlimit(s.pid, RLIMIT_AS, &lim, NULL), 0);
 
     it_resp r = {0};
@@ -816,7 +816,6 @@ static void test_out_of_memory(void **state)
     free(csv);
     integrity_ok(&s);
     assert_int_equal(it_stop(&s), 0);
-#endif
 }
 
 int main(void)

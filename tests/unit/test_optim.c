@@ -275,6 +275,10 @@ static void test_schedules(void **state)
     s.schedule.warmup_steps = 4;
     check_schedule(&s, (const int[]){0, 2, 3, 4, 9, 14, 30},
                    (const double[]){0.0, 0.5, 0.75, 1.0, 0.55, 0.1, 0.1}, 7, "cosine warmup");
+    /* From a non-zero lr0: 0.2 + (1 - 0.2) * step / 4 while warming up. */
+    s.learning_rate = 0.2;
+    check_schedule(&s, (const int[]){0, 1, 2, 4}, (const double[]){0.2, 0.4, 0.6, 1.0}, 4,
+                   "cosine warmup from 0.2");
     /* No warmup steps: the decay starts from warmup_target at once. */
     s.schedule.warmup_steps = 0;
     check_schedule(&s, (const int[]){0, 5}, (const double[]){1.0, 0.55}, 2, "cosine warmup 0 steps");
