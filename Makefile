@@ -132,7 +132,8 @@ asan: deps
 # the process exit non-zero (TSan's exitcode), which fails its test.
 tsan: deps
 	$(MAKE) BUILD=build/tsan OPT=-O1 CORE_OPT= SAN='-fsanitize=thread -fno-omit-frame-pointer' all
-	TSAN_OPTIONS=second_deadlock_stack=1 FITD_TEST_SANITIZED=1 sh tests/run.sh build/tsan
+	TSAN_OPTIONS=second_deadlock_stack=1 FITD_TEST_SANITIZED=1 FITD_TEST_SLOW=10 \
+	  sh tests/run.sh build/tsan
 
 # The dashboard end to end in headless Chromium (playwright-core from npm).
 e2e: deps-e2e

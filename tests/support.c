@@ -98,6 +98,8 @@ void sleep_ms(long ms)
 /* Sanitized binaries start and stop slower. */
 double it_slow(void)
 {
+    const char *f = getenv("FITD_TEST_SLOW");
+    if (f && atof(f) >= 1) return atof(f);
     return getenv("FITD_TEST_SANITIZED") ? 4.0 : 1.0;
 }
 

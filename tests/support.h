@@ -158,8 +158,8 @@ int it_write_file(const char *path, const void *data, size_t len, int gzip);
 /* Compress a buffer as a gzip stream (malloc'ed). */
 void *it_gzip(const void *data, size_t len, size_t *out_len);
 
-/* 4 under a sanitized build (FITD_TEST_SANITIZED, several times slower), else 1:
- * multiply a timeout by it. */
+/* FITD_TEST_SLOW if set (make tsan: 10), else 4 under a sanitized build
+ * (FITD_TEST_SANITIZED, several times slower), else 1: multiply a timeout by it. */
 double it_slow(void);
 
 /* Seconds on the monotonic clock. */

@@ -52,6 +52,7 @@ FITD_BIN=${FITD_BIN:-build/fitd}
 FIXTURE=tests/fixtures/digits.csv
 SLOW=1
 [ -n "${FITD_TEST_SANITIZED:-}" ] && SLOW=4
+[ -n "${FITD_TEST_SLOW:-}" ] && SLOW=$FITD_TEST_SLOW
 for tool in curl sqlite3 sha256sum od; do
   command -v $tool >/dev/null || { echo "crash_test: $tool is needed (skipped)" >&2; exit 77; }
 done
