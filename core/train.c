@@ -63,14 +63,14 @@ nn_status nn_check_data(const nn_model *m, const nn_compile_spec *compile, const
                             what, ds->x_width, nn_model_input_dim(m));
     /* After the data's width and before the loss's checks: with the sparse loss,
      * "accuracy" is this metric, and the loss's own message says it better. */
-    for (int k = 0; k < compile->n_metrics && compile->loss.kind != NN_LOSS_SPARSE_CATEGORICAL_CE; k++)
-        if (nn_metric_resolve(compile->metrics[k], &compile->loss, out) ==
-                NN_METRIC_SPARSE_CATEGORICAL_ACCURACY &&
-            ds->y_width != 1)
-            return nn_error_set(err, NN_ERR_MISMATCH,
-                                "sparse_categorical_accuracy needs one label per %s sample; the targets "
-                                "have width %d",
-                                what, ds->y_width);
+    if (compile->loss.kind != NN_LOSS_SPARSE_CATEGORICAL_CE && ds->y_width != 1)
+        for (int k = 0; k < compile->n_metrics; k++)
+            if (nn_metric_resolve(compile->metrics[k], &compile->loss, out) ==
+                NN_METRIC_SPARSE_CATEGORICAL_ACCURACY)
+                return nn_error_set(err, NN_ERR_MISMATCH,
+                                    "sparse_categorical_accuracy needs one label per %s sample; the "
+                                    "targets have width %d",
+                                    what, ds->y_width);
     if (compile->loss.kind == NN_LOSS_SPARSE_CATEGORICAL_CE) {
         if (ds->y_width != 1 || !ds->y_integer)
             return nn_error_set(err, NN_ERR_MISMATCH,

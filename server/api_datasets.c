@@ -628,6 +628,7 @@ static void upload_finish(http_req *req)
     json_t *body = dataset_json(&meta);
     json_t *upl = json_pack("{s:I, s:s}", "bytes", (json_int_t)u->raw_bytes, "sha256", hex);
     if (!body || !upl || json_object_set_new(body, "upload", upl) != 0) {
+        if (!body) json_decref(upl); /* set_new takes it otherwise, also on failure */
         json_decref(body);
         http_reply_nomem(req);
         goto out;
@@ -696,12 +697,7 @@ static void dataset_get(http_req *req)
         http_reply_store_error(req, st, (int)rc);
         return;
     }
-    json_t *body = dataset_json(&meta);
-    if (!body) {
-        http_reply_nomem(req);
-        return;
-    }
-    http_reply_json(req, 200, body);
+    http_reply_json(req, 200, dataset_json(&meta)); /* NULL: 503 out of memory */
 }
 
 static void dataset_delete(http_req *req)

@@ -854,11 +854,7 @@ void api_reply_list(http_req *req, json_t *items, const char *next)
     json_t *o = items ? json_pack("{s:o, s:o}", "items", items, "next_cursor",
                                   next[0] ? json_string(next) : json_null())
                       : NULL;
-    if (!o) {
-        http_reply_nomem(req);
-        return;
-    }
-    http_reply_json(req, 200, o);
+    http_reply_json(req, 200, o); /* NULL: 503 out of memory */
 }
 
 /* ---------------------------------------------------------------- weights, predict */
@@ -1101,12 +1097,7 @@ static void handle_model(http_req *req)
     if (!st) return;
     if (api_job_load(req, st, &j)) goto out;
     if (load_stored_spec(req, &j, &spec)) goto out;
-    json_t *doc = keras_model_to_json(&spec.model);
-    if (!doc) {
-        http_reply_nomem(req);
-        goto out;
-    }
-    http_reply_json(req, 200, doc);
+    http_reply_json(req, 200, keras_model_to_json(&spec.model)); /* NULL: 503 */
 out:
     spec_job_free(&spec);
     store_job_free(&j);

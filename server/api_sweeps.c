@@ -159,11 +159,7 @@ static void reply_sweep(http_req *req, store *st, unsigned status, const store_s
     }
     json_t *o = sweep_json(w, trials, n, 1);
     store_trial_list_free(trials, n);
-    if (!o) {
-        http_reply_nomem(req);
-        return;
-    }
-    http_reply_json(req, status, o);
+    http_reply_json(req, status, o); /* NULL: 503 out of memory */
 }
 
 /* ---------------------------------------------------------------- POST /v1/sweeps */
@@ -600,11 +596,7 @@ static void handle_results(http_req *req)
                               "metric", w.metric, "mode", w.mode_max ? "max" : "min", "status",
                               sweep_status(w.counts, w.cancel_requested), "columns", cols, "rows",
                               rows);
-        if (!o) {
-            http_reply_nomem(req);
-            goto out;
-        }
-        http_reply_json(req, 200, o);
+        http_reply_json(req, 200, o); /* NULL: 503 out of memory */
     }
 out:
     json_decref(cols);

@@ -203,11 +203,7 @@ static void weights_get(http_req *req)
     if (load_own(req, st, http_req_param(req, "id"), &m) != 0) return;
     json_t *body = weights_json(&m);
     store_weights_meta_free(&m);
-    if (!body) {
-        http_reply_nomem(req);
-        return;
-    }
-    http_reply_json(req, 200, body);
+    http_reply_json(req, 200, body); /* NULL: 503 out of memory */
 }
 
 static void weights_delete(http_req *req)

@@ -330,9 +330,7 @@ static int cb_should_cancel(void *user)
 static void cb_on_batch(void *user, int epoch, int batch, int n_batches)
 {
     run_ctx *ctx = user;
-    slot *s = &ctx->w->slot;
-    atomic_store(&s->batches, n_batches);
-    slot_set_at(s, epoch, batch);
+    slot_set_at(&ctx->w->slot, epoch, batch); /* batches: set once, before training */
     if (clock_mono_s() - ctx->last_progress_s >= POOL_PROGRESS_INTERVAL_S) {
         (void)store_job_progress(ctx->st, ctx->job_id, epoch, batch, n_batches);
         poll_db_cancel(ctx);

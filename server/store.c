@@ -2744,7 +2744,6 @@ store_rc store_weights_list(store *s, const store_list_query *q, store_weights_m
     return rc;
 }
 
-
 store_rc store_weights_load(store *s, const char *id, void **buf, size_t *len)
 {
     return blob_whole(s, ST_WTS_DATA, "weights", id, 0, "weights", buf, len, NULL);

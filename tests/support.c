@@ -84,6 +84,7 @@ char *read_file(const char *path, size_t *len)
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <sqlite3.h>
 #include <zlib.h>
 
 #include "store.h"
@@ -739,6 +740,24 @@ json_t *it_get_json(const it_server *s, const char *path)
     json_t *o = body_json(&r);
     it_resp_free(&r);
     return o;
+}
+
+int it_db_exec(const char *db_path, const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof sql);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", sql, err);
+    int changes = sqlite3_changes(db);
+    sqlite3_close(db);
+    return changes;
 }
 
 json_t *it_job_get(const it_server *s, const char *id)

@@ -185,6 +185,15 @@ json_t *support_body_json(const it_resp *r, const char *file, int line);
 /* GET path: asserts 200 and a JSON body; returns it (the caller decrefs). */
 json_t *it_get_json(const it_server *s, const char *path);
 
+/* Run SQL (printf format) on the database file at db_path, as a test that sets
+ * up a state by hand does (a stopped fitd's, or a running one's: 5 s busy
+ * timeout); asserts it ran. Returns the rows its last statement changed. */
+int it_db_exec(const char *db_path, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* GET /v1/jobs/{id}: asserts 200 and returns the job (the caller decrefs). */
 json_t *it_job_get(const it_server *s, const char *id);
 

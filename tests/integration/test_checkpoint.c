@@ -24,7 +24,6 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "nn.h"
 #include "spec.h"
@@ -208,16 +207,11 @@ static void test_diverged_job_checkpoint(void **state)
 
     /* A damaged checkpoint (its last byte cut): 409 saying so, without the epoch
      * header. */
-    sqlite3 *db = NULL;
-    char sql[256];
-    assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    snprintf(sql, sizeof sql,
-             "UPDATE job_checkpoints SET data = substr(data, 1, length(data) - 1) "
-             "WHERE job_id = '%s'", id);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_changes(db), 1);
-    sqlite3_close(db);
+    assert_int_equal(it_db_exec(srv.db,
+                                "UPDATE job_checkpoints SET data = substr(data, 1, length(data) - 1) "
+                                "WHERE job_id = '%s'",
+                                id),
+                     1);
     snprintf(path, sizeof path, "/v1/jobs/%s/checkpoint", id);
     assert_int_equal(it_get(&srv, path, &r), 0);
     json_t *damaged = assert_problem(&r, 409);

@@ -449,15 +449,10 @@ static void test_resume_after_kill9(void **state)
      * undone below). The restart finishes it: the same weights, and its progress
      * says the last epoch is whole (it said batch 0 of it). */
     fitd_stop_keep();
-    sqlite3 *db = NULL;
-    char sql[300];
-    assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
-    snprintf(sql, sizeof sql,
-             "UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = '%s';"
-             "DELETE FROM job_weights WHERE job_id = '%s'",
-             id, id);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    it_db_exec(srv.db,
+               "UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = '%s';"
+               "DELETE FROM job_weights WHERE job_id = '%s'",
+               id, id);
     fitd_start(NULL);
     o = wait_job(id, "succeeded", 60);
     assert_int_equal(progress_of(o, "epoch"), EPOCHS);
@@ -1004,14 +999,8 @@ static void test_refuse_newer_schema(void **state)
     char *out = NULL;
     fitd_start(NULL);
     fitd_stop_keep();
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO schema_migrations (version, name, applied_at) "
-                                  "VALUES (9999, '9999_from_the_future.sql', '2030-01-01')",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    it_db_exec(srv.db, "INSERT INTO schema_migrations (version, name, applied_at) "
+                       "VALUES (9999, '9999_from_the_future.sql', '2030-01-01')");
 
     const char *args[] = {"--db", srv.db, "--listen", "127.0.0.1:0", NULL};
     int rc = run_fitd_refusal(args, &out);

@@ -123,16 +123,20 @@ static void job_status(const it_server *s, const char *id, char *out, size_t len
     it_resp_free(&r);
 }
 
-static long count_jobs(const it_server *s)
+/* The items of a list route's first page ("/v1/jobs", "/v1/datasets"). */
+static long count_items(const it_server *s, const char *route)
 {
-    it_resp r = {0};
-    assert_int_equal(it_get(s, "/v1/jobs?limit=100", &r), 0);
-    assert_int_equal(r.status, 200);
-    json_t *o = it_json(&r);
+    char path[64];
+    snprintf(path, sizeof path, "%s?limit=100", route);
+    json_t *o = it_get_json(s, path);
     long n = (long)json_array_size(json_object_get(o, "items"));
     json_decref(o);
-    it_resp_free(&r);
     return n;
+}
+
+static long count_jobs(const it_server *s)
+{
+    return count_items(s, "/v1/jobs");
 }
 
 /* ---------------------------------------------------------------- --max-queued */
@@ -757,14 +761,6 @@ static unsigned long long vm_size(pid_t pid)
     return kb * 1024;
 }
 
-static long count_datasets(const it_server *s)
-{
-    json_t *o = it_get_json(s, "/v1/datasets?limit=100");
-    long n = (long)json_array_size(json_object_get(o, "items"));
-    json_decref(o);
-    return n;
-}
-
 /* An upload whose parsed values need more memory than is left: 503 with
  * Retry-After (running out is not the request's fault), no dataset stored, the
  * service still answering, and the very same upload accepted once the limit is
@@ -806,13 +802,13 @@ static void test_out_of_memory(void **state)
     assert_int_equal(it_get(&s, "/healthz", &r), 0);
     assert_int_equal(r.status, 200);
     it_resp_free(&r);
-    assert_int_equal(count_datasets(&s), 0);
+    assert_int_equal(count_items(&s, "/v1/datasets"), 0);
 
     assert_int_equal(prlimit(s.pid, RLIMIT_AS, &old, NULL), 0);
     assert_int_equal(it_request(&s, "POST", "/v1/datasets?name=oom&label=y", hdr, csv, len, &r), 0);
     assert_int_equal(r.status, 201);
     it_resp_free(&r);
-    assert_int_equal(count_datasets(&s), 1);
+    assert_int_equal(count_items(&s, "/v1/datasets"), 1);
     free(csv);
     integrity_ok(&s);
     assert_int_equal(it_stop(&s), 0);

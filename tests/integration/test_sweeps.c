@@ -19,7 +19,6 @@
 
 #include <cmocka.h>
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "support.h"
 
@@ -394,14 +393,8 @@ static void halted_trial_survives_a_crash(const char *sweep_id)
     srv.keep_dir = 1;
     assert_int_equal(it_stop(&srv), 0);
     srv.keep_dir = 0;
-    sqlite3 *db = NULL;
-    char sql[400];
-    assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
-    snprintf(sql, sizeof sql,
-             "UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = '%s'",
-             job);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    it_db_exec(srv.db, "UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = '%s'",
+               job);
     const char *args[] = {"--workers", "2", "--max-queued", "100", "--auth-tokens", tokens_path,
                           NULL};
     assert_int_equal(it_start(&srv, args), 0);

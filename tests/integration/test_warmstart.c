@@ -26,7 +26,6 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <nettle/sha2.h>
-#include <sqlite3.h>
 
 #include "support.h"
 
@@ -250,21 +249,17 @@ static void test_resume_bit_identical(void **state)
 static void test_older_stored_specs(void **state)
 {
     (void)state;
-    char a[64], b[64], resumed[64], init[160], sql[400], path[160];
+    char a[64], b[64], resumed[64], init[160], path[160];
     it_submit_job(&srv, spec(32, ADAM, 2, 64, ""), a, sizeof a);
     it_submit_job(&srv, spec(32, ADAM, 2, 64, ""), b, sizeof b);
     json_decref(wait_final(&srv, a, "succeeded"));
     json_decref(wait_final(&srv, b, "succeeded"));
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(srv.db, &db), SQLITE_OK);
-    snprintf(sql, sizeof sql,
-             "UPDATE jobs SET spec = json_remove(spec, '$.compile.optimizer.weight_decay') "
-             "WHERE id = '%s';"
-             "UPDATE jobs SET spec = json_set(spec, '$.compile.optimizer.clipnorm', 5.0, "
-             "'$.compile.optimizer.clipvalue', 0.5) WHERE id = '%s'",
-             a, b);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    it_db_exec(srv.db,
+               "UPDATE jobs SET spec = json_remove(spec, '$.compile.optimizer.weight_decay') "
+               "WHERE id = '%s';"
+               "UPDATE jobs SET spec = json_set(spec, '$.compile.optimizer.clipnorm', 5.0, "
+               "'$.compile.optimizer.clipvalue', 0.5) WHERE id = '%s'",
+               a, b);
 
     snprintf(init, sizeof init, "{\"from_job\": \"%s\", \"resume\": true}", a);
     it_submit_job(&srv, spec(32, ADAM, 4, 64, init), resumed, sizeof resumed);
