@@ -400,11 +400,12 @@ static void convert_layer(kctx *k, const json_t *l, size_t index, json_t *native
                                      "(supported: InputLayer, Dense, Dropout)", shown(cls));
         return;
     }
-    /* tf.keras writes the input shape on the first layer when there is no InputLayer. */
+    /* tf.keras writes the input shape on the first layer of a model built with
+     * input_shape=: alone, or also on the InputLayer it adds before that layer. */
     char where[KERAS_PTR_MAX] = "";
     json_t *w = NULL;
     if (json_object_get(cfg, "batch_input_shape")) {
-        if (index == 0)
+        if (map->n == 0)
             w = batch_shape(k, cfg, "batch_input_shape", where);
         else
             kproblem_at(k, "batch_input_shape", "only the first layer may carry the input shape");
@@ -502,8 +503,8 @@ int keras_to_native(const json_t *doc, const char *base, json_t **native, keras_
     kctx k;
     keras_map *m = NULL;
     json_t *out = NULL, *layers_out = NULL, *shape = NULL, *width = NULL;
-    /* At most: the InputLayer or first layer, build_input_shape, build_config. */
-    input_src src[3];
+    /* At most: the InputLayer, the first layer, build_input_shape, build_config. */
+    input_src src[4];
     int n_src = 0;
     memset(&k, 0, sizeof k);
     k.pr = pr;
@@ -534,7 +535,7 @@ int keras_to_native(const json_t *doc, const char *base, json_t **native, keras_
     } else {
         kproblem(&k, "must be the Sequential config (an object, or a list of layers)");
     }
-    /* The InputLayer (or first layer) comes before build_input_shape. */
+    /* The InputLayer and the first layer come before build_input_shape. */
     input_src cfg_src = n_src ? src[0] : (input_src){0};
     n_src = 0;
     size_t n = layers ? json_array_size(layers) : 0;
@@ -759,15 +760,29 @@ static json_t *layer_json(const nn_layer_spec *l, int in_width, int *fail)
     return o;
 }
 
+/* Keras 3's name for the InputLayer, numbered past any layer that took it: Keras
+ * refuses a model with a name used twice. */
+static const char *input_layer_name(const nn_model_spec *model, char *buf, size_t size)
+{
+    for (int n = 0;; n++) {
+        snprintf(buf, size, n ? "input_layer_%d" : "input_layer", n);
+        int used = 0;
+        for (int i = 0; i < model->n_layers && !used; i++)
+            used = strcmp(model->layers[i].name, buf) == 0;
+        if (!used) return buf;
+    }
+}
+
 json_t *keras_model_to_json(const nn_model_spec *model)
 {
     int fail = 0;
+    char in_name[NN_NAME_MAX];
     json_t *layers = json_array(), *in_cfg = json_object();
     if (!layers) fail = 1;
     put(in_cfg, "batch_shape", shape_of(model->input_dim, &fail), &fail);
     put(in_cfg, "dtype", json_string("float32"), &fail);
     put(in_cfg, "sparse", json_false(), &fail);
-    put(in_cfg, "name", json_string("input_layer"), &fail);
+    put(in_cfg, "name", json_string(input_layer_name(model, in_name, sizeof in_name)), &fail);
     json_t *input = keras_object("keras.layers", "InputLayer", in_cfg, &fail);
     if (!layers || json_array_append_new(layers, input) != 0) fail = 1;
     int width = model->input_dim;

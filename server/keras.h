@@ -18,7 +18,8 @@
  * compile block governs).
  *
  * keras_model_to_json renders a model as the Keras 3 document (the 3.4-3.12
- * key structure, which every Keras 3 release reads), with initializer seeds,
+ * key structure, which later releases read too; 3.0-3.3 wrote the dtype as a
+ * string and were not checked against it), with initializer seeds,
  * so that keras.models.model_from_json rebuilds it; converting that document
  * back gives the same model.
  *

@@ -214,6 +214,7 @@ typedef struct bad_case {
 #define K34 "keras_3.4-3.12.json"
 #define K313 "keras_3.13.json"
 #define TF212 "tf_keras_2.12.json"
+#define TF213 "tf_keras_2.13.json"
 #define OLD "keras_2.0_bare_list.json"
 #define L(i) "/config/layers/" #i "/config"
 #define ML(i) "/model/config/layers/" #i "/config"
@@ -256,6 +257,7 @@ static const bad_case bad_cases[] = {
     {K34, "/config/layers/3/class_name", "\"InputLayer\"", "/model/config/layers/3/config",
      "first"},
     {TF212, L(3) "/batch_input_shape", "[null, 32]", ML(3) "/batch_input_shape", "first"},
+    {TF213, L(1) "/batch_input_shape/1", "63", ML(1) "/batch_input_shape/1", "disagrees"},
     {OLD, "/config/0/config/kernel_initializer/config/mode", "\"fan_out\"",
      "/model/config/0/config/kernel_initializer/config", "VarianceScaling"},
     {OLD, "/config/2/config/kernel_initializer/config/distribution", "\"untruncated_normal\"",
@@ -426,6 +428,26 @@ static void test_export_structure(void **state)
     spec_job_free(&job);
 }
 
+/* The InputLayer's name is one no layer has: Keras refuses a name used twice. */
+static void test_export_input_name(void **state)
+{
+    (void)state;
+    spec_job job = {0};
+    json_t *native = json_pack("{s:[i], s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}]}", "input_shape", 4,
+                               "layers", "type", "dense", "units", 3, "name", "input_layer",
+                               "type", "dense", "units", 2, "name", "input_layer_1");
+    assert_non_null(native);
+    parse_model_ok(native, &job);
+    json_t *k = keras_model_to_json(&job.model);
+    assert_non_null(k);
+    json_t *layers = json_object_get(json_object_get(k, "config"), "layers");
+    json_t *in = json_object_get(json_array_get(layers, 0), "config");
+    assert_string_equal(json_string_value(json_object_get(in, "name")), "input_layer_2");
+    json_decref(k);
+    spec_job_free(&job);
+    json_decref(native);
+}
+
 /* Export -> re-import gives the same model: every fixture, and a native model
  * using every initializer kind and activation. */
 static void test_round_trip(void **state)
@@ -496,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_input_unknown),
         cmocka_unit_test(test_all_problems),
         cmocka_unit_test(test_export_structure),
+        cmocka_unit_test(test_export_input_name),
         cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
