@@ -18,6 +18,7 @@ nn_limits nn_limits_default(void)
     l.max_bytes = (size_t)2 << 30; /* 2 GiB */
     l.max_samples = 10000000;
     l.max_features = 1000000;
+    l.max_file_bytes = SIZE_MAX;
     return l;
 }
 

@@ -77,6 +77,7 @@ nn_idx_parser *nn_idx_parser_new(const nn_limits *limits, nn_error *err)
         if (limits->max_bytes) p->lim.max_bytes = limits->max_bytes;
         if (limits->max_samples) p->lim.max_samples = limits->max_samples;
         if (limits->max_features) p->lim.max_features = limits->max_features;
+        if (limits->max_file_bytes) p->lim.max_file_bytes = limits->max_file_bytes;
     }
     p->hdr_need = 4;
     return p;
@@ -152,6 +153,9 @@ static nn_status idx_check_dims(nn_idx_parser *p, nn_error *err)
     if (count > p->lim.max_bytes / sizeof(float) || p->data_bytes > p->lim.max_bytes)
         return idx_fail(p, err, NN_ERR_LIMIT, "IDX: declares %zu values (%zu bytes), over the limit of %zu bytes",
                         count, p->data_bytes, p->lim.max_bytes);
+    if (p->hdr_need + p->data_bytes > p->lim.max_file_bytes) /* no overflow: data_bytes <= max_bytes */
+        return idx_fail(p, err, NN_ERR_LIMIT, "IDX: the file declares %zu bytes, over the limit of %zu bytes",
+                        p->hdr_need + p->data_bytes, p->lim.max_file_bytes);
     p->scale = p->type == 0x08 && p->ndim >= 2;
     p->header_done = 1;
     return NN_OK;

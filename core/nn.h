@@ -67,6 +67,9 @@ typedef struct nn_limits {
     size_t max_bytes;    /* decoded bytes of one dataset (default 2 GiB) */
     size_t max_samples;  /* rows / items (default 10,000,000) */
     size_t max_features; /* features per sample (default 1,000,000) */
+    size_t max_file_bytes; /* an IDX file's bytes once decompressed: a gzip bomb's
+                            * declared size is refused before it inflates (default:
+                            * no limit beyond max_bytes) */
 } nn_limits;
 nn_limits nn_limits_default(void);
 

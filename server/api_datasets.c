@@ -272,6 +272,9 @@ static int upload_begin(http_req *req)
         }
     } else {
         u->kind = UP_MULTIPART;
+        /* A gzipped part counts at its inflated size: the upload limit holds for
+         * what is parsed and stored, not only for what crossed the wire. */
+        u->limits.max_file_bytes = (size_t)ctx->cfg->max_body_dataset;
         u->pp = MHD_create_post_processor(http_req_connection(req), 64 * 1024, on_part, u);
         if (!u->pp) {
             http_reply_problem(req, 400, "multipart/form-data needs a boundary parameter");
@@ -589,9 +592,9 @@ static void upload_finish(http_req *req)
         }
         if (!u->err_status) {
             nn_status rc = nn_dataset_from_idx(&xa, &ya, &ds, &u->err);
-            if (rc != NN_OK) {
+            if (rc != NN_OK) { /* labels that do not fit the images, or images too wide */
                 u->err_status = status_for(rc);
-                u->err_field[0] = 0;
+                snprintf(u->err_field, sizeof u->err_field, rc == NN_ERR_LIMIT ? "/x" : "/y");
             }
         }
         if (u->err_status) {

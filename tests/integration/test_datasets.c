@@ -447,7 +447,7 @@ static void test_multipart_bad(void **state)
     unsigned char *y4 = idx_ubyte(yd, 1, lab4, 4, &y4_len);
     it_part mismatch[] = {{"x", "x", p.x, p.x_len}, {"y", "y", y4, y4_len}};
     body = it_multipart(mismatch, 2, &len, &ct);
-    upload_bad("/v1/datasets", ct, body, len, 422, NULL, NULL);
+    upload_bad("/v1/datasets", ct, body, len, 422, "5 images but 4 labels", "/y");
     free(body);
     free(y4);
 

@@ -1,7 +1,7 @@
 /*
  * test_http.c — the HTTP layer and the fitd program against a real fitd: routing
- * (404, 405 + Allow), 415, 413 from Content-Length and while streaming a chunked
- * body, malformed JSON, /healthz, the served API document, request ids, the log
+ * (404, 405 + Allow), 415, 413 from Content-Length, while streaming a chunked
+ * body and for a gzipped upload over the limit once inflated, malformed JSON, /healthz, the served API document, request ids, the log
  * format, --help, --version, bad flags, the open-file limit fitted to
  * --max-connections, and a clean stop on SIGTERM.
  */
@@ -150,6 +150,56 @@ static void test_too_large_streamed(void **state)
                                 "big");
     json_decref(doc);
     it_resp_free(&r);
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* A gzip bomb: 2048 zero images of 32x32 are 2 MiB once inflated, a few KiB on the
+ * wire; the 1 MiB --max-body-dataset holds for the inflated size (it was stored). */
+static void test_gzip_counts_inflated(void **state)
+{
+    enum { N = 2048 };
+    size_t x_len = 16 + (size_t)N * 1024, y_len = 8 + N, gz_len = 0;
+    unsigned char *x = calloc(1, x_len), *y = calloc(1, y_len);
+    assert_non_null(x);
+    assert_non_null(y);
+    x[2] = 0x08;
+    x[3] = 3;
+    put_be32(x + 4, N);
+    put_be32(x + 8, 32);
+    put_be32(x + 12, 32);
+    y[2] = 0x08;
+    y[3] = 1;
+    put_be32(y + 4, N);
+    void *gz = it_gzip(x, x_len, &gz_len);
+    assert_non_null(gz);
+    assert_true(gz_len < 64 * 1024);
+    it_part parts[] = {{"x", "x.idx.gz", gz, gz_len}, {"y", "y.idx", y, y_len}, {"name", NULL, "bomb", 4}};
+    const char *ct = NULL;
+    size_t len = 0;
+    char *body = it_multipart(parts, 3, &len, &ct);
+    const char *const headers[] = {ct, NULL};
+    it_resp r;
+    assert_int_equal(it_request(&srv, "POST", "/v1/datasets", headers, body, len, &r), 0);
+    json_t *doc = assert_problem(&r, 413);
+    assert_non_null(strstr(json_string_value(json_object_get(doc, "detail")), "1048576"));
+    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
+    assert_string_equal(json_string_value(json_object_get(e0, "pointer")), "/x");
+    json_decref(doc);
+    it_resp_free(&r);
+    assert_int_equal(it_get(&srv, "/v1/datasets", &r), 0);
+    assert_null(strstr(r.body, "\"bomb\""));
+    it_resp_free(&r);
+    free(body);
+    free(gz);
+    free(x);
+    free(y);
 }
 
 static void test_malformed_json(void **state)
@@ -380,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_media_type),
         cmocka_unit_test(test_too_large_content_length),
         cmocka_unit_test(test_too_large_streamed),
+        cmocka_unit_test(test_gzip_counts_inflated),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_healthz_and_request_ids),
         cmocka_unit_test(test_openapi_served),

@@ -359,50 +359,53 @@ typedef struct idx_case {
     nn_status code;
     const char *message;
     int gzip_too; /* also run gzip-compressed (same decoded stream, same error) */
+    size_t max_file_bytes;
 } idx_case;
 
 static const idx_case bad_cases[] = {
-    {"empty", NULL, 0, 0, 0, 0, NN_ERR_PARSE, "IDX: empty input", 0},
-    {"one byte", B(0), 0, 0, 0, NN_ERR_PARSE, "truncated header: 1 of 4 bytes", 1},
-    {"bad magic", B(1, 0, 8, 1, 0, 0, 0, 1, 5), 0, 0, 0, NN_ERR_PARSE, "not an IDX file: magic 01 00 08 01", 1},
-    {"fake gzip magic", B(0x1f, 0x8b, 0, 0, 0, 0), 0, 0, 0, NN_ERR_PARSE, "gzip: corrupt data", 0},
-    {"bad type", B(0, 0, 0x0a, 1, 0, 0, 0, 1, 5), 0, 0, 0, NN_ERR_PARSE, "unknown data type 0x0a", 1},
-    {"ndim 0", B(0, 0, 8, 0), 0, 0, 0, NN_ERR_PARSE, "0 dimensions, expected 1 to 4", 1},
+    {"empty", NULL, 0, 0, 0, 0, NN_ERR_PARSE, "IDX: empty input", 0, 0},
+    {"one byte", B(0), 0, 0, 0, NN_ERR_PARSE, "truncated header: 1 of 4 bytes", 1, 0},
+    {"bad magic", B(1, 0, 8, 1, 0, 0, 0, 1, 5), 0, 0, 0, NN_ERR_PARSE, "not an IDX file: magic 01 00 08 01", 1, 0},
+    {"fake gzip magic", B(0x1f, 0x8b, 0, 0, 0, 0), 0, 0, 0, NN_ERR_PARSE, "gzip: corrupt data", 0, 0},
+    {"bad type", B(0, 0, 0x0a, 1, 0, 0, 0, 1, 5), 0, 0, 0, NN_ERR_PARSE, "unknown data type 0x0a", 1, 0},
+    {"ndim 0", B(0, 0, 8, 0), 0, 0, 0, NN_ERR_PARSE, "0 dimensions, expected 1 to 4", 1, 0},
     {"ndim 5", B(0, 0, 8, 5, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7), 0, 0, 0,
-     NN_ERR_PARSE, "5 dimensions, expected 1 to 4", 1},
-    {"zero dim", B(0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 0), 0, 0, 0, NN_ERR_PARSE, "dimension 1 is zero", 1},
-    {"truncated dims", B(0, 0, 8, 2, 0, 0, 0, 2, 0, 0), 0, 0, 0, NN_ERR_PARSE, "truncated header: 10 of 12 bytes", 1},
+     NN_ERR_PARSE, "5 dimensions, expected 1 to 4", 1, 0},
+    {"zero dim", B(0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 0), 0, 0, 0, NN_ERR_PARSE, "dimension 1 is zero", 1, 0},
+    {"truncated dims", B(0, 0, 8, 2, 0, 0, 0, 2, 0, 0), 0, 0, 0, NN_ERR_PARSE, "truncated header: 10 of 12 bytes", 1, 0},
     {"truncated data", B(0, 0, 8, 1, 0, 0, 0, 4, 1, 2, 3), 0, 0, 0, NN_ERR_PARSE,
-     "truncated data: expected 4 bytes, received 3", 1},
+     "truncated data: expected 4 bytes, received 3", 1, 0},
     {"split element", B(0, 0, 0x0c, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0), 0, 0, 0, NN_ERR_PARSE,
-     "truncated data: expected 8 bytes, received 6", 1},
+     "truncated data: expected 8 bytes, received 6", 1, 0},
     {"trailing data", B(0, 0, 8, 1, 0, 0, 0, 2, 1, 2, 3), 0, 0, 0, NN_ERR_PARSE,
-     "trailing data after the declared 2 data bytes", 1},
+     "trailing data after the declared 2 data bytes", 1, 0},
     {"lying header", B(0, 0, 8, 2, 0, 0x0f, 0x42, 0x40, 0, 0x0f, 0x42, 0x40, 1, 2, 3, 4, 5, 6, 7, 8), 0, 0, 0,
-     NN_ERR_LIMIT, "declares 1000000000000 values", 1},
+     NN_ERR_LIMIT, "declares 1000000000000 values", 1, 0},
     {"lying header bytes", B(0, 0, 8, 2, 0, 0, 0x03, 0xe8, 0x3b, 0x9a, 0xca, 0x00, 1, 2), 0, 0, 0,
-     NN_ERR_LIMIT, "values per item exceed", 1},
+     NN_ERR_LIMIT, "values per item exceed", 1, 0},
     {"size overflow", B(0, 0, 0x0e, 4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                        0xff, 0xff, 0xff, 0xff), 0, 0, 0, NN_ERR_LIMIT, "the declared size overflows", 1},
+                        0xff, 0xff, 0xff, 0xff), 0, 0, 0, NN_ERR_LIMIT, "the declared size overflows", 1, 0},
     {"max_samples", B(0, 0, 8, 1, 0, 0, 0, 5, 1, 2, 3, 4, 5), 0, 4, 0, NN_ERR_LIMIT,
-     "5 items exceed the limit of 4", 1},
+     "5 items exceed the limit of 4", 1, 0},
     {"max_features", B(0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6), 0, 0, 2, NN_ERR_LIMIT,
-     "3 values per item exceed the limit of 2", 1},
+     "3 values per item exceed the limit of 2", 1, 0},
     {"max_bytes", B(0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6), 20, 0, 0, NN_ERR_LIMIT,
-     "declares 6 values (6 bytes), over the limit of 20 bytes", 1},
+     "declares 6 values (6 bytes), over the limit of 20 bytes", 1, 0},
+    {"max_file_bytes", B(0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6), 0, 0, 0, NN_ERR_LIMIT,
+     "the file declares 18 bytes, over the limit of 17 bytes", 1, 17},
     {"float NaN", B(0, 0, 0x0d, 1, 0, 0, 0, 2, 0x3f, 0x80, 0, 0, 0x7f, 0xc0, 0, 0), 0, 0, 0, NN_ERR_PARSE,
-     "element 1 is NaN or Inf", 1},
+     "element 1 is NaN or Inf", 1, 0},
     {"float Inf", B(0, 0, 0x0d, 1, 0, 0, 0, 1, 0xff, 0x80, 0, 0), 0, 0, 0, NN_ERR_PARSE,
-     "element 0 is NaN or Inf", 1},
+     "element 0 is NaN or Inf", 1, 0},
     {"double Inf", B(0, 0, 0x0e, 1, 0, 0, 0, 1, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0), 0, 0, 0, NN_ERR_PARSE,
-     "element 0 is NaN or Inf", 1},
+     "element 0 is NaN or Inf", 1, 0},
     {"double too big for float", B(0, 0, 0x0e, 1, 0, 0, 0, 1, 0x7e, 0x37, 0xe4, 0x3c, 0x88, 0, 0x75, 0x9c),
-     0, 0, 0, NN_ERR_PARSE, "element 0 is outside the float32 range", 1},
+     0, 0, 0, NN_ERR_PARSE, "element 0 is outside the float32 range", 1, 0},
 };
 
 static void run_bad(const idx_case *c, const unsigned char *in, size_t len, size_t chunk, const char *how)
 {
-    nn_limits lim = {c->max_bytes, c->max_samples, c->max_features};
+    nn_limits lim = {c->max_bytes, c->max_samples, c->max_features, c->max_file_bytes};
     nn_idx_array a = {0};
     nn_error err = {0};
     nn_status rc = parse_chunks(in, len, chunk, &lim, &a, &err);
@@ -436,7 +439,7 @@ static void test_bad_inputs(void **state)
 static void test_lying_header_no_alloc(void **state)
 {
     (void)state;
-    nn_limits lim = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
+    nn_limits lim = {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX};
     uint32_t dims[2] = {1000000, 1000000};
     unsigned char data[16] = {1, 2, 3};
     bytes b = make_idx(0x08, 2, dims, data, sizeof data);
