@@ -399,6 +399,28 @@ store_job_new api_job_draft_row(http_req *req, const api_job_draft *d)
     return in;
 }
 
+/* The insert found a dataset or the init source gone (deleted since the checks):
+ * the same checks again name it at its pointer, as if it had gone before. */
+static void reply_vanished(http_req *req, store *st, const json_t *root)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", store_errmsg(st));
+    api_job_draft again = {0};
+    json_t *e = json_array();
+    if (!e) {
+        http_reply_nomem(req);
+        return;
+    }
+    int vrc = api_job_prepare(req, st, root, e, &again);
+    api_job_draft_free(&again);
+    if (vrc < 0) { /* replied */
+        json_decref(e);
+        return;
+    }
+    if (vrc == 0) http_problem_add(e, "", "%s", msg);
+    http_reply_problem_errors(req, 422, "the job spec is invalid", e);
+}
+
 static void handle_submit(http_req *req)
 {
     json_t *root = NULL, *errors = NULL;
@@ -447,10 +469,8 @@ static void handle_submit(http_req *req)
                            key ? key : "");
         goto out;
     }
-    if (rc == STORE_NOT_FOUND) { /* a dataset was deleted since we checked */
-        json_t *e = json_array();
-        http_problem_add(e, "/data", "%s", store_errmsg(st));
-        http_reply_problem_errors(req, 422, "the job spec is invalid", e);
+    if (rc == STORE_NOT_FOUND) { /* a dataset or the init source went since we checked */
+        reply_vanished(req, st, root);
         goto out;
     }
     if (rc != STORE_OK) {

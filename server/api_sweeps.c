@@ -215,7 +215,7 @@ typedef struct submit_state {
     int n; /* drafts and params filled */
 } submit_state;
 
-static void submit_state_free(submit_state *s)
+static void trials_free(submit_state *s)
 {
     for (int i = 0; i < s->n; i++) {
         api_job_draft_free(&s->drafts[i]);
@@ -224,6 +224,15 @@ static void submit_state_free(submit_state *s)
     free(s->drafts);
     free(s->rows);
     free(s->params);
+    s->drafts = NULL;
+    s->rows = NULL;
+    s->params = NULL;
+    s->n = 0;
+}
+
+static void submit_state_free(submit_state *s)
+{
+    trials_free(s);
     sweep_def_free(&s->def);
 }
 
@@ -330,10 +339,15 @@ static void handle_submit(http_req *req)
         .max_queued = ctx && ctx->cfg ? ctx->cfg->max_queued : 0,
     };
     store_rc rc = store_sweep_insert(st, &in, &w);
-    if (rc == STORE_NOT_FOUND) { /* a dataset was deleted since we checked */
-        json_t *e = json_array();
-        http_problem_add(e, "/base/data", "%s", store_errmsg(st));
-        http_reply_problem_errors(req, 422, "the sweep is invalid", e);
+    if (rc == STORE_NOT_FOUND) { /* a dataset or the init source went since we checked: */
+        char msg[256];              /* the same checks again name it at its pointer */
+        snprintf(msg, sizeof msg, "%s", store_errmsg(st));
+        trials_free(&s);
+        trc = prepare_trials(req, st, &s, errors);
+        if (trc < 0) goto out;
+        if (trc == 0) http_problem_add(errors, "/base", "%s", msg);
+        http_reply_problem_errors(req, 422, "a trial of the sweep is invalid", errors);
+        errors = NULL;
         goto out;
     }
     if (rc != STORE_OK) {

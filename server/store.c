@@ -56,6 +56,7 @@ enum {
     ST_DS_LIST,
     ST_DS_CHUNKS,
     ST_DS_EXISTS,
+    ST_JOB_INIT_MISSING,
     ST_DS_IN_USE,
     ST_DS_DELETE,
     ST_JOB_INSERT,
@@ -175,6 +176,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DS_CHUNKS] =
         "SELECT chunk, data FROM dataset_chunks WHERE dataset_id = ?1 AND part = ?2 ORDER BY chunk",
     [ST_DS_EXISTS] = "SELECT 1 FROM datasets WHERE id = ?1",
+    /* What a job spec's init names and no longer exists: NULL when all is there. */
+    [ST_JOB_INIT_MISSING] =
+        "SELECT CASE WHEN json_extract(?1, '$.init.weights') IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM weights WHERE id = json_extract(?1, '$.init.weights')) "
+        "THEN 'init.weights ' || json_extract(?1, '$.init.weights') "
+        "WHEN json_extract(?1, '$.init.from_job') IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM jobs WHERE id = json_extract(?1, '$.init.from_job')) "
+        "THEN 'init.from_job ' || json_extract(?1, '$.init.from_job') END",
     [ST_DS_IN_USE] = "SELECT EXISTS (SELECT 1 FROM jobs WHERE status IN ('queued', 'running') "
                      "AND (train_dataset_id = ?1 OR validation_dataset_id = ?1 "
                      "OR test_dataset_id = ?1))",
@@ -1706,8 +1715,27 @@ static store_rc job_new_check(store *s, const store_job_new *in)
     return STORE_OK;
 }
 
+/* STORE_NOT_FOUND when the weights or the job a spec's init starts from is gone.
+ * Checked in the insert's transaction: a delete, which refuses a source of a queued
+ * job, then either ran before (the insert fails) or sees the new job. */
+static store_rc init_source_exists(store *s, const char *spec_json)
+{
+    sqlite3_stmt *st = NULL;
+    store_rc rc = prep(s, ST_JOB_INIT_MISSING, &st);
+    if (rc != STORE_OK) goto out;
+    BIND(sqlite3_bind_text(st, 1, spec_json, -1, SQLITE_STATIC));
+    int code = step(s, st);
+    if (code != SQLITE_ROW)
+        rc = sql_fail(s, code, "read the init source");
+    else if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+        rc = set_err(s, STORE_NOT_FOUND, "%s not found", (const char *)sqlite3_column_text(st, 0));
+out:
+    done(st);
+    return rc;
+}
+
 /* Insert the queued job row `id` inside the caller's transaction, once its datasets
- * are known to exist. `key` NULL = no idempotency key. */
+ * and init source are known to exist. `key` NULL = no idempotency key. */
 static store_rc job_row_insert(store *s, const char *id, const store_job_new *in, const char *key)
 {
     sqlite3_stmt *st = NULL;
@@ -1715,6 +1743,7 @@ static store_rc job_row_insert(store *s, const char *id, const store_job_new *in
     const char *ds_ids[3] = {in->train_dataset_id, in->validation_dataset_id, in->test_dataset_id};
     for (int i = 0; i < 3; i++)
         if (ds_ids[i] && *ds_ids[i] && (rc = dataset_exists(s, ds_ids[i])) != STORE_OK) goto out;
+    if ((rc = init_source_exists(s, in->spec_json)) != STORE_OK) goto out;
     if ((rc = prep(s, ST_JOB_INSERT, &st)) != STORE_OK) goto out;
     BIND(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC));
     BIND(sqlite3_bind_text(st, 2, in->tenant ? in->tenant : "", -1, SQLITE_STATIC));

@@ -11,8 +11,10 @@
  * same seed (shuffling and dropout included), its epochs numbered 4..6 with the
  * same losses; and every error: bad safetensors, wrong tensor name, wrong shape,
  * unknown ids, another tenant's ids, a source that has not succeeded, a resume
- * that changes the spec or does not add epochs, deleting weights in use (409).
+ * that changes the spec or does not add epochs, deleting weights in use (409),
+ * and a delete racing a submission that starts from what it deletes.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -539,6 +541,85 @@ static void test_init_errors(void **state)
     it_resp_free(&r);
 }
 
+/* DELETE /v1/weights/W racing POST /v1/jobs with "init": {"weights": W}, while
+ * long jobs hold both workers so that an accepted job stays queued: exactly one
+ * wins. Either the job is queued and the delete is a 409, or the weights are gone
+ * and the submission is a 422 at /init/weights. (Before the store checked the
+ * init source in the insert's transaction, both succeeded in about a third of the
+ * rounds and the job failed when it started.) */
+typedef struct racer {
+    pthread_barrier_t *go;
+    char path[128];
+    long status;
+} racer;
+
+static void *race_delete(void *arg)
+{
+    racer *r = arg;
+    it_resp resp;
+    pthread_barrier_wait(r->go);
+    r->status = it_delete(&srv, r->path, &resp) == 0 ? resp.status : -1;
+    if (r->status > 0) it_resp_free(&resp);
+    return NULL;
+}
+
+static void test_delete_races_submit(void **state)
+{
+    if (!src_job[0]) skip();
+    size_t len;
+    char *file = job_weights(src_job, &len);
+    char busy[2][64], path[200];
+    for (int i = 0; i < 2; i++) it_submit_job(&srv, spec(32, ADAM, 5000, 64, ""), busy[i], sizeof busy[i]);
+    pthread_barrier_t go;
+    assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+    int queued = 0, refused = 0;
+    for (int round = 0; round < 30; round++) {
+        it_resp r = post_octets(&srv, "/v1/weights", file, len);
+        expect_status(&r, 201);
+        json_t *o = body_json(&r);
+        char w[64], init[128];
+        snprintf(w, sizeof w, "%s", json_string_value(json_object_get(o, "id")));
+        json_decref(o);
+        it_resp_free(&r);
+        racer d = {.go = &go};
+        snprintf(d.path, sizeof d.path, "/v1/weights/%s", w);
+        snprintf(init, sizeof init, "{\"weights\": \"%s\"}", w);
+        const char *body = spec(32, FROZEN, 1, 64, init);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, race_delete, &d), 0);
+        pthread_barrier_wait(&go);
+        assert_int_equal(it_post_json(&srv, "/v1/jobs", body, &r), 0);
+        pthread_join(t, NULL);
+        if (r.status == 202) {
+            queued++;
+            assert_int_equal(d.status, 409);
+            o = body_json(&r);
+            snprintf(path, sizeof path, "/v1/jobs/%s/cancel", json_string_value(json_object_get(o, "id")));
+            json_decref(o);
+            it_resp c;
+            assert_int_equal(it_request(&srv, "POST", path, NULL, NULL, 0, &c), 0);
+            it_resp_free(&c);
+        } else {
+            refused++;
+            assert_int_equal(d.status, 204);
+            json_t *p = assert_problem(&r, 422);
+            expect_error(p, "/init/weights", w);
+            json_decref(p);
+        }
+        it_resp_free(&r);
+    }
+    print_message("delete vs submit: %d rounds queued the job, %d refused it\n", queued, refused);
+    for (int i = 0; i < 2; i++) {
+        it_resp c;
+        snprintf(path, sizeof path, "/v1/jobs/%s/cancel", busy[i]);
+        assert_int_equal(it_request(&srv, "POST", path, NULL, NULL, 0, &c), 0);
+        it_resp_free(&c);
+        json_decref(wait_final(&srv, busy[i], "cancelled"));
+    }
+    pthread_barrier_destroy(&go);
+    free(file);
+}
+
 /* Another tenant's weights and jobs answer as missing ones. */
 static void test_tenants(void **state)
 {
@@ -648,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_bad_uploads),
         cmocka_unit_test(test_upload_over_store_limit),
         cmocka_unit_test(test_init_errors),
+        cmocka_unit_test(test_delete_races_submit),
         cmocka_unit_test(test_tenants),
         cmocka_unit_test(test_readme_block),
     };

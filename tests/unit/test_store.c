@@ -566,6 +566,52 @@ static void test_job_insert_and_idempotency(void **state)
     store_job_free(&b);
 }
 
+/* A job's init source is checked in the insert's transaction: weights or a job
+ * deleted after the handler's checks fail the insert (it was queued, to fail when
+ * it started); once the job is queued the source cannot be deleted. */
+static void test_job_insert_init_source(void **state)
+{
+    fx *f = *state;
+    store_dataset_meta d;
+    store_job src, j;
+    char spec[200];
+    small_dataset(f->s, &d);
+    insert_job(f->s, d.id, NULL, NULL, &src);
+    store_weights_meta w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.name, sizeof w.name, "w");
+    w.tensors_json = "[]";
+    assert_int_equal(store_weights_insert(f->s, &w, "abc", 3), STORE_OK);
+
+    store_job_new in = {0};
+    in.spec_json = spec;
+    in.train_dataset_id = d.id;
+    in.epochs = 1;
+    const char *gone[] = {"{\"init\":{\"weights\":\"wts_gone\"}}",
+                          "{\"init\":{\"from_job\":\"job_gone\",\"resume\":true}}"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(spec, sizeof spec, "%s", gone[i]);
+        assert_int_equal(store_job_insert(f->s, &in, &j, NULL), STORE_NOT_FOUND);
+        assert_non_null(strstr(store_errmsg(f->s), i ? "init.from_job job_gone" : "init.weights wts_gone"));
+    }
+    int64_t queued = 0;
+    assert_int_equal(store_job_count(f->s, STORE_JOB_QUEUED, &queued), STORE_OK);
+    assert_int_equal(queued, 1); /* src only */
+
+    snprintf(spec, sizeof spec, "{\"init\":{\"weights\":\"%s\"}}", w.id);
+    assert_int_equal(store_job_insert(f->s, &in, &j, NULL), STORE_OK);
+    store_job_free(&j);
+    assert_int_equal(store_weights_delete(f->s, w.id), STORE_CONFLICT);
+
+    /* from_job needs a finished source; finish src by cancelling it while queued. */
+    assert_int_equal(store_job_cancel(f->s, src.id, NULL), STORE_OK);
+    snprintf(spec, sizeof spec, "{\"init\":{\"from_job\":\"%s\"}}", src.id);
+    assert_int_equal(store_job_insert(f->s, &in, &j, NULL), STORE_OK);
+    store_job_free(&j);
+    assert_int_equal(store_job_delete(f->s, src.id), STORE_CONFLICT);
+    store_job_free(&src);
+}
+
 static void test_job_list_filter_and_pages(void **state)
 {
     fx *f = *state;
@@ -1296,6 +1342,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dataset_injected_failure_leaves_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_job_insert_and_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_insert_init_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_list_filter_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_never_share, setup, teardown),
