@@ -1341,7 +1341,7 @@ int api_jobs_register(http_server *srv)
         {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/checkpoint", .handler = handle_checkpoint},
         {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/model", .handler = handle_model},
         {.method = HTTP_POST, .pattern = "/v1/jobs/{id}/predict", .handler = handle_predict,
-         .body = HTTP_BODY_BUFFER, .content_types = json_types},
+         .body = HTTP_BODY_BUFFER, .content_types = json_types, .heavy = 1},
     };
     return http_route_add(srv, routes, sizeof routes / sizeof routes[0]);
 }

@@ -62,6 +62,7 @@ struct http_server {
     uint64_t id_seed;
     atomic_uint_fast64_t id_counter;
     atomic_int draining; /* http_server_drain: every request gets 503 */
+    atomic_int heavy;    /* heavy handlers running (http_route.heavy) */
     atomic_int inflight; /* requests begun and not yet completed */
     atomic_uint_fast64_t wake_gen; /* http_server_wake_streams calls so far */
     pthread_key_t store_key;
@@ -842,6 +843,7 @@ http_server *http_server_new(const http_config *cfg)
     srv->id_seed = seed;
     atomic_init(&srv->id_counter, 0);
     atomic_init(&srv->draining, 0);
+    atomic_init(&srv->heavy, 0);
     atomic_init(&srv->inflight, 0);
     if (pthread_key_create(&srv->store_key, store_key_destroy) != 0) {
         free(srv);
@@ -1015,6 +1017,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     free(req->path);
     free(req);
     *req_cls = NULL;
+}
+
+/* Run the route's handler; a heavy one only while another pool thread stays free. */
+static void run_handler(http_server *srv, http_req *req)
+{
+    int heavy = req->route->r.heavy;
+    int cap = srv->cfg.n_threads > 1 ? (int)srv->cfg.n_threads - 1 : 1;
+    if (heavy && atomic_fetch_add(&srv->heavy, 1) >= cap) {
+        atomic_fetch_sub(&srv->heavy, 1);
+        if (http_reply_header(req, "Retry-After", "1") == 0)
+            http_reply_problem(req, 503, "%d long requests (predictions, backups) are running, "
+                                         "as many as run at once; retry in a moment", cap);
+        return;
+    }
+    req->handler_ran = 1;
+    req->route->r.handler(req);
+    if (heavy) atomic_fetch_sub(&srv->heavy, 1);
+    if (!req->replied) {
+        LOG(LOG_ERROR, "handler did not reply", "\"request_id\":\"%s\"", req->id);
+        http_reply_problem(req, 500, "the request could not be completed");
+    }
 }
 
 /* While draining: 503 with Retry-After, whatever the route. */
@@ -1228,14 +1251,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
      * not run its handler after it (its cleanup sees aborted: nothing stored). */
     if (!req->replied && atomic_load(&srv->draining) && reply_draining(req) == MHD_NO)
         return MHD_NO; /* no memory for the 503: drop the connection, never run the handler */
-    if (!req->replied) {
-        req->handler_ran = 1;
-        req->route->r.handler(req);
-        if (!req->replied) {
-            LOG(LOG_ERROR, "handler did not reply", "\"request_id\":\"%s\"", req->id);
-            http_reply_problem(req, 500, "the request could not be completed");
-        }
-    }
+    if (!req->replied) run_handler(srv, req);
     return req->replied ? MHD_YES : MHD_NO;
 }
 

@@ -99,6 +99,11 @@ typedef struct http_route {
      * replying (a parse error): the rest of the body is discarded and the handler
      * does not run. */
     int (*on_body)(http_req *req, const char *data, size_t len);
+    /* Non-zero: the handler holds its pool thread for long (a prediction, a
+     * backup). At most n_threads - 1 such handlers run at once, so one thread is
+     * always left for everything else; past that the reply is a 503 with
+     * Retry-After: 1. */
+    int heavy;
 } http_route;
 
 /* Server settings. Zero fields take the defaults in brackets. */

@@ -1054,6 +1054,85 @@ static void test_openapi_statuses(void **state)
     json_decref(it_wait_job(&srv, running_id, "cancelled", 10, 25));
 }
 
+/* Two pool threads: at most one prediction runs at once, so the other thread
+ * stays free (/healthz answers while predictions run); one over that gets 503 with
+ * Retry-After: 1. Predictions of 7000 rows through a 64-32768-10 model take tenths
+ * of a second, so two sent together overlap. */
+static int setup_two_http_threads(void **state)
+{
+    (void)state;
+    return fresh_server(1, "--http-threads=2");
+}
+
+typedef struct predictor {
+    pthread_barrier_t *go;
+    const char *path, *body;
+    resp r;
+} predictor;
+
+static void *predict_thread(void *arg)
+{
+    predictor *p = arg;
+    pthread_barrier_wait(p->go);
+    p->r = post_json(p->path, p->body);
+    return NULL;
+}
+
+static void test_predictions_leave_a_thread(void **state)
+{
+    (void)state;
+    char id[64], path[160];
+    char *spec = keras_spec(1, 256, 32768, NULL);
+    submit(spec, id, sizeof id, 202);
+    free(spec);
+    json_decref(it_wait_job(&srv, id, "succeeded", 120 * it_slow(), 50));
+    snprintf(path, sizeof path, "/v1/jobs/%s/predict", id);
+    enum { ROWS = 7000 };
+    size_t cap = 32 + (size_t)ROWS * 130, n = 0;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    n += (size_t)snprintf(body + n, cap - n, "{\"inputs\": [");
+    for (int r = 0; r < ROWS; r++) {
+        body[n++] = r ? ',' : '[';
+        if (r) body[n++] = '[';
+        for (int c = 0; c < 64; c++) n += (size_t)snprintf(body + n, cap - n, c ? ",%d" : "%d", (r + c) % 10);
+        body[n++] = ']';
+    }
+    n += (size_t)snprintf(body + n, cap - n, "]}");
+    pthread_barrier_t go;
+    assert_int_equal(pthread_barrier_init(&go, NULL, 3), 0);
+    int refused = 0;
+    for (int round = 0; round < 3 && !refused; round++) {
+        predictor p[2];
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++) {
+            p[i] = (predictor){.go = &go, .path = path, .body = body};
+            assert_int_equal(pthread_create(&t[i], NULL, predict_thread, &p[i]), 0);
+        }
+        pthread_barrier_wait(&go);
+        usleep(50 * 1000);
+        resp h = get("/healthz");
+        expect_status(&h, 200);
+        resp_free(&h);
+        int ok = 0;
+        for (int i = 0; i < 2; i++) {
+            pthread_join(t[i], NULL);
+            if (p[i].r.status == 200) {
+                ok++;
+            } else {
+                json_decref(assert_problem(&p[i].r, 503));
+                assert_string_equal(p[i].r.retry_after, "1");
+                refused++;
+            }
+            resp_free(&p[i].r);
+        }
+        assert_true(ok >= 1); /* one always runs */
+    }
+    assert_true(refused > 0);
+    pthread_barrier_destroy(&go);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1066,6 +1145,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency, setup_2, teardown),
         cmocka_unit_test_setup_teardown(test_failure_and_test_metrics, setup_2, teardown),
         cmocka_unit_test_setup_teardown(test_openapi_statuses, setup_openapi, teardown),
+        cmocka_unit_test_setup_teardown(test_predictions_leave_a_thread, setup_two_http_threads,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
