@@ -1053,7 +1053,8 @@ static enum MHD_Result reply_draining(http_req *req)
 static enum MHD_Result begin_request(http_server *srv, http_req *req, const char *url)
 {
     /* Route: the first route whose pattern and method match; collect the methods of
-     * every route whose pattern matches for 405's Allow. */
+     * every route whose pattern matches for 405's Allow. HEAD runs a GET route
+     * (libmicrohttpd sends the headers of its reply without the body). */
     unsigned allow = 0;
     const route_ent *hit = NULL;
     path_segs ps;
@@ -1063,7 +1064,10 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
         if (route_match(e, &ps, NULL) != 1) continue;
         if (!req->route_pattern) req->route_pattern = e->r.pattern;
         allow |= (unsigned)e->r.method;
-        if (!hit && e->r.method == req->method) hit = e;
+        if (e->r.method == HTTP_GET) allow |= HTTP_HEAD;
+        if (!hit && (e->r.method == req->method ||
+                     (req->method == HTTP_HEAD && e->r.method == HTTP_GET)))
+            hit = e;
     }
     if (!hit) {
         if (!allow) {

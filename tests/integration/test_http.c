@@ -1,6 +1,6 @@
 /*
  * test_http.c — the HTTP layer and the fitd program against a real fitd: routing
- * (404, 405 + Allow), 415, 413 from Content-Length, while streaming a chunked
+ * (404, 405 + Allow, HEAD as GET without the body), 415, 413 from Content-Length, while streaming a chunked
  * body and for a gzipped upload over the limit once inflated, malformed JSON, /healthz, the served API document, request ids, the log
  * format, --help, --version, bad flags, the open-file limit fitted to
  * --max-connections, and a clean stop on SIGTERM.
@@ -73,13 +73,38 @@ static void expect_405(const char *method, const char *path, const char *allow)
 
 static void test_method_not_allowed(void **state)
 {
-    expect_405("PUT", "/v1/datasets", "GET, POST");
-    expect_405("DELETE", "/v1/datasets", "GET, POST");
-    expect_405("POST", "/v1/datasets/ds_x", "GET, DELETE");
-    expect_405("PATCH", "/v1/datasets/ds_x", "GET, DELETE");
-    expect_405("POST", "/healthz", "GET");
-    expect_405("DELETE", "/v1/openapi.yaml", "GET");
-    expect_405("OPTIONS", "/healthz", "GET");
+    expect_405("PUT", "/v1/datasets", "GET, POST, HEAD");
+    expect_405("DELETE", "/v1/datasets", "GET, POST, HEAD");
+    expect_405("POST", "/v1/datasets/ds_x", "GET, DELETE, HEAD");
+    expect_405("PATCH", "/v1/datasets/ds_x", "GET, DELETE, HEAD");
+    expect_405("POST", "/healthz", "GET, HEAD");
+    expect_405("DELETE", "/v1/openapi.yaml", "GET, HEAD");
+    expect_405("OPTIONS", "/healthz", "GET, HEAD");
+    it_resp r; /* no GET there, so no HEAD either (a HEAD reply has no body to check) */
+    assert_int_equal(it_request(&srv, "HEAD", "/v1/admin/backup", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "POST");
+    it_resp_free(&r);
+}
+
+/* HEAD where GET is served: GET's status and headers, no body (RFC 9110 9.3.2). */
+static void test_head(void **state)
+{
+    const char *paths[] = {"/healthz", "/v1/datasets", "/v1/openapi.yaml", "/v1/datasets/ds_x"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        it_resp g, h;
+        char gl[32], hl[32];
+        assert_int_equal(it_request(&srv, "GET", paths[i], NULL, NULL, 0, &g), 0);
+        assert_int_equal(it_request(&srv, "HEAD", paths[i], NULL, NULL, 0, &h), 0);
+        assert_int_equal(h.status, g.status);
+        assert_string_equal(h.content_type, g.content_type);
+        assert_string_equal(it_header(&h, "Content-Length", hl, sizeof hl),
+                            it_header(&g, "Content-Length", gl, sizeof gl));
+        assert_int_equal(h.len, 0);
+        assert_true(g.len > 0);
+        it_resp_free(&g);
+        it_resp_free(&h);
+    }
 }
 
 static void test_unsupported_media_type(void **state)
@@ -427,6 +452,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_head),
         cmocka_unit_test(test_unsupported_media_type),
         cmocka_unit_test(test_too_large_content_length),
         cmocka_unit_test(test_too_large_streamed),

@@ -491,6 +491,7 @@ static int read_observed(const char *text, tset *obs, char *err, size_t errlen)
             snprintf(err, errlen, "line %d: expected `METHOD ROUTE STATUS`", lineno);
             return -1;
         }
+        if (strcmp(method, "HEAD") == 0) snprintf(method, sizeof method, "GET"); /* GET's route */
         if (status != 0 && tset_add(obs, method, route, status) < 0) {
             snprintf(err, errlen, "line %d: out of memory or too long", lineno);
             return -1;
