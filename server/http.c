@@ -901,6 +901,24 @@ static void media_type_of(const char *ct, char *out, size_t size)
     out[n] = 0;
 }
 
+/* The charset parameter of a Content-Type, lower-cased into out ("" when absent). */
+static void charset_of(const char *ct, char *out, size_t size)
+{
+    out[0] = 0;
+    for (const char *p = ct ? strchr(ct, ';') : NULL; p; p = strchr(p + 1, ';')) {
+        const char *k = p + 1;
+        while (*k == ' ' || *k == '\t') k++;
+        if (strncasecmp(k, "charset=", 8) != 0) continue;
+        const char *v = k + 8;
+        if (*v == '"') v++;
+        size_t n = 0;
+        for (; *v && *v != '"' && *v != ';' && *v != ' ' && *v != '\t' && n + 1 < size; v++)
+            out[n++] = (char)((*v >= 'A' && *v <= 'Z') ? *v + 32 : *v);
+        out[n] = 0;
+        return;
+    }
+}
+
 static void log_access(const http_req *req, int aborted, double seconds)
 {
     if (LOG_INFO < log_get_level()) return;
@@ -1096,9 +1114,9 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
         return MHD_YES;
     }
 
-    media_type_of(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-                                              MHD_HTTP_HEADER_CONTENT_TYPE),
-                  req->media_type, sizeof req->media_type);
+    const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_TYPE);
+    media_type_of(ctype, req->media_type, sizeof req->media_type);
     if (hit->r.content_types) {
         int ok = 0;
         for (const char *const *t = hit->r.content_types; *t && !ok; t++)
@@ -1112,6 +1130,14 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
             }
             http_reply_problem(req, 415, "Content-Type %s is not accepted here; use %s",
                                req->media_type[0] ? req->media_type : "(none)", list);
+            return MHD_YES;
+        }
+        /* Bodies are read as UTF-8: another charset would be misread, not refused. */
+        char cs[40];
+        charset_of(ctype, cs, sizeof cs);
+        if (cs[0] && strcmp(cs, "utf-8") != 0 && strcmp(cs, "utf8") != 0 &&
+            strcmp(cs, "us-ascii") != 0) {
+            http_reply_problem(req, 415, "charset %s is not accepted; send UTF-8", cs);
             return MHD_YES;
         }
     }

@@ -113,6 +113,15 @@ static void test_unsupported_media_type(void **state)
     static const char *const xml[] = {"Content-Type: application/xml; charset=utf-8", NULL};
     it_resp r;
     expect_problem("POST", "/v1/datasets", plain, "a,b\n1,2\n", 415);
+    /* Bodies are UTF-8: another charset is refused, not misread. */
+    static const char *const latin1[] = {"Content-Type: text/csv; charset=ISO-8859-1", NULL};
+    static const char *const utf16[] = {"Content-Type: application/json; charset=\"utf-16\"", NULL};
+    expect_problem("POST", "/v1/datasets", latin1, "caf\xe9,b\n1,2\n", 415);
+    expect_problem("POST", "/v1/jobs", utf16, "{}", 415);
+    static const char *const utf8q[] = {"Content-Type: application/json;charset=\"UTF-8\"", NULL};
+    assert_int_equal(it_request(&srv, "POST", "/v1/jobs", utf8q, "{}", 2, &r), 0);
+    json_decref(assert_problem(&r, 422)); /* read, and found wanting */
+    it_resp_free(&r);
     expect_problem("POST", "/v1/datasets", xml, "<x/>", 415);
     /* No Content-Type at all. */
     assert_int_equal(it_request(&srv, "POST", "/v1/datasets", NULL, NULL, 0, &r), 0);
