@@ -1217,9 +1217,10 @@ static int hex_digit(char c)
          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* MHD's percent-decoding of the path and query values, except that "%00" stays
- * as written: a decoded NUL ended the C string early, so that
- * "DELETE /v1/datasets/<id>%00junk" deleted dataset <id>. */
+/* MHD's percent-decoding of the path and query values, except that "%00" becomes
+ * C0 80 (NUL's overlong form, which no UTF-8 check accepts): a decoded NUL ended
+ * the C string early, so that "DELETE /v1/datasets/<id>%00junk" deleted dataset
+ * <id>, and kept as the text "%00" it passed as part of a name. */
 static size_t unescape_keep_nul(void *cls, struct MHD_Connection *conn, char *s)
 {
     (void)cls;
@@ -1229,6 +1230,10 @@ static size_t unescape_keep_nul(void *cls, struct MHD_Connection *conn, char *s)
         int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
         if (lo >= 0 && (hi | lo) != 0) {
             *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else if (lo == 0) {
+            *w++ = (char)0xC0;
+            *w++ = (char)0x80;
             r += 3;
         } else {
             *w++ = *r++;
