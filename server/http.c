@@ -20,6 +20,7 @@
 #include "embedded.h"
 #include "http.h"
 #include "log.h"
+#include "spec.h"
 #include "store.h"
 
 #define HTTP_MAX_SEGS 12
@@ -1058,6 +1059,51 @@ static void run_handler(http_server *srv, http_req *req)
     }
 }
 
+/* The query's first key that is repeated or has no value ("?limit&..."). */
+typedef struct query_scan {
+    const char *keys[32];
+    int n;
+    const char *bad;
+    int repeated;
+} query_scan;
+
+static enum MHD_Result scan_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    query_scan *q = cls;
+    for (int i = 0; i < q->n; i++)
+        if (strcmp(q->keys[i], key) == 0) {
+            q->bad = key;
+            q->repeated = 1;
+            return MHD_NO;
+        }
+    if (!value) {
+        q->bad = key;
+        return MHD_NO;
+    }
+    if (q->n < (int)(sizeof q->keys / sizeof q->keys[0])) q->keys[q->n++] = key;
+    return MHD_YES;
+}
+
+/* A query parameter given twice or without a value is a 400 naming it: the first
+ * copy would otherwise win in silence, and "?limit" would read as no limit. */
+static int reply_bad_query(http_req *req)
+{
+    query_scan q = {.n = 0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_query_arg, &q);
+    if (!q.bad) return 0;
+    char ptr[200] = "";
+    size_t n = 0;
+    spec_path_push(ptr, sizeof ptr, &n, q.bad);
+    json_t *errors = json_array();
+    if (errors)
+        http_problem_add(errors, ptr, q.repeated ? "given more than once" : "needs a value (%.100s=...)",
+                         q.bad);
+    http_reply_problem_errors(req, 400, "invalid query parameter", errors);
+    return 1;
+}
+
 /* While draining: 503 with Retry-After, whatever the route. */
 static enum MHD_Result reply_draining(http_req *req)
 {
@@ -1113,6 +1159,7 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
         if (!req->replied) http_reply_problem(req, 401, "authentication failed");
         return MHD_YES;
     }
+    if (reply_bad_query(req)) return MHD_YES;
 
     const char *ctype = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE);

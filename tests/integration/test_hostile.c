@@ -289,6 +289,9 @@ static const hcase cases[] = {
     {"csv: %00 in ?name= (was kept as the text %00)", "POST", "/v1/datasets?name=a%00b", "text/csv", "a,y\n1,2\n", 400, 400, "/name", NULL, 0, 0},
     {"weights: %00 in ?name=", "POST", "/v1/weights?name=w%00", "application/octet-stream", "xx", 400, 400, "/name", NULL, 0, 0},
     {"csv: %00 as ?label=", "POST", "/v1/datasets?label=%00", "text/csv", "a,y\n1,2\n", 422, 422, "/label", NULL, 0, 0},
+    {"list: ?limit= twice (the first won)", "GET", "/v1/jobs?limit=1&limit=2", NULL, NULL, 400, 400, "/limit", NULL, 0, 0},
+    {"list: ?limit without a value (read as none)", "GET", "/v1/datasets?limit", NULL, NULL, 400, 400, "/limit", NULL, 0, 0},
+    {"csv: ?name= twice", "POST", "/v1/datasets?name=a&name=b", "text/csv", "a,y\n1,2\n", 400, 400, "/name", NULL, 0, 0},
     /* pointers and repeated parts */
     {"json dataset: unknown key with / and ~", "POST", "/v1/datasets", "application/json",
      "{\"x\":[[1]],\"y\":[1],\"a/b~c\":1}", 422, 422, "/a~1b~0c", NULL, 0, 0},
