@@ -14,7 +14,9 @@
  * null, unknown keys, duplicates, extra nesting) is NN_ERR_PARSE. Because the
  * grammar is fixed, nesting is bounded at depth 3 by construction and the reader
  * does not recurse. Offsets are checked against the buffer, shapes against
- * offsets, and tensors may not overlap (gaps are tolerated).
+ * offsets, and the tensors must cover the data section exactly, as the format
+ * requires: no overlap, no byte that belongs to no tensor (which would let a file
+ * carry anything else besides).
  *
  * Decoded tensors' data pointers point into the caller's buffer at arbitrary
  * byte offsets: they may be unaligned, so readers must memcpy the floats out
@@ -455,8 +457,9 @@ static int st_name_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Offsets within the data section, shapes matching offsets, no overlaps, unique
- * names. */
+/* Offsets within the data section, shapes matching offsets, the tensors tiling the
+ * data section (in offset order each begins where the one before ended, the last
+ * ends at its end), unique names. */
 static nn_status st_validate(const st_entry *e, size_t n, const char *names, uint64_t data_len,
                              nn_error *err)
 {
@@ -502,16 +505,24 @@ static nn_status st_validate(const st_entry *e, size_t n, const char *names, uin
         }
     }
     qsort(rg, n, sizeof *rg, st_range_cmp);
-    const st_range *prev = NULL;
+    uint64_t at = 0;
     for (size_t i = 0; i < n; i++) {
-        if (rg[i].begin == rg[i].end) continue; /* empty tensors overlap nothing */
-        if (prev && rg[i].begin < prev->end) {
+        if (rg[i].begin < at) { /* at > 0: there was a tensor before */
             rc = nn_error_set(err, NN_ERR_PARSE, "safetensors: tensors '%.64s' and '%.64s' overlap",
-                              names + e[prev->idx].name_off, names + e[rg[i].idx].name_off);
+                              names + e[rg[i - 1].idx].name_off, names + e[rg[i].idx].name_off);
             goto out;
         }
-        prev = &rg[i];
+        if (rg[i].begin > at) {
+            rc = nn_error_set(err, NN_ERR_PARSE,
+                              "safetensors: data bytes [%llu, %llu) belong to no tensor",
+                              (unsigned long long)at, (unsigned long long)rg[i].begin);
+            goto out;
+        }
+        at = rg[i].end;
     }
+    if (at != data_len)
+        rc = nn_error_set(err, NN_ERR_PARSE, "safetensors: data bytes [%llu, %llu) belong to no tensor",
+                          (unsigned long long)at, (unsigned long long)data_len);
 out:
     free(rg);
     free(nm);

@@ -128,11 +128,11 @@ static void test_decode_variants(void **state)
 {
     (void)state;
     const char *h = " \n{ \"__metadata__\" : { } ,\r\n"
-                    "\t\"a\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\b\\f\\n\\r\\t\" : {\"data_offsets\":[8,12],"
+                    "\t\"a\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\b\\f\\n\\r\\t\" : {\"data_offsets\":[4,8],"
                     "\"shape\":[ ],\"dtype\":\"F32\"},"
                     "\"b\":{\"shape\":[1,1,1,1],\"dtype\":\"F32\",\"data_offsets\":[ 0 , 4 ]} }   ";
     size_t len;
-    unsigned char *b = make_st(h, 12, 0, &len);
+    unsigned char *b = make_st(h, 8, 0, &len);
     nn_st_tensor *out = NULL;
     int n = 0;
     nn_error err = {0};
@@ -142,7 +142,7 @@ static void test_decode_variants(void **state)
     assert_int_equal(n, 2);
     assert_string_equal(out[0].name, "a\xc3\xa9\xf0\x9f\x98\x80\"\\/\b\f\n\r\t");
     assert_int_equal(out[0].ndim, 0);
-    assert_ptr_equal(out[0].data, b + 8 + strlen(h) + 8);
+    assert_ptr_equal(out[0].data, b + 8 + strlen(h) + 4);
     assert_string_equal(out[1].name, "b");
     assert_int_equal(out[1].ndim, 4);
     nn_st_free_list(out, n);
@@ -251,6 +251,11 @@ static const st_case bad_cases[] = {
     {"overlapping", "{\"a\":" W ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, 0,
      NN_ERR_PARSE, "tensors 'a' and 'b' overlap"},
     {"same range", "{\"b\":" W ",\"a\":" W "}", 8, 0, NN_ERR_PARSE, "overlap"},
+    {"a gap between tensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+     "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12, 0, NN_ERR_PARSE,
+     "data bytes [4, 8) belong to no tensor"},
+    {"data after the last tensor", "{\"w\":" W "}", 12, 0, NN_ERR_PARSE, "data bytes [8, 12) belong to no tensor"},
+    {"data and no tensor", "{}", 4, 0, NN_ERR_PARSE, "data bytes [0, 4) belong to no tensor"},
     {"shape/offset mismatch", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, 0,
      NN_ERR_PARSE, "tensor 'w': its shape needs 12 bytes but data_offsets span 8"},
     {"five dimensions", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,2],\"data_offsets\":[0,8]}}", 8, 0,
