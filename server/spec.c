@@ -488,8 +488,11 @@ static void parse_initializer(pctx *c, const json_t *v, nn_init_spec *out)
 static void parse_reg_coefs(pctx *c, const json_t *obj, nn_regularizer *out, int want_l1,
                             int want_l2)
 {
-    if (want_l1) get_real(c, obj, "l1", 0, &out->l1, 0, 0, INFINITY, 0);
-    if (want_l2) get_real(c, obj, "l2", 0, &out->l2, 0, 0, INFINITY, 0);
+    /* Float32, as Keras uses them: past FLT_MAX a coefficient is infinite and the
+     * first batch's loss with it. A stored spec keeps what was accepted before. */
+    double hi = (c->flags & SPEC_STORED) ? INFINITY : FLT_MAX;
+    if (want_l1) get_real(c, obj, "l1", 0, &out->l1, 0, 0, hi, 0);
+    if (want_l2) get_real(c, obj, "l2", 0, &out->l2, 0, 0, hi, 0);
 }
 
 static void parse_regularizer(pctx *c, const json_t *v, nn_regularizer *out)

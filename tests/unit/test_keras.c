@@ -269,7 +269,7 @@ static const bad_case bad_cases[] = {
     {K34, L(3) "/activation", "\"bogus\"", ML(3) "/activation", "unknown activation"},
     {K34, L(3) "/units", "1", ML(3) "/activation", "softmax"},
     {K34, L(1) "/kernel_regularizer/config/l2", "-0.5", ML(1) "/kernel_regularizer/config/l2",
-     ">= 0"},
+     "must be in [0, "},
     {TF212, L(1) "/kernel_initializer",
      "{\"class_name\": \"RandomNormal\", \"config\": {\"mean\": 0.0, \"stddev\": -1.0, "
      "\"seed\": null}}",

@@ -852,7 +852,9 @@ static const bad_row bad_rows[] = {
      {{"/model/layers/0/activation", "softmax over 1 unit"}, {"/compile/loss", "2 or more"}}},
     /* regularizers and initializers */
     {WITH_LAYERS("{'type':'dense','units':3,'kernel_regularizer':{'l2':-1}}"),
-     {{"/model/layers/0/kernel_regularizer/l2", "must be >= 0"}}},
+     {{"/model/layers/0/kernel_regularizer/l2", "must be in [0, 3.40282"}}},
+    {WITH_LAYERS("{'type':'dense','units':3,'bias_regularizer':{'l1':1e39}}"), /* inf in float32 */
+     {{"/model/layers/0/bias_regularizer/l1", "must be in [0, 3.40282"}}},
     {WITH_LAYERS("{'type':'dense','units':3,'bias_regularizer':'l3'}"),
      {{"/model/layers/0/bias_regularizer", "unknown regularizer 'l3'"}}},
     {WITH_LAYERS("{'type':'dense','units':3,'kernel_regularizer':{}}"),
