@@ -468,8 +468,12 @@ static void csv_field(FILE *f, int first, const json_t *v)
         if (!s) s = "";
     }
     if (!first) fputc(',', f);
-    if (strpbrk(s, ",\"\r\n")) {
+    /* Text a spreadsheet would run as a formula gets a leading ' (OWASP's advice
+     * for CSV injection); numbers are written above and never start with one. */
+    int formula = s != num && s[0] && strchr("=+-@\t\r", s[0]);
+    if (formula || strpbrk(s, ",\"\r\n")) {
         fputc('"', f);
+        if (formula) fputc('\'', f);
         for (const char *c = s; *c; c++) {
             if (*c == '"') fputc('"', f);
             fputc(*c, f);

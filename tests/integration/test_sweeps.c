@@ -182,6 +182,30 @@ static int close_to(double a, double b)
     return fabs(a - b) <= 1e-6 * (1 + fabs(b));
 }
 
+/* ---------------------------------------------------------------- the results CSV */
+
+/* Text a spreadsheet would run as a formula is written with a leading ': a swept
+ * job name "=1+1" is the cell "'=1+1"; numbers, negative ones too, stay as they are. */
+static void test_results_csv_defuses_formulas(void **state)
+{
+    char id[64], path[160];
+    char *body = sweep_body("grid", "\"/name\": [\"=1+1\", \"@x\", \"plain\"],"
+                                    "\"/model/layers/0/kernel_regularizer/l2\": [0]",
+                            NULL, 1, NULL);
+    json_decref(submit(body, id, sizeof id));
+    free(body);
+    json_decref(wait_sweep(id, 120));
+    snprintf(path, sizeof path, "/v1/sweeps/%s/results", id);
+    it_resp r = req_as(&srv, "GET", path, NULL, NULL, "Accept: text/csv");
+    expect_status(&r, 200);
+    assert_non_null(strstr(r.body, ",\"'=1+1\","));
+    assert_non_null(strstr(r.body, ",\"'@x\","));
+    assert_non_null(strstr(r.body, ",plain,"));
+    assert_null(strstr(r.body, ",=1+1"));
+    assert_null(strstr(r.body, ",'0"));
+    it_resp_free(&r);
+}
+
 /* ---------------------------------------------------------------- the grid */
 
 /* One CSV line split on commas (the grid's fields hold none). */
@@ -954,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_chart_svg),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_grid_sweep_ranking_and_results),
+        cmocka_unit_test(test_results_csv_defuses_formulas),
         cmocka_unit_test(test_halving_follows_the_rule),
         cmocka_unit_test(test_cancel_and_list),
         cmocka_unit_test(test_readme_block),
