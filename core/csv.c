@@ -233,6 +233,8 @@ static nn_status csv_data_field(nn_csv_parser *p, nn_error *err)
     float v = 0.0f;
     if (p->tok_len == 0) {
         what = "empty value";
+    } else if (memchr(p->tok, 0, p->tok_len)) { /* the value shown would end at it */
+        what = "a NUL byte in the value";
     } else {
         p->tok[p->tok_len] = 0;
         switch (csv_number(p->tok, p->tok_len, &v)) {

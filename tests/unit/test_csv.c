@@ -308,6 +308,22 @@ static void test_bad_inputs(void **state)
     }
 }
 
+/* A NUL byte inside a value is named: the value shown ends at it, and "not a
+ * number '2'" for "2\0" was a riddle. */
+static void test_nul_in_value(void **state)
+{
+    (void)state;
+    static const char in[] = "a,b,c\n1,2\0,0\n";
+    for (size_t chunk = 0; chunk < 2; chunk++) {
+        nn_csv_options opt = nn_csv_default();
+        nn_dataset ds = {0};
+        nn_error err = {0};
+        assert_int_equal(parse_chunks(in, sizeof in - 1, chunk, &opt, &ds, &err), NN_ERR_PARSE);
+        assert_non_null(strstr(err.message, "line 2, column 2 (b): a NUL byte in the value"));
+        assert_null(ds.x);
+    }
+}
+
 static void test_field_too_long(void **state)
 {
     (void)state;
@@ -467,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_label_choice),
         cmocka_unit_test(test_lenient_forms),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_nul_in_value),
         cmocka_unit_test(test_field_too_long),
         cmocka_unit_test(test_sticky_error),
         cmocka_unit_test(test_missing_file),
