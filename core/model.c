@@ -471,7 +471,7 @@ nn_status nn_model_load_safetensors(nn_model *m, const void *buf, size_t len, nn
 {
     nn_st_tensor *t = NULL;
     int n = 0;
-    nn_status rc = nn_st_decode(buf, len, &t, &n, err);
+    nn_status rc = nn_st_decode(buf, len, 0, &t, &n, err); /* stored uploads predate NN_ST_EXACT */
     if (rc != NN_OK) return rc;
     /* Check everything before changing anything: a mismatch leaves the model as it was. */
     int *match = calloc((size_t)m->n_tensors + 1, sizeof *match);

@@ -206,8 +206,13 @@ nn_status nn_st_encode(const nn_st_tensor *t, int n, const nn_kv *meta, int n_me
                        size_t *len, nn_error *err);
 /* Decode: validates the header (JSON subset), offsets and dtypes. On NN_OK,
  * *tensors (n entries) point into buf and into a malloc'ed name block; free with
- * nn_st_free_list. Only F32 tensors are accepted. */
-nn_status nn_st_decode(const void *buf, size_t len, nn_st_tensor **tensors, int *n, nn_error *err);
+ * nn_st_free_list. Only F32 tensors are accepted. Tensors never overlap; with
+ * NN_ST_EXACT they must also tile the data section, as the format requires (a file
+ * arriving from outside); without it bytes that belong to no tensor are skipped
+ * (files stored before that rule was enforced). */
+#define NN_ST_EXACT 1u
+nn_status nn_st_decode(const void *buf, size_t len, unsigned flags, nn_st_tensor **tensors, int *n,
+                       nn_error *err);
 void nn_st_free_list(nn_st_tensor *tensors, int n);
 
 /* ---------------------------------------------------------------- model.c */

@@ -14,9 +14,9 @@
  * null, unknown keys, duplicates, extra nesting) is NN_ERR_PARSE. Because the
  * grammar is fixed, nesting is bounded at depth 3 by construction and the reader
  * does not recurse. Offsets are checked against the buffer, shapes against
- * offsets, and the tensors must cover the data section exactly, as the format
- * requires: no overlap, no byte that belongs to no tensor (which would let a file
- * carry anything else besides).
+ * offsets, and tensors may not overlap; with NN_ST_EXACT they must cover the data
+ * section exactly, as the format requires (a byte that belongs to no tensor would
+ * let a file carry anything else besides).
  *
  * Decoded tensors' data pointers point into the caller's buffer at arbitrary
  * byte offsets: they may be unaligned, so readers must memcpy the floats out
@@ -457,11 +457,11 @@ static int st_name_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Offsets within the data section, shapes matching offsets, the tensors tiling the
- * data section (in offset order each begins where the one before ended, the last
- * ends at its end), unique names. */
+/* Offsets within the data section, shapes matching offsets, no overlaps, unique
+ * names; when exact, the tensors tiling the data section (in offset order each
+ * begins where the one before ended, the last ends at its end). */
 static nn_status st_validate(const st_entry *e, size_t n, const char *names, uint64_t data_len,
-                             nn_error *err)
+                             int exact, nn_error *err)
 {
     nn_status rc = NN_OK;
     st_range *rg = malloc((n ? n : 1) * sizeof *rg);
@@ -505,22 +505,26 @@ static nn_status st_validate(const st_entry *e, size_t n, const char *names, uin
         }
     }
     qsort(rg, n, sizeof *rg, st_range_cmp);
-    uint64_t at = 0;
+    const st_range *prev = NULL;
+    uint64_t at = 0; /* where the tensors so far end */
     for (size_t i = 0; i < n; i++) {
-        if (rg[i].begin < at) { /* at > 0: there was a tensor before */
+        /* An empty tensor overlaps nothing; exact, it still sits where the last ended. */
+        if (!exact && rg[i].begin == rg[i].end) continue;
+        if (prev && rg[i].begin < at) {
             rc = nn_error_set(err, NN_ERR_PARSE, "safetensors: tensors '%.64s' and '%.64s' overlap",
-                              names + e[rg[i - 1].idx].name_off, names + e[rg[i].idx].name_off);
+                              names + e[prev->idx].name_off, names + e[rg[i].idx].name_off);
             goto out;
         }
-        if (rg[i].begin > at) {
+        if (exact && rg[i].begin > at) {
             rc = nn_error_set(err, NN_ERR_PARSE,
                               "safetensors: data bytes [%llu, %llu) belong to no tensor",
                               (unsigned long long)at, (unsigned long long)rg[i].begin);
             goto out;
         }
         at = rg[i].end;
+        prev = &rg[i];
     }
-    if (at != data_len)
+    if (exact && at != data_len)
         rc = nn_error_set(err, NN_ERR_PARSE, "safetensors: data bytes [%llu, %llu) belong to no tensor",
                           (unsigned long long)at, (unsigned long long)data_len);
 out:
@@ -532,7 +536,8 @@ out:
 /* On NN_OK, *tensors is one malloc'ed block holding the n entries and their names
  * (free it with nn_st_free_list); data pointers point into buf (unaligned
  * possibly: memcpy the floats out). On failure *tensors is NULL and *n is 0. */
-nn_status nn_st_decode(const void *buf, size_t len, nn_st_tensor **tensors, int *n, nn_error *err)
+nn_status nn_st_decode(const void *buf, size_t len, unsigned flags, nn_st_tensor **tensors, int *n,
+                       nn_error *err)
 {
     const unsigned char *b = buf;
     st_reader r;
@@ -610,7 +615,7 @@ nn_status nn_st_decode(const void *buf, size_t len, nn_st_tensor **tensors, int 
         rc = nn_error_set(err, NN_ERR_LIMIT, "safetensors: too many tensors");
         goto out;
     }
-    rc = st_validate(ents, n_ent, r.names, (uint64_t)(len - 8 - r.len), err);
+    rc = st_validate(ents, n_ent, r.names, (uint64_t)(len - 8 - r.len), (flags & NN_ST_EXACT) != 0, err);
     if (rc != NN_OK) goto out;
     res = malloc(n_ent * sizeof *res + r.used + 1);
     if (!res) {

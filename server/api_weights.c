@@ -110,7 +110,7 @@ static void upload_finish(http_req *req)
         http_reply_problem_errors(req, 400, "empty body", errors);
         return;
     }
-    nn_status rc = nn_st_decode(body, len, &t, &n, &err);
+    nn_status rc = nn_st_decode(body, len, NN_ST_EXACT, &t, &n, &err);
     if (rc == NN_OK && n == 0) rc = nn_error_set(&err, NN_ERR_PARSE, "the file holds no tensors");
     if (rc == NN_OK) rc = tensors_finite(t, n, &err);
     if (rc != NN_OK) {

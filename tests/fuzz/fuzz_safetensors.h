@@ -32,7 +32,7 @@ int fuzz_safetensors(const uint8_t *data, size_t size)
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) return 0;
     memcpy(buf, data, size);
-    if (nn_st_decode(buf, size, &t, &n, &err) != NN_OK) {
+    if (nn_st_decode(buf, size, NN_ST_EXACT, &t, &n, &err) != NN_OK) {
         if (!err.message[0]) {
             fprintf(stderr, "fuzz_safetensors: an error without a message\n");
             bad = 1;
@@ -64,7 +64,7 @@ int fuzz_safetensors(const uint8_t *data, size_t size)
     if (bad) goto out;
     if (nn_st_encode(t, n, NULL, 0, &enc, &enc_len, NULL) != NN_OK) goto out; /* e.g. NOMEM */
     err.code = NN_OK;
-    if (nn_st_decode(enc, enc_len, &t2, &n2, &err) != NN_OK || n2 != n) {
+    if (nn_st_decode(enc, enc_len, NN_ST_EXACT, &t2, &n2, &err) != NN_OK || n2 != n) {
         fprintf(stderr, "fuzz_safetensors: the re-encoding does not decode: %s\n", err.message);
         bad = 1;
         goto out;
