@@ -54,7 +54,7 @@ static const opt_def opts[] = {
     {"workers", "FITD_WORKERS", OPT_INT, OFF(workers), 0, 1, 1024, "number of cores",
      "training worker threads"},
     {"http-threads", "FITD_HTTP_THREADS", OPT_INT, OFF(http_threads), 0, 1, 256, "4",
-     "HTTP request threads (predictions and backups take at most all but one)"},
+     "HTTP request threads (predictions and backups run on at most all but one)"},
     {"max-connections", "FITD_MAX_CONNECTIONS", OPT_INT, OFF(connection_limit), 0, 1, 100000,
      "1024", "concurrent HTTP connections (the open-file limit is raised to match, up to the hard limit)"},
     {"connection-timeout", "FITD_CONNECTION_TIMEOUT", OPT_INT, OFF(connection_timeout_s), 0, 1,

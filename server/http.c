@@ -1038,7 +1038,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
-/* Run the route's handler; a heavy one only while another pool thread stays free. */
+/* Run the route's handler; a heavy one only while another pool thread stays free
+ * (http_route.heavy). */
 static void run_handler(http_server *srv, http_req *req)
 {
     int heavy = req->route->r.heavy;
@@ -1179,10 +1180,13 @@ static enum MHD_Result begin_request(http_server *srv, http_req *req, const char
                                req->media_type[0] ? req->media_type : "(none)", list);
             return MHD_YES;
         }
-        /* Bodies are read as UTF-8: another charset would be misread, not refused. */
+        /* Text bodies are read as UTF-8: another charset would be misread, not
+         * refused. (Binary types may carry one, e.g. file -bi's "charset=binary".) */
         char cs[40];
         charset_of(ctype, cs, sizeof cs);
-        if (cs[0] && strcmp(cs, "utf-8") != 0 && strcmp(cs, "utf8") != 0 &&
+        int text = strncmp(req->media_type, "text/", 5) == 0 ||
+                   strcmp(req->media_type, "application/json") == 0;
+        if (text && cs[0] && strcmp(cs, "utf-8") != 0 && strcmp(cs, "utf8") != 0 &&
             strcmp(cs, "us-ascii") != 0) {
             http_reply_problem(req, 415, "charset %s is not accepted; send UTF-8", cs);
             return MHD_YES;

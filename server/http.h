@@ -100,9 +100,11 @@ typedef struct http_route {
      * does not run. */
     int (*on_body)(http_req *req, const char *data, size_t len);
     /* Non-zero: the handler holds its pool thread for long (a prediction, a
-     * backup). At most n_threads - 1 such handlers run at once, so one thread is
-     * always left for everything else; past that the reply is a 503 with
-     * Retry-After: 1. */
+     * backup). At most n_threads - 1 such handlers run at once (1 with a single
+     * thread), so a new connection finds a thread free to accept it; past that
+     * the reply is a 503 with Retry-After: 1. A connection stays with the thread
+     * that accepted it, so a keep-alive one whose thread runs a heavy handler
+     * still waits for it. */
     int heavy;
 } http_route;
 

@@ -700,7 +700,8 @@ int it_write_file(const char *path, const void *data, size_t len, int gzip)
 
 const char *const keras_fixtures[N_KERAS_FIXTURES] = {
     "keras_3.0-3.3.json", "keras_3.4-3.12.json", "keras_3.13.json",
-    "tf_keras_2.12.json", "tf_keras_2.13.json", "keras_2.0_bare_list.json",
+    "tf_keras_2.12.json", "tf_keras_2.13.json", "tf_keras_2.x_input_shape.json",
+    "keras_2.0_bare_list.json",
 };
 
 json_t *keras_fixture(const char *name)

@@ -166,7 +166,7 @@ double it_slow(void);
 double it_now_s(void);
 
 /* The Keras model documents under tests/fixtures/keras/, one per version family. */
-#define N_KERAS_FIXTURES 6
+#define N_KERAS_FIXTURES 7
 extern const char *const keras_fixtures[N_KERAS_FIXTURES];
 
 /* tests/fixtures/keras/NAME parsed as JSON, duplicate keys rejected (a new

@@ -722,6 +722,22 @@ static void test_limit_and_disconnect(void **state)
         sse_free(&p);
     }
     assert_true(got);
+    /* HEAD: the stream's headers, no body, and the one slot is free again at once
+     * (three in a row, then a real stream). */
+    char path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", job);
+    for (int i = 0; i < 3; i++) {
+        it_resp hd;
+        assert_int_equal(it_request(&one, "HEAD", path, NULL, NULL, 0, &hd), 0);
+        assert_int_equal(hd.status, 200);
+        assert_non_null(strstr(hd.content_type, "text/event-stream"));
+        assert_int_equal(hd.len, 0);
+        it_resp_free(&hd);
+    }
+    sse_stream after = {0};
+    sse_run(&one, done_id, NULL, &after);
+    assert_int_equal(after.status, 200);
+    sse_free(&after);
     /* Freed while the job still runs (5000 epochs), and training goes on. */
     char *st = job_status(&one, job);
     assert_string_equal(st, "running");

@@ -122,6 +122,10 @@ static void test_unsupported_media_type(void **state)
     assert_int_equal(it_request(&srv, "POST", "/v1/jobs", utf8q, "{}", 2, &r), 0);
     json_decref(assert_problem(&r, 422)); /* read, and found wanting */
     it_resp_free(&r);
+    static const char *const binary[] = {"Content-Type: application/octet-stream; charset=binary", NULL};
+    assert_int_equal(it_request(&srv, "POST", "/v1/weights", binary, "x", 1, &r), 0);
+    json_decref(assert_problem(&r, 422)); /* read as safetensors, and refused as such */
+    it_resp_free(&r);
     expect_problem("POST", "/v1/datasets", xml, "<x/>", 415);
     /* No Content-Type at all. */
     assert_int_equal(it_request(&srv, "POST", "/v1/datasets", NULL, NULL, 0, &r), 0);

@@ -214,7 +214,7 @@ typedef struct bad_case {
 #define K34 "keras_3.4-3.12.json"
 #define K313 "keras_3.13.json"
 #define TF212 "tf_keras_2.12.json"
-#define TF213 "tf_keras_2.13.json"
+#define TF2IS "tf_keras_2.x_input_shape.json"
 #define OLD "keras_2.0_bare_list.json"
 #define L(i) "/config/layers/" #i "/config"
 #define ML(i) "/model/config/layers/" #i "/config"
@@ -257,7 +257,7 @@ static const bad_case bad_cases[] = {
     {K34, "/config/layers/3/class_name", "\"InputLayer\"", "/model/config/layers/3/config",
      "first"},
     {TF212, L(3) "/batch_input_shape", "[null, 32]", ML(3) "/batch_input_shape", "first"},
-    {TF213, L(1) "/batch_input_shape/1", "63", ML(1) "/batch_input_shape/1", "disagrees"},
+    {TF2IS, L(1) "/batch_input_shape/1", "63", ML(1) "/batch_input_shape/1", "disagrees"},
     {OLD, "/config/0/config/kernel_initializer/config/mode", "\"fan_out\"",
      "/model/config/0/config/kernel_initializer/config", "VarianceScaling"},
     {OLD, "/config/2/config/kernel_initializer/config/distribution", "\"untruncated_normal\"",
