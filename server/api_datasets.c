@@ -433,7 +433,7 @@ static int json_dataset(http_req *req, upload *u, nn_dataset *ds)
     }
     root = json_loadb(u->json, u->json_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        http_reply_json_error(req, &jerr);
+        http_reply_json_error(req, &jerr, u->json, u->json_len);
         return -1;
     }
     errors = json_array();

@@ -747,16 +747,20 @@ json_t *http_req_json(http_req *req)
         return NULL;
     }
     json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) http_reply_json_error(req, &jerr);
+    if (!root) http_reply_json_error(req, &jerr, req->body, req->body_len);
     return root;
 }
 
-int http_reply_json_error(http_req *req, const json_error_t *jerr)
+int http_reply_json_error(http_req *req, const json_error_t *jerr, const char *text, size_t len)
 {
-    /* A number past what a double holds is well-formed JSON, with a value out of range. */
+    /* A number past what a double holds is well-formed JSON, with a value out of range:
+     * named at its pointer, as any other value out of range. */
     int range = json_error_code(jerr) == json_error_numeric_overflow;
+    char ptr[256] = "";
+    if (range && jerr->position > 0 && (size_t)jerr->position <= len)
+        spec_pointer_before(text, (size_t)jerr->position, ptr, sizeof ptr);
     json_t *errors = json_array();
-    if (errors) http_problem_add(errors, "", "%s", jerr->text);
+    if (errors) http_problem_add(errors, ptr, "%s", jerr->text);
     char detail[400];
     snprintf(detail, sizeof detail, "%s at line %d, column %d: %s",
              range ? "a number out of range" : "malformed JSON", jerr->line, jerr->column,

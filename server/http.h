@@ -237,9 +237,10 @@ int http_req_etag_matches(const http_req *req, const char *etag);
 /* BUFFER mode: the body parsed as JSON (new reference, the caller decrefs). On an
  * empty or unreadable body it replies (http_reply_json_error) and returns NULL. */
 json_t *http_req_json(http_req *req);
-/* The reply for JSON Jansson could not load: 422 for a number out of range (1e400,
- * an integer past 64 bits), else 400 malformed; both name line and column. */
-int http_reply_json_error(http_req *req, const json_error_t *jerr);
+/* The reply for the JSON text (len bytes) Jansson could not load: 422 for a number
+ * out of range (1e400, an integer past 64 bits), its error at the number's JSON
+ * Pointer, else 400 malformed at ""; both name line and column. */
+int http_reply_json_error(http_req *req, const json_error_t *jerr, const char *text, size_t len);
 
 /* Pagination from ?limit=&cursor=. *limit defaults to default_limit and must be
  * 1..max_limit; *cursor is the borrowed cursor string or NULL. Returns 0, or -1

@@ -1320,6 +1320,61 @@ out:
     return SPEC_OK;
 }
 
+/* The text before `end` is well-formed (Jansson read it that far), so a small
+ * scan suffices: containers, keys, commas, and where each scalar starts. Keys keep
+ * escapes other than \" \\ \/ as written (rare in a spec's keys). */
+void spec_pointer_before(const char *t, size_t end, char *out, size_t cap)
+{
+    enum { DEPTH = 64, KEY = 128 };
+    struct level {
+        int array;
+        size_t index;
+        char key[KEY];
+    } st[DEPTH];
+    int depth = 0, expect_key = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < end;) {
+        char c = t[i];
+        if (c == '{' || c == '[') {
+            if (depth == DEPTH) return;
+            st[depth].array = c == '[';
+            st[depth].index = 0;
+            st[depth].key[0] = 0;
+            depth++;
+            expect_key = c == '{';
+            i++;
+        } else if (c == '}' || c == ']') {
+            if (depth) depth--;
+            i++;
+        } else if (c == ',') {
+            if (depth && st[depth - 1].array) st[depth - 1].index++;
+            expect_key = depth && !st[depth - 1].array;
+            i++;
+        } else if (c == '"') {
+            size_t k = 0;
+            for (i++; i < end && t[i] != '"'; i++) {
+                if (t[i] == '\\' && i + 1 < end) i++; /* \" and \\ as one character */
+                if (expect_key && depth && k + 1 < KEY) st[depth - 1].key[k++] = t[i];
+            }
+            if (expect_key && depth) st[depth - 1].key[k] = 0;
+            expect_key = 0;
+            i++;
+        } else if (c == ':' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            i++;
+        } else { /* a number, true, false or null starts here */
+            size_t n = 0;
+            out[0] = 0;
+            for (int d = 0; d < depth; d++) {
+                if (st[d].array)
+                    spec_path_push_index(out, cap, &n, st[d].index);
+                else
+                    spec_path_push(out, cap, &n, st[d].key);
+            }
+            while (i < end && !strchr(",]} \t\r\n", t[i])) i++;
+        }
+    }
+}
+
 int spec_job_parse_text(const char *buf, size_t len, const spec_limits *lim, int flags,
                         spec_job *out, spec_problems *problems)
 {
@@ -1336,6 +1391,10 @@ int spec_job_parse_text(const char *buf, size_t len, const spec_limits *lim, int
                 nomem_problem(problems);
                 return SPEC_NOMEM;
             }
+            if (json_error_code(&jerr) == json_error_numeric_overflow && jerr.position > 0 &&
+                (size_t)jerr.position <= len)
+                spec_pointer_before(buf, (size_t)jerr.position, problems->items[0].pointer,
+                                    sizeof problems->items[0].pointer);
             snprintf(problems->items[0].message, sizeof problems->items[0].message,
                      "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
         }

@@ -128,6 +128,10 @@ typedef struct spec_problems {
  * at `pointer`, cut back to a segment boundary when the record cannot hold it,
  * or sets `truncated` when the list is full; pr may be NULL (nothing recorded). */
 size_t spec_path_push(char *path, size_t cap, size_t *len, const char *key);
+/* The JSON Pointer (into out, cap bytes) of the last scalar value that starts
+ * before byte `end` of the JSON text: where Jansson, which reports a number out of
+ * range by position only, found it. "" past 64 levels of nesting. */
+void spec_pointer_before(const char *text, size_t end, char *out, size_t cap);
 size_t spec_path_push_index(char *path, size_t cap, size_t *len, size_t i);
 void spec_path_pop(char *path, size_t *len, size_t saved);
 #if defined(__GNUC__)
