@@ -731,6 +731,7 @@ static void dataset_delete(http_req *req)
 
 int api_datasets_register(http_server *srv)
 {
+    static const char *const upload_query[] = {"name", "label", NULL};
     const api_ctx *ctx = http_server_app(srv);
     http_route routes[] = {
         {.method = HTTP_POST,
@@ -740,8 +741,10 @@ int api_datasets_register(http_server *srv)
          .max_body = ctx->cfg->max_body_dataset,
          .content_types = upload_types,
          .on_begin = upload_begin,
-         .on_body = upload_chunk},
-        {.method = HTTP_GET, .pattern = "/v1/datasets", .handler = dataset_list},
+         .on_body = upload_chunk,
+         .query = upload_query},
+        {.method = HTTP_GET, .pattern = "/v1/datasets", .handler = dataset_list,
+         .query = http_page_query},
         {.method = HTTP_GET, .pattern = "/v1/datasets/{id}", .handler = dataset_get},
         {.method = HTTP_DELETE, .pattern = "/v1/datasets/{id}", .handler = dataset_delete},
     };

@@ -1329,16 +1329,20 @@ out:
 
 int api_jobs_register(http_server *srv)
 {
+    static const char *const list_query[] = {"limit", "cursor", "status", NULL};
+    static const char *const format_query[] = {"format", NULL};
     const http_route routes[] = {
         {.method = HTTP_POST, .pattern = "/v1/jobs", .handler = handle_submit,
          .body = HTTP_BODY_BUFFER, .content_types = json_types},
-        {.method = HTTP_GET, .pattern = "/v1/jobs", .handler = handle_list},
+        {.method = HTTP_GET, .pattern = "/v1/jobs", .handler = handle_list, .query = list_query},
         {.method = HTTP_GET, .pattern = "/v1/jobs/{id}", .handler = handle_get},
         {.method = HTTP_DELETE, .pattern = "/v1/jobs/{id}", .handler = handle_delete},
         {.method = HTTP_POST, .pattern = "/v1/jobs/{id}/cancel", .handler = handle_cancel},
         {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/metrics", .handler = handle_metrics},
-        {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/weights", .handler = handle_weights},
-        {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/checkpoint", .handler = handle_checkpoint},
+        {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/weights", .handler = handle_weights,
+         .query = format_query},
+        {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/checkpoint", .handler = handle_checkpoint,
+         .query = format_query},
         {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/model", .handler = handle_model},
         {.method = HTTP_POST, .pattern = "/v1/jobs/{id}/predict", .handler = handle_predict,
          .body = HTTP_BODY_BUFFER, .content_types = json_types, .heavy = 1},

@@ -133,7 +133,8 @@ out:
 
 int api_plots_register(http_server *srv)
 {
+    static const char *const query[] = {"metric", "scale", NULL};
     http_route r = {.method = HTTP_GET, .pattern = "/v1/jobs/{id}/metrics.svg",
-                    .handler = handle_metrics_svg};
+                    .handler = handle_metrics_svg, .query = query};
     return http_route_add(srv, &r, 1);
 }

@@ -919,15 +919,18 @@ out:
 
 int api_sweeps_register(http_server *srv)
 {
+    static const char *const chart_query[] = {"view", "metric", NULL};
     const http_route routes[] = {
         {.method = HTTP_POST, .pattern = "/v1/sweeps", .handler = handle_submit,
          .body = HTTP_BODY_BUFFER, .content_types = json_types},
-        {.method = HTTP_GET, .pattern = "/v1/sweeps", .handler = handle_list},
+        {.method = HTTP_GET, .pattern = "/v1/sweeps", .handler = handle_list,
+         .query = http_page_query},
         {.method = HTTP_GET, .pattern = "/v1/sweeps/{id}", .handler = handle_get},
         {.method = HTTP_DELETE, .pattern = "/v1/sweeps/{id}", .handler = handle_delete},
         {.method = HTTP_POST, .pattern = "/v1/sweeps/{id}/cancel", .handler = handle_cancel},
         {.method = HTTP_GET, .pattern = "/v1/sweeps/{id}/results", .handler = handle_results},
-        {.method = HTTP_GET, .pattern = "/v1/sweeps/{id}/chart.svg", .handler = handle_chart},
+        {.method = HTTP_GET, .pattern = "/v1/sweeps/{id}/chart.svg", .handler = handle_chart,
+         .query = chart_query},
     };
     return http_route_add(srv, routes, sizeof routes / sizeof routes[0]);
 }

@@ -234,6 +234,7 @@ static void weights_delete(http_req *req)
 
 int api_weights_register(http_server *srv)
 {
+    static const char *const upload_query[] = {"name", NULL};
     const api_ctx *ctx = http_server_app(srv);
     http_route routes[] = {
         {.method = HTTP_POST,
@@ -243,8 +244,10 @@ int api_weights_register(http_server *srv)
          .max_body = ctx->cfg->max_body_dataset < STORE_MAX_BLOB ? ctx->cfg->max_body_dataset
                                                                  : STORE_MAX_BLOB,
          .content_types = octet_types,
-         .on_begin = upload_begin},
-        {.method = HTTP_GET, .pattern = "/v1/weights", .handler = weights_list},
+         .on_begin = upload_begin,
+         .query = upload_query},
+        {.method = HTTP_GET, .pattern = "/v1/weights", .handler = weights_list,
+         .query = http_page_query},
         {.method = HTTP_GET, .pattern = "/v1/weights/{id}", .handler = weights_get},
         {.method = HTTP_DELETE, .pattern = "/v1/weights/{id}", .handler = weights_delete},
     };

@@ -768,6 +768,8 @@ int http_reply_json_error(http_req *req, const json_error_t *jerr, const char *t
     return http_reply_problem_errors(req, range ? 422 : 400, detail, errors);
 }
 
+const char *const http_page_query[] = {"limit", "cursor", NULL};
+
 int http_req_page(http_req *req, int default_limit, int max_limit, int *limit,
                   const char **cursor)
 {
@@ -1064,12 +1066,14 @@ static void run_handler(http_server *srv, http_req *req)
     }
 }
 
-/* The query's first key that is repeated or has no value ("?limit&..."). */
+/* The query's first key that the route does not take, that is repeated, or that
+ * has no value ("?limit&..."). */
 typedef struct query_scan {
+    const char *const *takes;
     const char *keys[32];
     int n;
     const char *bad;
-    int repeated;
+    const char *why;
 } query_scan;
 
 static enum MHD_Result scan_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -1077,34 +1081,45 @@ static enum MHD_Result scan_query_arg(void *cls, enum MHD_ValueKind kind, const 
 {
     (void)kind;
     query_scan *q = cls;
+    int known = 0;
+    for (const char *const *t = q->takes; t && *t && !known; t++) known = strcmp(*t, key) == 0;
+    if (!known) {
+        q->bad = key;
+        q->why = "is not a parameter of this route";
+        return MHD_NO;
+    }
     for (int i = 0; i < q->n; i++)
         if (strcmp(q->keys[i], key) == 0) {
             q->bad = key;
-            q->repeated = 1;
+            q->why = "is given more than once";
             return MHD_NO;
         }
     if (!value) {
         q->bad = key;
+        q->why = "needs a value";
         return MHD_NO;
     }
     if (q->n < (int)(sizeof q->keys / sizeof q->keys[0])) q->keys[q->n++] = key;
     return MHD_YES;
 }
 
-/* A query parameter given twice or without a value is a 400 naming it: the first
- * copy would otherwise win in silence, and "?limit" would read as no limit. */
+/* A query parameter the route does not take, given twice, or without a value is a
+ * 400 naming it (http_route.query): a typo would otherwise be ignored, the first
+ * copy would win in silence, and "?limit" would read as no limit. */
 static int reply_bad_query(http_req *req)
 {
-    query_scan q = {.n = 0};
+    query_scan q = {.takes = req->route->r.query};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_query_arg, &q);
     if (!q.bad) return 0;
-    char ptr[200] = "";
+    char ptr[200] = "", takes[200] = "";
     size_t n = 0;
     spec_path_push(ptr, sizeof ptr, &n, q.bad);
+    for (const char *const *t = q.takes; t && *t; t++)
+        snprintf(takes + strlen(takes), sizeof takes - strlen(takes), "%s%s", takes[0] ? ", " : "", *t);
     json_t *errors = json_array();
     if (errors)
-        http_problem_add(errors, ptr, q.repeated ? "given more than once" : "needs a value (%.100s=...)",
-                         q.bad);
+        http_problem_add(errors, ptr, "%.100s %s (this route takes %s)", q.bad, q.why,
+                         takes[0] ? takes : "none");
     http_reply_problem_errors(req, 400, "invalid query parameter", errors);
     return 1;
 }
@@ -1439,6 +1454,11 @@ int http_server_route_at(const http_server *srv, int i, const char **method, con
     if (method) *method = name;
     if (pattern) *pattern = r->pattern;
     return 0;
+}
+
+const char *const *http_server_route_query(const http_server *srv, int i)
+{
+    return i >= 0 && i < srv->n_routes ? srv->routes[i].r.query : NULL;
 }
 
 uint16_t http_server_port(const http_server *srv) { return srv->port; }

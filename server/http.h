@@ -106,6 +106,10 @@ typedef struct http_route {
      * that accepted it, so a keep-alive one whose thread runs a heavy handler
      * still waits for it. */
     int heavy;
+    /* The query parameters it takes (NULL-terminated; NULL: none). Any other, a
+     * repeated one or one without a value is a 400 naming it: a typo such as
+     * ?stauts=running must not be ignored in silence. */
+    const char *const *query;
 } http_route;
 
 /* Server settings. Zero fields take the defaults in brackets. */
@@ -175,6 +179,8 @@ int http_server_route_count(const http_server *srv);
  * the server's lifetime. Returns 0, or -1 if i is out of range or the route's
  * method is not exactly one http_method. */
 int http_server_route_at(const http_server *srv, int i, const char **method, const char **pattern);
+/* Route i's query parameters (http_route.query; NULL: none, or i out of range). */
+const char *const *http_server_route_query(const http_server *srv, int i);
 
 /* Graceful shutdown, first step: from now on every request to a route (new ones,
  * and those whose body was still arriving, before their handler runs) is answered 503
@@ -245,6 +251,9 @@ int http_reply_json_error(http_req *req, const json_error_t *jerr, const char *t
 /* Pagination from ?limit=&cursor=. *limit defaults to default_limit and must be
  * 1..max_limit; *cursor is the borrowed cursor string or NULL. Returns 0, or -1
  * after replying 400 problem (errors pointer "/limit"). */
+/* The query parameters http_req_page reads ("limit", "cursor"): a list route's
+ * http_route.query. */
+extern const char *const http_page_query[];
 int http_req_page(http_req *req, int default_limit, int max_limit, int *limit,
                   const char **cursor);
 

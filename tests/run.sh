@@ -9,7 +9,8 @@
 # triples api-docs/openapi.yaml documents, less tests/openapi-untested.txt.
 # And every response the tests received (tests/support.c it_record_response, to
 # $FITD_RESPONSE_LOG) must match the document's schema for it
-# (tests/openapi_responses.py).
+# (tests/openapi_responses.py), and each route's query parameters the ones the
+# document lists (tests/openapi_query.py).
 BUILD=${1:-build}
 # Integration tests start this binary (the sanitized one under make asan).
 export FITD_BIN="${FITD_BIN:-$BUILD/fitd}"
@@ -46,5 +47,12 @@ else
 fi
 # Debian's python3 with python3-yaml and python3-jsonschema (tests/deps.sh test).
 run openapi-responses /usr/bin/python3 tests/openapi_responses.py "$FITD_RESPONSE_LOG"
+# The query parameters each route takes vs those the document lists.
+if "$BUILD/tests/test_openapi" --routes >"$BUILD/tests/routes.txt"; then
+  run openapi-query /usr/bin/python3 tests/openapi_query.py "$BUILD/tests/routes.txt"
+else
+  echo "FAIL openapi-query: test_openapi --routes failed"; bad="$bad openapi-query"
+  failed=$((failed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ -z "$bad" ] || { echo "failing:$bad"; exit 1; }

@@ -294,6 +294,9 @@ static const hcase cases[] = {
     {"list: ?limit= twice (the first won)", "GET", "/v1/jobs?limit=1&limit=2", NULL, NULL, 400, 400, "/limit", NULL, 0, 0},
     {"list: ?limit without a value (read as none)", "GET", "/v1/datasets?limit", NULL, NULL, 400, 400, "/limit", NULL, 0, 0},
     {"csv: ?name= twice", "POST", "/v1/datasets?name=a&name=b", "text/csv", "a,y\n1,2\n", 400, 400, "/name", NULL, 0, 0},
+    {"list: ?state= for ?status= (all jobs came back)", "GET", "/v1/jobs?state=running", NULL, NULL, 400, 400, "/state", NULL, 0, 0},
+    {"csv: a misspelt ?lable=", "POST", "/v1/datasets?name=a&lable=y", "text/csv", "a,y\n1,2\n", 400, 400, "/lable", NULL, 0, 0},
+    {"get: a parameter where none is taken", "GET", "/v1/jobs/@JOB@?verbose=1", NULL, NULL, 400, 400, "/verbose", NULL, 0, 0},
     /* pointers and repeated parts */
     {"json dataset: unknown key with / and ~", "POST", "/v1/datasets", "application/json",
      "{\"x\":[[1]],\"y\":[1],\"a/b~c\":1}", 422, 422, "/a~1b~0c", NULL, 0, 0},

@@ -846,8 +846,32 @@ static void test_every_documented_status_is_exercised(void **state)
     if (count) fail_msg("%d problem(s) between %s and the integration tests", count, DOC_PATH);
 }
 
+/* `--routes`: one line per served route, "METHOD PATTERN" and the query
+ * parameters it takes, for tests/openapi_query.py to hold against the document. */
+static int print_routes(void)
+{
+    srv_config cfg;
+    config_defaults(&cfg);
+    api_ctx ctx = {.cfg = &cfg, .pool = NULL};
+    http_config hc = {.max_body_default = cfg.max_body_json, .db_path = cfg.db_path, .app = &ctx};
+    http_server *srv = http_server_new(&hc);
+    if (!srv) return 1;
+    for (size_t i = 0; i < N_REGISTRARS; i++)
+        if (registrars[i].fn(srv) != 0) return 1;
+    for (int i = 0; i < http_server_route_count(srv); i++) {
+        const char *method = NULL, *pattern = NULL;
+        if (http_server_route_at(srv, i, &method, &pattern) != 0) return 1;
+        printf("%s %s", method, pattern);
+        for (const char *const *q = http_server_route_query(srv, i); q && *q; q++) printf(" %s", *q);
+        printf("\n");
+    }
+    http_server_free(srv);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--routes") == 0) return print_routes();
     if (argc == 3 && strcmp(argv[1], "--coverage") == 0) {
         observed_path = argv[2];
         const struct CMUnitTest coverage[] = {
@@ -856,7 +880,7 @@ int main(int argc, char **argv)
         return cmocka_run_group_tests_name("openapi coverage", coverage, NULL, NULL);
     }
     if (argc != 1) {
-        fprintf(stderr, "usage: %s [--coverage FILE]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--coverage FILE | --routes]\n", argv[0]);
         return 2;
     }
     const struct CMUnitTest tests[] = {
