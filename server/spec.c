@@ -1335,6 +1335,7 @@ void spec_pointer_before(const char *t, size_t end, char *out, size_t cap)
     out[0] = 0;
     for (size_t i = 0; i < end;) {
         char c = t[i];
+        if (c == 0) return; /* not before a Jansson error, but the scan must end */
         if (c == '{' || c == '[') {
             if (depth == DEPTH) return;
             st[depth].array = c == '[';

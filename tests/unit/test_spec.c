@@ -1154,6 +1154,32 @@ static void test_parse_json_values(void **state)
     json_decref(root);
 }
 
+/* spec_pointer_before: the pointer of the last value that starts before a
+ * position, as Jansson reports an out-of-range number. */
+static void test_pointer_before(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"{\"fit\": {\"epochs\": 1e400", "/fit/epochs"},
+        {"{\"a\": [1, {\"b\": true}, [2, -1e999", "/a/2/1"},
+        {"{\"x\": {}, \"y\": [[], \"s,]}\", 7", "/y/2"},
+        {"{\"a\\\"b\": {\"c~/d\": 9e999", "/a\"b/c~0~1d"},
+        {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1e999", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[256];
+        spec_pointer_before(cases[i].text, strlen(cases[i].text), out, sizeof out);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("case %zu: got '%s', want '%s'", i, out, cases[i].want);
+    }
+    char with_nul[] = "{\"a\": 1\0, \"b\": 2";
+    char out[64];
+    spec_pointer_before(with_nul, sizeof with_nul - 1, out, sizeof out); /* ends, at the NUL */
+    assert_string_equal(out, "/a");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1176,6 +1202,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_many_problems),
         cmocka_unit_test(test_parse_json_values),
+        cmocka_unit_test(test_pointer_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
