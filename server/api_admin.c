@@ -97,7 +97,7 @@ out:
 int api_admin_register(http_server *srv)
 {
     const http_route routes[] = {
-        {.method = HTTP_GET, .pattern = "/readyz", .handler = handle_readyz},
+        {.method = HTTP_GET, .pattern = "/readyz", .handler = handle_readyz, .any_query = 1},
         {.method = HTTP_POST, .pattern = "/v1/admin/backup", .handler = handle_backup, .heavy = 1},
     };
     return http_route_add(srv, routes, sizeof routes / sizeof routes[0]);

@@ -107,8 +107,8 @@ static void handle_asset(http_req *req)
 int api_web_register(http_server *srv)
 {
     const http_route routes[] = {
-        {.method = HTTP_GET, .pattern = "/", .handler = handle_index},
-        {.method = HTTP_GET, .pattern = "/ui/{file}", .handler = handle_asset},
+        {.method = HTTP_GET, .pattern = "/", .handler = handle_index, .any_query = 1},
+        {.method = HTTP_GET, .pattern = "/ui/{file}", .handler = handle_asset, .any_query = 1},
     };
     return http_route_add(srv, routes, sizeof routes / sizeof routes[0]);
 }

@@ -858,7 +858,7 @@ http_server *http_server_new(const http_config *cfg)
     }
     srv->store_key_ok = 1;
     const http_route own[] = {
-        {.method = HTTP_GET, .pattern = "/healthz", .handler = handle_healthz},
+        {.method = HTTP_GET, .pattern = "/healthz", .handler = handle_healthz, .any_query = 1},
         {.method = HTTP_GET, .pattern = "/v1/openapi.yaml", .handler = handle_openapi},
     };
     if (http_route_add(srv, own, sizeof own / sizeof own[0]) != 0) {
@@ -1108,6 +1108,7 @@ static enum MHD_Result scan_query_arg(void *cls, enum MHD_ValueKind kind, const 
  * copy would win in silence, and "?limit" would read as no limit. */
 static int reply_bad_query(http_req *req)
 {
+    if (req->route->r.any_query) return 0;
     query_scan q = {.takes = req->route->r.query};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_query_arg, &q);
     if (!q.bad) return 0;
@@ -1118,7 +1119,7 @@ static int reply_bad_query(http_req *req)
         snprintf(takes + strlen(takes), sizeof takes - strlen(takes), "%s%s", takes[0] ? ", " : "", *t);
     json_t *errors = json_array();
     if (errors)
-        http_problem_add(errors, ptr, "%.100s %s (this route takes %s)", q.bad, q.why,
+        http_problem_add(errors, ptr, "'%.100s' %s (this route takes %s)", q.bad, q.why,
                          takes[0] ? takes : "none");
     http_reply_problem_errors(req, 400, "invalid query parameter", errors);
     return 1;
@@ -1456,9 +1457,11 @@ int http_server_route_at(const http_server *srv, int i, const char **method, con
     return 0;
 }
 
-const char *const *http_server_route_query(const http_server *srv, int i)
+const char *const *http_server_route_query(const http_server *srv, int i, int *any)
 {
-    return i >= 0 && i < srv->n_routes ? srv->routes[i].r.query : NULL;
+    int ok = i >= 0 && i < srv->n_routes;
+    if (any) *any = ok && srv->routes[i].r.any_query;
+    return ok ? srv->routes[i].r.query : NULL;
 }
 
 uint16_t http_server_port(const http_server *srv) { return srv->port; }

@@ -110,6 +110,10 @@ typedef struct http_route {
      * repeated one or one without a value is a 400 naming it: a typo such as
      * ?stauts=running must not be ignored in silence. */
     const char *const *query;
+    /* Non-zero: the query is not looked at (the dashboard's pages, the probes,
+     * /metrics: they take none, and a cache-buster or a scraper's parameter means
+     * nothing to them). */
+    int any_query;
 } http_route;
 
 /* Server settings. Zero fields take the defaults in brackets. */
@@ -179,8 +183,9 @@ int http_server_route_count(const http_server *srv);
  * the server's lifetime. Returns 0, or -1 if i is out of range or the route's
  * method is not exactly one http_method. */
 int http_server_route_at(const http_server *srv, int i, const char **method, const char **pattern);
-/* Route i's query parameters (http_route.query; NULL: none, or i out of range). */
-const char *const *http_server_route_query(const http_server *srv, int i);
+/* Route i's query parameters (http_route.query; NULL: none, or i out of range);
+ * *any set when the route does not look at its query (http_route.any_query). */
+const char *const *http_server_route_query(const http_server *srv, int i, int *any);
 
 /* Graceful shutdown, first step: from now on every request to a route (new ones,
  * and those whose body was still arriving, before their handler runs) is answered 503

@@ -244,6 +244,7 @@ static void handle_metrics(http_req *req)
 
 int api_metrics_register(http_server *srv)
 {
-    http_route r = {.method = HTTP_GET, .pattern = "/metrics", .handler = handle_metrics};
+    http_route r = {.method = HTTP_GET, .pattern = "/metrics", .handler = handle_metrics,
+                    .any_query = 1};
     return http_route_add(srv, &r, 1);
 }

@@ -1321,43 +1321,55 @@ out:
 }
 
 /* The text before `end` is well-formed (Jansson read it that far), so a small
- * scan suffices: containers, keys, commas, and where each scalar starts. Keys keep
- * escapes other than \" \\ \/ as written (rare in a spec's keys). */
+ * scan suffices: containers, keys, commas, and where each scalar starts. Jansson
+ * itself decodes each key (every escape, surrogate pairs). A key too long for the
+ * scan, nesting past its depth, or a pointer past `cap` stops the pointer at the
+ * deepest level it holds whole: a parent of the value, never another value. */
 void spec_pointer_before(const char *t, size_t end, char *out, size_t cap)
 {
-    enum { DEPTH = 64, KEY = 128 };
+    enum { DEPTH = 64, KEY = 256 };
     struct level {
-        int array;
+        int array, key_ok;
         size_t index;
         char key[KEY];
     } st[DEPTH];
-    int depth = 0, expect_key = 0;
+    int depth = 0, deeper = 0, expect_key = 0; /* deeper: levels past DEPTH */
     out[0] = 0;
     for (size_t i = 0; i < end;) {
         char c = t[i];
         if (c == 0) return; /* not before a Jansson error, but the scan must end */
         if (c == '{' || c == '[') {
-            if (depth == DEPTH) return;
-            st[depth].array = c == '[';
-            st[depth].index = 0;
-            st[depth].key[0] = 0;
-            depth++;
+            if (depth == DEPTH) {
+                deeper++;
+            } else {
+                st[depth] = (struct level){.array = c == '['};
+                depth++;
+            }
             expect_key = c == '{';
             i++;
         } else if (c == '}' || c == ']') {
-            if (depth) depth--;
+            if (deeper)
+                deeper--;
+            else if (depth)
+                depth--;
             i++;
         } else if (c == ',') {
-            if (depth && st[depth - 1].array) st[depth - 1].index++;
-            expect_key = depth && !st[depth - 1].array;
+            int array = deeper ? 0 : depth && st[depth - 1].array;
+            if (!deeper && array) st[depth - 1].index++;
+            expect_key = deeper ? 1 : depth && !array;
             i++;
         } else if (c == '"') {
-            size_t k = 0;
-            for (i++; i < end && t[i] != '"'; i++) {
-                if (t[i] == '\\' && i + 1 < end) i++; /* \" and \\ as one character */
-                if (expect_key && depth && k + 1 < KEY) st[depth - 1].key[k++] = t[i];
+            size_t from = i;
+            for (i++; i < end && t[i] != '"'; i++)
+                if (t[i] == '\\') i++; /* the escaped character is not the end */
+            if (expect_key && depth && !deeper && i < end) {
+                struct level *L = &st[depth - 1];
+                json_t *k = json_loadb(t + from, i + 1 - from, JSON_DECODE_ANY, NULL);
+                const char *v = json_string_value(k);
+                L->key_ok = v && json_string_length(k) < KEY && strlen(v) == json_string_length(k);
+                if (L->key_ok) memcpy(L->key, v, json_string_length(k) + 1);
+                json_decref(k);
             }
-            if (expect_key && depth) st[depth - 1].key[k] = 0;
             expect_key = 0;
             i++;
         } else if (c == ':' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
@@ -1366,10 +1378,12 @@ void spec_pointer_before(const char *t, size_t end, char *out, size_t cap)
             size_t n = 0;
             out[0] = 0;
             for (int d = 0; d < depth; d++) {
+                size_t before = n;
                 if (st[d].array)
                     spec_path_push_index(out, cap, &n, st[d].index);
-                else
+                else if (st[d].key_ok)
                     spec_path_push(out, cap, &n, st[d].key);
+                if (n == before) break; /* did not fit: the parent it has */
             }
             while (i < end && !strchr(",]} \t\r\n", t[i])) i++;
         }

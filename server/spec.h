@@ -130,7 +130,9 @@ typedef struct spec_problems {
 size_t spec_path_push(char *path, size_t cap, size_t *len, const char *key);
 /* The JSON Pointer (into out, cap bytes) of the last scalar value that starts
  * before byte `end` of the JSON text: where Jansson, which reports a number out of
- * range by position only, found it. "" past 64 levels of nesting. */
+ * range by position only, found it. Where the whole pointer cannot be given (a key
+ * of 256 bytes or more, nesting past 64 levels, cap) it stops at the value's
+ * deepest parent that it can. */
 void spec_pointer_before(const char *text, size_t end, char *out, size_t cap);
 size_t spec_path_push_index(char *path, size_t cap, size_t *len, size_t i);
 void spec_path_pop(char *path, size_t *len, size_t saved);

@@ -297,6 +297,7 @@ static const hcase cases[] = {
     {"list: ?state= for ?status= (all jobs came back)", "GET", "/v1/jobs?state=running", NULL, NULL, 400, 400, "/state", NULL, 0, 0},
     {"csv: a misspelt ?lable=", "POST", "/v1/datasets?name=a&lable=y", "text/csv", "a,y\n1,2\n", 400, 400, "/lable", NULL, 0, 0},
     {"chart: a parameter the route does not take", "GET", "/v1/jobs/@JOB@/metrics.svg?verbose=1", NULL, NULL, 400, 400, "/verbose", NULL, 0, 0},
+    {"probe: a query means nothing there (ignored)", "GET", "/healthz?probe=1&probe=2", NULL, NULL, 200, 200, NULL, NULL, 0, 0},
     /* pointers and repeated parts */
     {"json dataset: unknown key with / and ~", "POST", "/v1/datasets", "application/json",
      "{\"x\":[[1]],\"y\":[1],\"a/b~c\":1}", 422, 422, "/a~1b~0c", NULL, 0, 0},

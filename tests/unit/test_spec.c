@@ -1155,18 +1155,31 @@ static void test_parse_json_values(void **state)
 }
 
 /* spec_pointer_before: the pointer of the last value that starts before a
- * position, as Jansson reports an out-of-range number. */
+ * position, as Jansson reports an out-of-range number; where the whole pointer
+ * cannot be given, the deepest parent that can (never another value). */
 static void test_pointer_before(void **state)
 {
     (void)state;
-    static const struct {
+    char deep[300], deep64[300], longkey[400], small[16];
+    size_t n = (size_t)snprintf(deep, sizeof deep, "{\"name\": 1, \"b\": ");
+    for (int i = 0; i < 70; i++) deep[n++] = '[';
+    snprintf(deep + n, sizeof deep - n, "1e999");
+    n = (size_t)snprintf(deep64, sizeof deep64, "/b");
+    for (int i = 0; i < 63; i++) n += (size_t)snprintf(deep64 + n, sizeof deep64 - n, "/0");
+    n = (size_t)snprintf(longkey, sizeof longkey, "{\"a\": {\"");
+    memset(longkey + n, 'k', 300);
+    snprintf(longkey + n + 300, sizeof longkey - n - 300, "\": [true, 1e400");
+    const struct {
         const char *text, *want;
     } cases[] = {
         {"{\"fit\": {\"epochs\": 1e400", "/fit/epochs"},
         {"{\"a\": [1, {\"b\": true}, [2, -1e999", "/a/2/1"},
         {"{\"x\": {}, \"y\": [[], \"s,]}\", 7", "/y/2"},
         {"{\"a\\\"b\": {\"c~/d\": 9e999", "/a\"b/c~0~1d"},
-        {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1e999", ""},
+        {"{\"caf\\u00e9\\n\": 1e999", "/caf\xc3\xa9\n"}, /* Jansson decodes the key */
+        {"1e999", ""},
+        {deep, deep64},   /* 64 levels held: the value's parent there, not /name */
+        {longkey, "/a"},  /* a 300-byte key: its parent */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[256];
@@ -1174,6 +1187,9 @@ static void test_pointer_before(void **state)
         if (strcmp(out, cases[i].want) != 0)
             fail_msg("case %zu: got '%s', want '%s'", i, out, cases[i].want);
     }
+    const char *nested = "{\"abc\": {\"defghijklmnop\": 1e999";
+    spec_pointer_before(nested, strlen(nested), small, sizeof small);
+    assert_string_equal(small, "/abc"); /* the whole pointer does not fit in 16 bytes */
     char with_nul[] = "{\"a\": 1\0, \"b\": 2";
     char out[64];
     spec_pointer_before(with_nul, sizeof with_nul - 1, out, sizeof out); /* ends, at the NUL */
