@@ -1,6 +1,7 @@
 /* http.c — libmicrohttpd daemon, routing, limits and replies (see http.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -756,9 +757,8 @@ int http_reply_json_error(http_req *req, const json_error_t *jerr, const char *t
     /* A number past what a double holds is well-formed JSON, with a value out of range:
      * named at its pointer, as any other value out of range. */
     int range = json_error_code(jerr) == json_error_numeric_overflow;
-    char ptr[256] = "";
-    if (range && jerr->position > 0 && (size_t)jerr->position <= len)
-        spec_pointer_before(text, (size_t)jerr->position, ptr, sizeof ptr);
+    char ptr[256];
+    spec_json_error_pointer(text, len, jerr, ptr, sizeof ptr);
     json_t *errors = json_array();
     if (errors) http_problem_add(errors, ptr, "%s", jerr->text);
     char detail[400];
@@ -871,6 +871,9 @@ http_server *http_server_new(const http_config *cfg)
 static int route_add_one(http_server *srv, const http_route *route)
 {
     if (!route->pattern || !route->handler || srv->daemon) return -1;
+    size_t n_query = 0; /* query_scan keeps one bit per name */
+    while (route->query && route->query[n_query]) n_query++;
+    if (n_query >= sizeof(unsigned long) * CHAR_BIT) return -1;
     if (srv->n_routes == srv->cap_routes) {
         int ncap = srv->cap_routes ? srv->cap_routes * 2 : 16;
         route_ent *n = realloc(srv->routes, (size_t)ncap * sizeof *n);
@@ -1067,11 +1070,11 @@ static void run_handler(http_server *srv, http_req *req)
 }
 
 /* The query's first key that the route does not take, that is repeated, or that
- * has no value ("?limit&..."). */
+ * has no value ("?limit&..."). Every key kept is one of the route's few names, so
+ * one bit per name marks those seen. */
 typedef struct query_scan {
     const char *const *takes;
-    const char *keys[32];
-    int n;
+    unsigned long seen;
     const char *bad;
     const char *why;
 } query_scan;
@@ -1081,26 +1084,20 @@ static enum MHD_Result scan_query_arg(void *cls, enum MHD_ValueKind kind, const 
 {
     (void)kind;
     query_scan *q = cls;
-    int known = 0;
-    for (const char *const *t = q->takes; t && *t && !known; t++) known = strcmp(*t, key) == 0;
-    if (!known) {
-        q->bad = key;
+    int k = 0;
+    while (q->takes && q->takes[k] && strcmp(q->takes[k], key) != 0) k++;
+    if (!q->takes || !q->takes[k]) {
         q->why = "is not a parameter of this route";
-        return MHD_NO;
-    }
-    for (int i = 0; i < q->n; i++)
-        if (strcmp(q->keys[i], key) == 0) {
-            q->bad = key;
-            q->why = "is given more than once";
-            return MHD_NO;
-        }
-    if (!value) {
-        q->bad = key;
+    } else if (q->seen & (1ul << k)) {
+        q->why = "is given more than once";
+    } else if (!value) {
         q->why = "needs a value";
-        return MHD_NO;
+    } else {
+        q->seen |= 1ul << k;
+        return MHD_YES;
     }
-    if (q->n < (int)(sizeof q->keys / sizeof q->keys[0])) q->keys[q->n++] = key;
-    return MHD_YES;
+    q->bad = key;
+    return MHD_NO;
 }
 
 /* A query parameter the route does not take, given twice, or without a value is a

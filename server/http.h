@@ -253,12 +253,12 @@ json_t *http_req_json(http_req *req);
  * Pointer, else 400 malformed at ""; both name line and column. */
 int http_reply_json_error(http_req *req, const json_error_t *jerr, const char *text, size_t len);
 
-/* Pagination from ?limit=&cursor=. *limit defaults to default_limit and must be
- * 1..max_limit; *cursor is the borrowed cursor string or NULL. Returns 0, or -1
- * after replying 400 problem (errors pointer "/limit"). */
 /* The query parameters http_req_page reads ("limit", "cursor"): a list route's
  * http_route.query. */
 extern const char *const http_page_query[];
+/* Pagination from ?limit=&cursor=. *limit defaults to default_limit and must be
+ * 1..max_limit; *cursor is the borrowed cursor string or NULL. Returns 0, or -1
+ * after replying 400 problem (errors pointer "/limit"). */
 int http_req_page(http_req *req, int default_limit, int max_limit, int *limit,
                   const char **cursor);
 

@@ -1390,6 +1390,15 @@ void spec_pointer_before(const char *t, size_t end, char *out, size_t cap)
     }
 }
 
+void spec_json_error_pointer(const char *text, size_t len, const json_error_t *jerr, char *out,
+                             size_t cap)
+{
+    out[0] = 0;
+    if (json_error_code(jerr) == json_error_numeric_overflow && jerr->position > 0 &&
+        (size_t)jerr->position <= len)
+        spec_pointer_before(text, (size_t)jerr->position, out, cap);
+}
+
 int spec_job_parse_text(const char *buf, size_t len, const spec_limits *lim, int flags,
                         spec_job *out, spec_problems *problems)
 {
@@ -1406,9 +1415,7 @@ int spec_job_parse_text(const char *buf, size_t len, const spec_limits *lim, int
                 nomem_problem(problems);
                 return SPEC_NOMEM;
             }
-            if (json_error_code(&jerr) == json_error_numeric_overflow && jerr.position > 0 &&
-                (size_t)jerr.position <= len)
-                spec_pointer_before(buf, (size_t)jerr.position, problems->items[0].pointer,
+            spec_json_error_pointer(buf, len, &jerr, problems->items[0].pointer,
                                     sizeof problems->items[0].pointer);
             snprintf(problems->items[0].message, sizeof problems->items[0].message,
                      "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);

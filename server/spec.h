@@ -128,14 +128,18 @@ typedef struct spec_problems {
  * at `pointer`, cut back to a segment boundary when the record cannot hold it,
  * or sets `truncated` when the list is full; pr may be NULL (nothing recorded). */
 size_t spec_path_push(char *path, size_t cap, size_t *len, const char *key);
+size_t spec_path_push_index(char *path, size_t cap, size_t *len, size_t i);
+void spec_path_pop(char *path, size_t *len, size_t saved);
 /* The JSON Pointer (into out, cap bytes) of the last scalar value that starts
  * before byte `end` of the JSON text: where Jansson, which reports a number out of
  * range by position only, found it. Where the whole pointer cannot be given (a key
  * of 256 bytes or more, nesting past 64 levels, cap) it stops at the value's
  * deepest parent that it can. */
 void spec_pointer_before(const char *text, size_t end, char *out, size_t cap);
-size_t spec_path_push_index(char *path, size_t cap, size_t *len, size_t i);
-void spec_path_pop(char *path, size_t *len, size_t saved);
+/* The pointer for Jansson's error `jerr` on the JSON text (len bytes): the
+ * out-of-range number's (spec_pointer_before), "" for any other error. */
+void spec_json_error_pointer(const char *text, size_t len, const json_error_t *jerr, char *out,
+                             size_t cap);
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 0)))
 #endif

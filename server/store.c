@@ -2663,15 +2663,13 @@ store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, cons
     BIND(sqlite3_bind_int(st, 2, epoch));
     BIND(sqlite3_bind_text(st, 3, path, -1, SQLITE_TRANSIENT));
     BIND(sqlite3_bind_text(st, 4, except_job, -1, SQLITE_STATIC));
-    /* Each pass leaves room for one more value: the last is the caller's. */
-    for (;;) {
+    while ((code = step(s, st)) == SQLITE_ROW) {
         double *more = grow_array(s, arr, &cap, count, sizeof *arr);
         if (!more) {
             rc = STORE_NOMEM;
             goto out;
         }
         arr = more;
-        if ((code = step(s, st)) != SQLITE_ROW) break;
         arr[count++] = sqlite3_column_double(st, 0);
     }
     if (code != SQLITE_DONE) {

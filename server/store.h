@@ -499,8 +499,8 @@ typedef struct store_job_sweep {
 } store_job_sweep;
 store_rc store_job_sweep_get(store *s, const char *job_id, store_job_sweep *out);
 /* The values of `metric` at `epoch` of every trial of the sweep but `except_job`
- * that committed that epoch: *values malloc'ed (free) with room for one more, *n
- * of them. */
+ * that committed that epoch: *values malloc'ed (free; NULL when none), *n of
+ * them. */
 store_rc store_sweep_rung_values(store *s, const char *sweep_id, int epoch, const char *metric,
                                  const char *except_job, double **values, int *n);
 

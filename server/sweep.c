@@ -609,9 +609,12 @@ int sweep_halving_stop(struct store *st, const struct store_job_sweep *cfg, cons
         return 0;
     json_t *rec = json_loads(record_json, 0, NULL);
     const json_t *v = json_object_get(rec, cfg->metric);
+    double *all = NULL;
     if (json_is_number(v) &&
         store_sweep_rung_values(st, cfg->sweep_id, epoch, cfg->metric, job_id, &values, &n) ==
-            STORE_OK) {
+            STORE_OK &&
+        (all = realloc(values, ((size_t)n + 1) * sizeof *all))) {
+        values = all;
         double value = json_number_value(v);
         values[n++] = value; /* its own, beside the others' */
         stop = !sweep_halving_keep(value, values, n, cfg->halving_eta, cfg->mode_max, &rank, &keep);
